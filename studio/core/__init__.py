@@ -1,0 +1,1 @@
+"""Pure-Python core: graph, catalog, shapes, project files. No Qt, no torch at import time."""

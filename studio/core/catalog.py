@@ -1,0 +1,789 @@
+"""The layer catalog: one declarative entry per layer, the single source of truth.
+
+The palette, the inspector's forms, shape inference, the module builder, code export and the
+docs all read these entries; adding a layer is adding one entry here.
+
+Shapes are *sample* shapes (no batch dimension): ``(1, 28, 28)`` is one MNIST image. Parameters
+named ``dim``/``dims`` count the batch as dimension 0, as torch does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .params import ParamSpec, Schema, as_tuple
+
+Shape = tuple[int, ...]
+Params = dict[str, Any]
+
+
+class Misfit(Exception):
+    """Raised by a shape rule: the input does not fit. ``field`` names the parameter to blame."""
+
+    def __init__(self, message: str, field: str | None = None, fix: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.fix = fix
+
+
+def _zero(_shapes: Sequence[Shape], _p: Params, _out: Shape) -> int:
+    return 0
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """Everything Studio knows about one layer type.
+
+    ``torch_class`` names the ``torch.nn`` class built; ``None`` means a small Studio module
+    (``studio.core.modules``) for ops torch has as functions only. ``ctor`` maps the inferred
+    input shapes and the user's parameters to the constructor's keyword arguments, filling the
+    ``inferred`` input sizes.
+    """
+
+    type: str
+    category: str
+    doc: str
+    schema: Schema
+    infer: Callable[[Sequence[Shape], Params], Shape]
+    torch_class: str | None = None
+    inputs: int | None = 1  # number of input ports; None: two or more
+    inferred: tuple[str, ...] = ()
+    ctor: Callable[[Sequence[Shape], Params], Params] | None = None
+    count_params: Callable[[Sequence[Shape], Params, Shape], int] = _zero
+    count_macs: Callable[[Sequence[Shape], Params, Shape], int] = _zero
+    dtype: str = "float"  # "float": needs float input; "any": passes the dtype on; "index": ints in
+    studio_only: tuple[str, ...] = ()  # parameters Studio uses that the torch class does not take
+
+    @property
+    def min_inputs(self) -> int:
+        return 2 if self.inputs is None else self.inputs
+
+    def kwargs(self, in_shapes: Sequence[Shape], params: Params) -> Params:
+        """Constructor arguments for the built module, inferred sizes included."""
+        full = self.schema.resolve(params)
+        if self.ctor is not None:
+            return self.ctor(in_shapes, full)
+        return {k: _jsonable(v) for k, v in full.items() if k not in self.studio_only}
+
+    def module_path(self) -> str:
+        """Dotted path of the class built, for code export."""
+        if self.torch_class:
+            return f"torch.nn.{self.torch_class}"
+        return f"studio.core.modules.{self.type}"
+
+
+def _jsonable(v: Any) -> Any:
+    return tuple(v) if isinstance(v, list) else v
+
+
+# ---------------------------------------------------------------------------------------------
+# parameter helpers
+
+def P(name: str, kind: str, default: Any, doc: str, **kw: Any) -> ParamSpec:
+    return ParamSpec(name=name, kind=kind, default=default, doc=doc, **kw)  # type: ignore[arg-type]
+
+
+def _bias(doc: str = "Learn an additive bias.") -> ParamSpec:
+    return P("bias", "bool", True, doc)
+
+
+def _fmt(shape: Sequence[int]) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def _prod(xs: Sequence[int]) -> int:
+    return math.prod(xs)
+
+
+def _need_dims(shape: Shape, allowed: Sequence[int], what: str, fix: str | None = None) -> None:
+    if len(shape) not in allowed:
+        want = " or ".join(str(a) for a in allowed)
+        raise Misfit(
+            f"input has {len(shape)} dims {_fmt(shape)}; {what} needs {want}", fix=fix
+        )
+
+
+def _norm_dim(dim: int, ndim: int, field: str = "dim") -> int:
+    """Normalise a torch dim (batch included) against a sample of ``ndim - 1`` dims."""
+    if not -ndim <= dim < ndim:
+        raise Misfit(f"dim {dim} is out of range for {ndim} dims (batch included)", field)
+    dim = dim % ndim
+    if dim == 0:
+        raise Misfit("dim 0 is the batch dimension; use 1 or later", field)
+    return dim
+
+
+def _same(shapes: Sequence[Shape], _p: Params) -> Shape:
+    return shapes[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Input
+
+def _input_infer(_shapes: Sequence[Shape], p: Params) -> Shape:
+    shape = tuple(p["shape"])
+    if any(d < 1 for d in shape):
+        raise Misfit(f"shape {_fmt(shape)} has a size below 1", "shape")
+    return shape
+
+
+# ---------------------------------------------------------------------------------------------
+# Linear
+
+def _linear_infer(shapes: Sequence[Shape], p: Params) -> Shape:
+    x = shapes[0]
+    if len(x) >= 3:
+        raise Misfit(
+            f"input has {len(x)} dims {_fmt(x)}; insert Flatten", fix="Flatten"
+        )
+    return (*x[:-1], p["out_features"])
+
+
+def _linear_params(shapes: Sequence[Shape], p: Params, _o: Shape) -> int:
+    i = shapes[0][-1]
+    return i * p["out_features"] + (p["out_features"] if p["bias"] else 0)
+
+
+def _linear_macs(shapes: Sequence[Shape], p: Params, _o: Shape) -> int:
+    x = shapes[0]
+    return _prod(x[:-1]) * x[-1] * p["out_features"]
+
+
+def _linear_ctor(shapes: Sequence[Shape], p: Params) -> Params:
+    return {"in_features": shapes[0][-1], "out_features": p["out_features"], "bias": p["bias"]}
+
+
+# ---------------------------------------------------------------------------------------------
+# Convolutions
+
+def _conv_schema(n: int, transpose: bool = False) -> Schema:
+    ps = [
+        P("out_channels", "int", 32, "Number of filters (output channels).", min=1, max=65536),
+        P("kernel_size", "ints", 3, "Filter size; one number or one per spatial dim.",
+          min=1, max=1024, length=n),
+        P("stride", "ints", 1, "Step between filter positions.", min=1, max=1024, length=n),
+    ]
+    if transpose:
+        ps += [
+            P("padding", "ints", 0, "Zeros removed from each side of the output.",
+              min=0, max=1024, length=n),
+            P("output_padding", "ints", 0, "Extra size added to one side of the output.",
+              min=0, max=1024, length=n),
+        ]
+    else:
+        ps.append(P("padding", "padding", 0,
+                    "Zeros added on each side; 'same' keeps the size (stride 1 only).",
+                    min=0, max=1024, length=n))
+    ps += [
+        P("dilation", "ints", 1, "Spacing between filter taps.", min=1, max=1024, length=n),
+        P("groups", "int", 1, "Split channels into groups convolved separately.",
+          min=1, max=65536),
+        _bias(),
+    ]
+    if not transpose:
+        ps.append(P("padding_mode", "choice", "zeros", "How padding values are made.",
+                    choices=("zeros", "reflect", "replicate", "circular")))
+    return Schema(tuple(ps))
+
+
+def _conv_out_len(size: int, k: int, s: int, p: int, d: int) -> int:
+    return (size + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def _make_conv_infer(n: int, transpose: bool = False) -> Callable[[Sequence[Shape], Params], Shape]:
+    what = f"{'ConvTranspose' if transpose else 'Conv'}{n}d"
+    layout = "[C, L]" if n == 1 else "[C, H, W]"
+
+    def infer(shapes: Sequence[Shape], p: Params) -> Shape:
+        x = shapes[0]
+        _need_dims(x, [n + 1], f"{what} ({layout})",
+                   fix="Reshape" if len(x) < n + 1 else None)
+        c, spatial = x[0], x[1:]
+        g = p["groups"]
+        if c % g:
+            raise Misfit(f"input channels {c} are not divisible by groups {g}", "groups")
+        if p["out_channels"] % g:
+            raise Misfit(f"out_channels {p['out_channels']} is not divisible by groups {g}",
+                         "groups")
+        k = as_tuple(p["kernel_size"], n)
+        s = as_tuple(p["stride"], n)
+        d = as_tuple(p["dilation"], n)
+        out: list[int] = []
+        if transpose:
+            pad = as_tuple(p["padding"], n)
+            op = as_tuple(p["output_padding"], n)
+            for i in range(n):
+                if op[i] >= max(s[i], d[i]):
+                    raise Misfit(
+                        f"output_padding {op[i]} must be smaller than stride or dilation",
+                        "output_padding")
+                out.append((spatial[i] - 1) * s[i] - 2 * pad[i] + d[i] * (k[i] - 1) + op[i] + 1)
+        else:
+            padding = p["padding"]
+            if padding == "same":
+                if any(si != 1 for si in s):
+                    raise Misfit("padding 'same' needs stride 1", "padding")
+                out = list(spatial)
+            else:
+                pad = (0,) * n if padding == "valid" else as_tuple(padding, n)
+                if p.get("padding_mode", "zeros") != "zeros":
+                    for i in range(n):
+                        if p["padding_mode"] == "reflect" and pad[i] >= spatial[i]:
+                            raise Misfit(f"reflect padding {pad[i]} must be smaller than the "
+                                         f"input size {spatial[i]}", "padding")
+                for i in range(n):
+                    out.append(_conv_out_len(spatial[i], k[i], s[i], pad[i], d[i]))
+        if any(o < 1 for o in out):
+            raise Misfit(
+                f"kernel {_fmt(k)} does not fit the input {_fmt(spatial)}; "
+                f"output would be {_fmt(out)}", "kernel_size")
+        return (p["out_channels"], *out)
+
+    return infer
+
+
+def _conv_params(n: int, transpose: bool = False):
+    def count(shapes: Sequence[Shape], p: Params, _o: Shape) -> int:
+        c, oc, g = shapes[0][0], p["out_channels"], p["groups"]
+        k = _prod(as_tuple(p["kernel_size"], n))
+        w = c * (oc // g) * k if transpose else oc * (c // g) * k
+        return w + (oc if p["bias"] else 0)
+    return count
+
+
+def _conv_macs(n: int, transpose: bool = False):
+    def count(shapes: Sequence[Shape], p: Params, out: Shape) -> int:
+        c, oc, g = shapes[0][0], p["out_channels"], p["groups"]
+        k = _prod(as_tuple(p["kernel_size"], n))
+        if transpose:
+            return _prod(shapes[0][1:]) * c * (oc // g) * k
+        return _prod(out[1:]) * oc * (c // g) * k
+    return count
+
+
+def _conv_ctor(shapes: Sequence[Shape], p: Params) -> Params:
+    kw = {"in_channels": shapes[0][0]}
+    kw.update({k: _jsonable(v) for k, v in p.items()})
+    return kw
+
+
+# ---------------------------------------------------------------------------------------------
+# Pooling
+
+def _pool_schema(n: int, kind: str) -> Schema:
+    ps = [
+        P("kernel_size", "ints", 2, "Window size.", min=1, max=1024, length=n),
+        P("stride", "ints", None, "Step between windows; empty means the kernel size.",
+          min=1, max=1024, length=n, nullable=True),
+        P("padding", "ints", 0, "Implicit padding on each side (at most half the kernel).",
+          min=0, max=512, length=n),
+    ]
+    if kind == "max":
+        ps.append(P("dilation", "ints", 1, "Spacing between window elements.",
+                    min=1, max=1024, length=n))
+    ps.append(P("ceil_mode", "bool", False, "Round the output size up instead of down."))
+    if kind == "avg":
+        ps.append(P("count_include_pad", "bool", True, "Count padded zeros in the average."))
+    return Schema(tuple(ps))
+
+
+def _pool_out_len(size: int, k: int, s: int, p: int, d: int, ceil: bool) -> int:
+    num = size + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil else 0)
+    out = num // s + 1
+    if ceil and (out - 1) * s >= size + p:
+        out -= 1
+    return out
+
+
+def _make_pool_infer(n: int, kind: str):
+    what = f"{'Max' if kind == 'max' else 'Avg'}Pool{n}d"
+    layout = "[C, L]" if n == 1 else "[C, H, W]"
+
+    def infer(shapes: Sequence[Shape], p: Params) -> Shape:
+        x = shapes[0]
+        _need_dims(x, [n + 1], f"{what} ({layout})")
+        k = as_tuple(p["kernel_size"], n)
+        s = as_tuple(p["stride"], n) if p["stride"] is not None else k
+        pad = as_tuple(p["padding"], n)
+        d = as_tuple(p.get("dilation", 1), n)
+        out = []
+        for i in range(n):
+            if pad[i] > k[i] // 2:
+                raise Misfit(f"padding {pad[i]} is more than half the kernel {k[i]}", "padding")
+            out.append(_pool_out_len(x[i + 1], k[i], s[i], pad[i], d[i], p["ceil_mode"]))
+        if any(o < 1 for o in out):
+            raise Misfit(f"window {_fmt(k)} does not fit the input {_fmt(x[1:])}",
+                         "kernel_size")
+        return (x[0], *out)
+
+    return infer
+
+
+def _adaptive_infer(shapes: Sequence[Shape], p: Params) -> Shape:
+    x = shapes[0]
+    _need_dims(x, [3], "AdaptiveAvgPool2d ([C, H, W])")
+    return (x[0], *as_tuple(p["output_size"], 2))
+
+
+# ---------------------------------------------------------------------------------------------
+# Reshaping
+
+def _flatten_infer(shapes: Sequence[Shape], p: Params) -> Shape:
+    x = shapes[0]
+    nd = len(x) + 1
+    s = _norm_dim(p["start_dim"], nd, "start_dim")
+    e = p["end_dim"]
+    if not -nd <= e < nd:
+        raise Misfit(f"end_dim {e} is out of range for {nd} dims (batch included)", "end_dim")
+    e %= nd
+    if e < s:
+        raise Misfit(f"end_dim {p['end_dim']} comes before start_dim {p['start_dim']}",
+                     "end_dim")
+    full = (0, *x)
+    return (*full[1:s], _prod(full[s:e + 1]), *full[e + 1:])
+
+
+def _reshape_infer(shapes: Sequence[Shape], p: Params) -> Shape:
+    x = shapes[0]
+    target = list(p["shape"])
+    total = _prod(x)
+    if -1 in target:
+        known = _prod([d for d in target if d != -1])
+        if known == 0 or total % known:
+            raise Misfit(f"cannot reshape {_fmt(x)} ({total} values) into {_fmt(target)}",
+                         "shape")
+        target[target.index(-1)] = total // known
+    if _prod(target) != total:
+        raise Misfit(
+            f"cannot reshape {_fmt(x)} ({total} values) into {_fmt(target)} "
+            f"({_prod(target)} values)", "shape")
+    return tuple(target)
+
+
+def _permute_infer(shapes: Sequence[Shape], p: Params) -> Shape:
+    x = shapes[0]
+    full = (0, *x)
+    dims = list(p["dims"])
+    if sorted(dims) != list(range(len(full))):
+        raise Misfit(f"dims {_fmt(dims)} must order all {len(full)} dims "
+                     f"0..{len(full) - 1} (batch included)", "dims")
+    if dims[0] != 0:
+        raise Misfit("dims must start with 0: the batch stays first", "dims")
+    return tuple(full[d] for d in dims[1:])
+
+
+# ---------------------------------------------------------------------------------------------
+# Normalisation
+
+def _make_bn_infer(allowed: Sequence[int], what: str):
+    def infer(shapes: Sequence[Shape], _p: Params) -> Shape:
+        _need_dims(shapes[0], allowed, what)
+        return shapes[0]
+    return infer
+
+
+def _bn_params(shapes: Sequence[Shape], p: Params, _o: Shape) -> int:
+    return 2 * shapes[0][0] if p["affine"] else 0
+
+
+def _bn_ctor(shapes: Sequence[Shape], p: Params) -> Params:
+    return {"num_features": shapes[0][0], **p}
+
+
+def _ln_infer(shapes: Sequence[Shape], p: Params) -> Shape:
+    x = shapes[0]
+    if p["dims"] > len(x):
+        raise Misfit(f"dims {p['dims']} is more than the input's {len(x)} dims {_fmt(x)}",
+                     "dims")
+    return x
+
+
+def _ln_params(shapes: Sequence[Shape], p: Params, _o: Shape) -> int:
+    if not p["elementwise_affine"]:
+        return 0
+    n = _prod(shapes[0][-p["dims"]:])
+    return n * (2 if p["bias"] else 1)
+
+
+def _ln_ctor(shapes: Sequence[Shape], p: Params) -> Params:
+    return {"normalized_shape": tuple(shapes[0][-p["dims"]:]), "eps": p["eps"],
+            "elementwise_affine": p["elementwise_affine"], "bias": p["bias"]}
+
+
+def _gn_infer(shapes: Sequence[Shape], p: Params) -> Shape:
+    x = shapes[0]
+    if x[0] % p["num_groups"]:
+        raise Misfit(f"{x[0]} channels are not divisible by num_groups {p['num_groups']}",
+                     "num_groups")
+    return x
+
+
+def _gn_ctor(shapes: Sequence[Shape], p: Params) -> Params:
+    return {"num_channels": shapes[0][0], **p}
+
+
+# ---------------------------------------------------------------------------------------------
+# Embedding, recurrent, attention
+
+def _emb_infer(shapes: Sequence[Shape], p: Params) -> Shape:
+    pi = p["padding_idx"]
+    if pi is not None and not -p["num_embeddings"] <= pi < p["num_embeddings"]:
+        raise Misfit(f"padding_idx {pi} is outside 0..{p['num_embeddings'] - 1}", "padding_idx")
+    return (*shapes[0], p["embedding_dim"])
+
+
+def _rnn_infer(shapes: Sequence[Shape], p: Params) -> Shape:
+    x = shapes[0]
+    _need_dims(x, [2], "a recurrent layer ([sequence, features])", fix="Reshape")
+    width = p["hidden_size"] * (2 if p["bidirectional"] else 1)
+    return (x[0], width) if p["output"] == "sequence" else (width,)
+
+
+def _rnn_counts(gates: int):
+    def params(shapes: Sequence[Shape], p: Params, _o: Shape) -> int:
+        h, dirs = p["hidden_size"], 2 if p["bidirectional"] else 1
+        total = 0
+        for layer in range(p["num_layers"]):
+            i = shapes[0][1] if layer == 0 else h * dirs
+            total += dirs * (gates * h * (i + h) + (2 * gates * h if p["bias"] else 0))
+        return total
+
+    def macs(shapes: Sequence[Shape], p: Params, _o: Shape) -> int:
+        h, dirs = p["hidden_size"], 2 if p["bidirectional"] else 1
+        steps = shapes[0][0]
+        total = 0
+        for layer in range(p["num_layers"]):
+            i = shapes[0][1] if layer == 0 else h * dirs
+            total += dirs * steps * gates * h * (i + h)
+        return total
+
+    return params, macs
+
+
+def _rnn_ctor(shapes: Sequence[Shape], p: Params) -> Params:
+    kw = {k: v for k, v in p.items()}
+    kw["input_size"] = shapes[0][1]
+    return kw
+
+
+def _attn_infer(shapes: Sequence[Shape], p: Params, heads: str = "num_heads") -> Shape:
+    x = shapes[0]
+    _need_dims(x, [2], "attention ([sequence, features])", fix="Reshape")
+    if x[1] % p[heads]:
+        raise Misfit(f"features {x[1]} are not divisible by {heads} {p[heads]}", heads)
+    return x
+
+
+def _mha_params(shapes: Sequence[Shape], p: Params, _o: Shape) -> int:
+    e = shapes[0][-1]
+    return 4 * e * e + (4 * e if p["bias"] else 0)
+
+
+def _mha_macs(shapes: Sequence[Shape], _p: Params, _o: Shape) -> int:
+    seq, e = shapes[0]
+    return 4 * seq * e * e + 2 * seq * seq * e
+
+
+def _tel_params(shapes: Sequence[Shape], p: Params, _o: Shape) -> int:
+    e, f, b = shapes[0][-1], p["dim_feedforward"], p["bias"]
+    attn = 4 * e * e + (4 * e if b else 0)
+    ff = 2 * e * f + ((f + e) if b else 0)
+    norms = 2 * (2 * e if b else e)
+    return attn + ff + norms
+
+
+def _tel_macs(shapes: Sequence[Shape], p: Params, o: Shape) -> int:
+    seq, e = shapes[0]
+    return _mha_macs(shapes, p, o) + 2 * seq * e * p["dim_feedforward"]
+
+
+def _tel_ctor(shapes: Sequence[Shape], p: Params) -> Params:
+    return {"d_model": shapes[0][-1], "batch_first": True, **p}
+
+
+# ---------------------------------------------------------------------------------------------
+# Activations and merges
+
+def _dim_check(shapes: Sequence[Shape], p: Params) -> Shape:
+    _norm_dim(p["dim"], len(shapes[0]) + 1)
+    return shapes[0]
+
+
+def _elementwise_infer(shapes: Sequence[Shape], _p: Params) -> Shape:
+    first = shapes[0]
+    for i, s in enumerate(shapes[1:], start=1):
+        if s != first:
+            raise Misfit(f"input {i} has shape {_fmt(s)} but input 0 has {_fmt(first)}; "
+                         "merged tensors must have the same shape")
+    return first
+
+
+def _concat_infer(shapes: Sequence[Shape], p: Params) -> Shape:
+    first = shapes[0]
+    nd = len(first) + 1
+    d = _norm_dim(p["dim"], nd)
+    total = 0
+    for i, s in enumerate(shapes):
+        if len(s) != len(first) or any(a != b for j, (a, b) in enumerate(zip(s, first, strict=True))
+                                       if j != d - 1):
+            raise Misfit(f"input {i} has shape {_fmt(s)} but input 0 has {_fmt(first)}; "
+                         f"only dim {d} may differ")
+        total += s[d - 1]
+    out = list(first)
+    out[d - 1] = total
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# the entries
+
+_P_DROP = P("p", "float", 0.5, "Probability of zeroing an element during training.",
+            min=0.0, max=1.0)
+_EPS = P("eps", "float", 1e-5, "Added to the variance for numerical stability.",
+         min=0.0, min_exclusive=True)
+
+
+def _activation(name: str, doc: str, *params: ParamSpec) -> LayerSpec:
+    infer = _dim_check if any(q.name == "dim" for q in params) else _same
+    return LayerSpec(name, "Activation", doc, Schema(params), infer, torch_class=name)
+
+
+_LSTM_P, _LSTM_M = _rnn_counts(4)
+_GRU_P, _GRU_M = _rnn_counts(3)
+
+
+def _rnn_schema() -> Schema:
+    return Schema((
+        P("hidden_size", "int", 64, "Features in the hidden state.", min=1, max=65536),
+        P("num_layers", "int", 1, "Stacked recurrent layers.", min=1, max=64),
+        _bias(),
+        P("dropout", "float", 0.0, "Dropout between stacked layers.", min=0.0, max=1.0),
+        P("bidirectional", "bool", False, "Also read the sequence backwards."),
+        P("output", "choice", "last",
+          "'last': the final hidden state; 'sequence': the output at every step.",
+          choices=("last", "sequence")),
+    ))
+
+
+_SPECS: list[LayerSpec] = [
+    LayerSpec(
+        "Input", "Input", "The network's input: one sample's shape, without the batch.",
+        Schema((
+            P("shape", "shape", [1, 28, 28], "Sample shape without the batch, e.g. [1, 28, 28].",
+              min=1, max=1 << 24),
+            P("dtype", "choice", "float32",
+              "float32 for measurements and images; int64 for token ids (Embedding).",
+              choices=("float32", "int64")),
+        )),
+        _input_infer, inputs=0, dtype="source",
+    ),
+    LayerSpec(
+        "Linear", "Core", "Fully connected layer: y = x·Wᵀ + b over the last dim.",
+        Schema((P("out_features", "int", 10, "Output features.", min=1, max=1 << 20), _bias())),
+        _linear_infer, torch_class="Linear", inferred=("in_features",), ctor=_linear_ctor,
+        count_params=_linear_params, count_macs=_linear_macs,
+    ),
+    LayerSpec(
+        "Conv1d", "Convolution", "1-D convolution over [channels, length].",
+        _conv_schema(1), _make_conv_infer(1), torch_class="Conv1d", inferred=("in_channels",),
+        ctor=_conv_ctor, count_params=_conv_params(1), count_macs=_conv_macs(1),
+    ),
+    LayerSpec(
+        "Conv2d", "Convolution", "2-D convolution over [channels, height, width].",
+        _conv_schema(2), _make_conv_infer(2), torch_class="Conv2d", inferred=("in_channels",),
+        ctor=_conv_ctor, count_params=_conv_params(2), count_macs=_conv_macs(2),
+    ),
+    LayerSpec(
+        "ConvTranspose2d", "Convolution", "Transposed 2-D convolution: learnable upsampling.",
+        _conv_schema(2, transpose=True), _make_conv_infer(2, transpose=True),
+        torch_class="ConvTranspose2d", inferred=("in_channels",), ctor=_conv_ctor,
+        count_params=_conv_params(2, True), count_macs=_conv_macs(2, True),
+    ),
+    LayerSpec("MaxPool1d", "Pooling", "Largest value in each window along the length.",
+              _pool_schema(1, "max"), _make_pool_infer(1, "max"), torch_class="MaxPool1d"),
+    LayerSpec("MaxPool2d", "Pooling", "Largest value in each 2-D window.",
+              _pool_schema(2, "max"), _make_pool_infer(2, "max"), torch_class="MaxPool2d"),
+    LayerSpec("AvgPool2d", "Pooling", "Mean of each 2-D window.",
+              _pool_schema(2, "avg"), _make_pool_infer(2, "avg"), torch_class="AvgPool2d"),
+    LayerSpec(
+        "AdaptiveAvgPool2d", "Pooling",
+        "Averages to a fixed output size whatever the input size (global pooling with 1).",
+        Schema((P("output_size", "ints", 1, "Output height and width.", min=1, max=4096,
+                  length=2),)),
+        _adaptive_infer, torch_class="AdaptiveAvgPool2d",
+    ),
+    LayerSpec(
+        "Flatten", "Core", "Merges dims start_dim..end_dim (batch is dim 0) into one.",
+        Schema((
+            P("start_dim", "int", 1, "First dim to merge (batch is 0).", min=-64, max=64),
+            P("end_dim", "int", -1, "Last dim to merge; -1 is the last.", min=-64, max=64),
+        )),
+        _flatten_infer, torch_class="Flatten", dtype="any",
+    ),
+    LayerSpec(
+        "Reshape", "Core", "Reshapes each sample to a target shape (one entry may be -1).",
+        Schema((P("shape", "shape", [-1], "Target sample shape without the batch.",
+                  min=1, max=1 << 24, allow_negative_one=True),)),
+        _reshape_infer, dtype="any",
+    ),
+    LayerSpec(
+        "Permute", "Core", "Reorders dims; the batch (dim 0) stays first, e.g. [0, 2, 1].",
+        Schema((P("dims", "shape", [0, 2, 1], "New order of all dims, batch included.",
+                  min=0, max=64),)),
+        _permute_infer, dtype="any",
+    ),
+    LayerSpec("Dropout", "Regularization", "Zeroes random elements while training.",
+              Schema((_P_DROP,)), _same, torch_class="Dropout"),
+    LayerSpec(
+        "Dropout2d", "Regularization", "Zeroes whole random channels of [C, H, W] maps.",
+        Schema((_P_DROP,)), _make_bn_infer([3], "Dropout2d ([C, H, W])"),
+        torch_class="Dropout2d",
+    ),
+    LayerSpec(
+        "BatchNorm1d", "Normalization", "Normalises each feature over the batch ([C] or [C, L]).",
+        Schema((
+            _EPS,
+            P("momentum", "float", 0.1, "Running-average momentum; empty: cumulative average.",
+              min=0.0, max=1.0, nullable=True),
+            P("affine", "bool", True, "Learn a scale and shift."),
+            P("track_running_stats", "bool", True, "Keep running mean and variance for eval."),
+        )),
+        _make_bn_infer([1, 2], "BatchNorm1d ([C] or [C, L])"), torch_class="BatchNorm1d",
+        inferred=("num_features",), ctor=_bn_ctor, count_params=_bn_params,
+    ),
+    LayerSpec(
+        "BatchNorm2d", "Normalization", "Normalises each channel over the batch ([C, H, W]).",
+        Schema((
+            _EPS,
+            P("momentum", "float", 0.1, "Running-average momentum; empty: cumulative average.",
+              min=0.0, max=1.0, nullable=True),
+            P("affine", "bool", True, "Learn a scale and shift."),
+            P("track_running_stats", "bool", True, "Keep running mean and variance for eval."),
+        )),
+        _make_bn_infer([3], "BatchNorm2d ([C, H, W])"), torch_class="BatchNorm2d",
+        inferred=("num_features",), ctor=_bn_ctor, count_params=_bn_params,
+    ),
+    LayerSpec(
+        "LayerNorm", "Normalization", "Normalises each sample over its last `dims` dims.",
+        Schema((
+            P("dims", "int", 1, "How many trailing dims to normalise over.", min=1, max=8),
+            _EPS,
+            P("elementwise_affine", "bool", True, "Learn a per-element scale (and shift)."),
+            _bias("Learn a per-element shift (with elementwise_affine)."),
+        )),
+        _ln_infer, torch_class="LayerNorm", inferred=("normalized_shape",), ctor=_ln_ctor,
+        count_params=_ln_params, studio_only=("dims",),
+    ),
+    LayerSpec(
+        "GroupNorm", "Normalization", "Normalises groups of channels within each sample.",
+        Schema((
+            P("num_groups", "int", 4, "Groups to split the channels into.", min=1, max=65536),
+            _EPS,
+            P("affine", "bool", True, "Learn a per-channel scale and shift."),
+        )),
+        _gn_infer, torch_class="GroupNorm", inferred=("num_channels",), ctor=_gn_ctor,
+        count_params=lambda s, p, _o: 2 * s[0][0] if p["affine"] else 0,
+    ),
+    LayerSpec(
+        "Embedding", "Embedding", "Looks up a learned vector for each integer token id.",
+        Schema((
+            P("num_embeddings", "int", 1000, "Vocabulary size (ids 0..n-1).", min=1,
+              max=1 << 24),
+            P("embedding_dim", "int", 64, "Length of each vector.", min=1, max=1 << 16),
+            P("padding_idx", "int", None, "Id whose vector stays zero; empty for none.",
+              min=-(1 << 24), max=1 << 24, nullable=True),
+        )),
+        _emb_infer, torch_class="Embedding", dtype="index",
+        count_params=lambda _s, p, _o: p["num_embeddings"] * p["embedding_dim"],
+    ),
+    LayerSpec(
+        "LSTM", "Recurrent", "Long short-term memory over [sequence, features].",
+        _rnn_schema(), _rnn_infer, inferred=("input_size",), ctor=_rnn_ctor,
+        count_params=_LSTM_P, count_macs=_LSTM_M,
+    ),
+    LayerSpec(
+        "GRU", "Recurrent", "Gated recurrent unit over [sequence, features].",
+        _rnn_schema(), _rnn_infer, inferred=("input_size",), ctor=_rnn_ctor,
+        count_params=_GRU_P, count_macs=_GRU_M,
+    ),
+    LayerSpec(
+        "MultiheadAttention", "Attention",
+        "Self-attention over [sequence, features]: each step attends to every step.",
+        Schema((
+            P("num_heads", "int", 4, "Parallel heads; must divide the features.", min=1,
+              max=1024),
+            P("dropout", "float", 0.0, "Dropout on attention weights.", min=0.0, max=1.0),
+            _bias(),
+        )),
+        _attn_infer, inferred=("embed_dim",),
+        ctor=lambda s, p: {"embed_dim": s[0][-1], **p},
+        count_params=_mha_params, count_macs=_mha_macs,
+    ),
+    LayerSpec(
+        "TransformerEncoderLayer", "Attention",
+        "Self-attention plus feed-forward block with residuals and LayerNorm.",
+        Schema((
+            P("nhead", "int", 4, "Attention heads; must divide the features.", min=1, max=1024),
+            P("dim_feedforward", "int", 2048, "Hidden width of the feed-forward part.", min=1,
+              max=1 << 20),
+            P("dropout", "float", 0.1, "Dropout rate.", min=0.0, max=1.0),
+            P("activation", "choice", "relu", "Feed-forward activation.",
+              choices=("relu", "gelu")),
+            P("layer_norm_eps", "float", 1e-5, "LayerNorm epsilon.", min=0.0,
+              min_exclusive=True),
+            P("norm_first", "bool", False, "LayerNorm before (pre-norm) instead of after."),
+            _bias(),
+        )),
+        lambda s, p: _attn_infer(s, p, "nhead"), torch_class="TransformerEncoderLayer",
+        inferred=("d_model",), ctor=_tel_ctor, count_params=_tel_params, count_macs=_tel_macs,
+    ),
+    _activation("ReLU", "max(0, x)."),
+    _activation("LeakyReLU", "x for x > 0, negative_slope·x otherwise.",
+                P("negative_slope", "float", 0.01, "Slope for negative inputs.",
+                  min=-1e3, max=1e3)),
+    _activation("ELU", "x for x > 0, alpha·(eˣ − 1) otherwise.",
+                P("alpha", "float", 1.0, "Value approached for very negative inputs.",
+                  min=0.0, max=1e3)),
+    _activation("GELU", "Gaussian error linear unit, as in transformers.",
+                P("approximate", "choice", "none", "Exact, or the tanh approximation.",
+                  choices=("none", "tanh"))),
+    _activation("SiLU", "x·sigmoid(x) (swish)."),
+    _activation("Sigmoid", "1 / (1 + e⁻ˣ): squashes to (0, 1)."),
+    _activation("Tanh", "Hyperbolic tangent: squashes to (−1, 1)."),
+    _activation("Softmax", "Turns scores into probabilities along dim.",
+                P("dim", "int", -1, "Dim to normalise (batch is 0).", min=-64, max=64)),
+    _activation("LogSoftmax", "log(softmax(x)) along dim; pair with NLLLoss.",
+                P("dim", "int", -1, "Dim to normalise (batch is 0).", min=-64, max=64)),
+    LayerSpec("Add", "Merge", "Element-wise sum of its inputs (residual connections).",
+              Schema(), _elementwise_infer, inputs=None),
+    LayerSpec("Multiply", "Merge", "Element-wise product of its inputs (gating).",
+              Schema(), _elementwise_infer, inputs=None),
+    LayerSpec(
+        "Concat", "Merge", "Joins its inputs along dim (batch is 0).",
+        Schema((P("dim", "int", 1, "Dim to join along (channels/features: 1).",
+                  min=-64, max=64),)),
+        _concat_infer, inputs=None,
+    ),
+]
+
+CATALOG: dict[str, LayerSpec] = {spec.type: spec for spec in _SPECS}
+CATEGORIES: tuple[str, ...] = (
+    "Input", "Core", "Convolution", "Pooling", "Normalization", "Regularization", "Embedding",
+    "Recurrent", "Attention", "Activation", "Merge",
+)
+
+
+def get(layer_type: str) -> LayerSpec | None:
+    return CATALOG.get(layer_type)
+
+
+def by_category() -> dict[str, list[LayerSpec]]:
+    """Catalog entries grouped for the palette, categories in a teaching order."""
+    out: dict[str, list[LayerSpec]] = {c: [] for c in CATEGORIES}
+    for spec in _SPECS:
+        out.setdefault(spec.category, []).append(spec)
+    return {k: v for k, v in out.items() if v}

@@ -1,0 +1,306 @@
+"""The network graph: nodes (layers) and edges into numbered input ports.
+
+The graph is the model the canvas mirrors. Every change goes through a method here, which
+checks it, applies it and announces it through a ``Signal``, so views and undo commands never
+edit the dictionaries directly.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import catalog
+from .errors import CycleError, GraphError, PortError
+from .events import Signal
+
+ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+@dataclass
+class Node:
+    """One layer on the canvas. ``params`` holds only what the user set; defaults fill the rest."""
+
+    id: str
+    type: str
+    params: dict[str, Any] = field(default_factory=dict)
+    pos: tuple[float, float] = (0.0, 0.0)
+    trainable: bool = True
+
+    @property
+    def spec(self) -> catalog.LayerSpec | None:
+        return catalog.get(self.type)
+
+    def resolved_params(self) -> dict[str, Any]:
+        spec = self.spec
+        return spec.schema.resolve(self.params) if spec else dict(self.params)
+
+    def copy(self) -> Node:
+        return Node(self.id, self.type, copy.deepcopy(self.params), self.pos, self.trainable)
+
+
+@dataclass(frozen=True)
+class Edge:
+    """Output of ``src`` feeds input ``port`` of ``dst``."""
+
+    src: str
+    dst: str
+    port: int = 0
+
+
+def check_id(node_id: str) -> None:
+    """Node ids become attribute and parameter names in the built module and exported code."""
+    if not isinstance(node_id, str) or not ID_RE.match(node_id):
+        raise GraphError(
+            f"node id {node_id!r} must start with a letter or _ and contain only letters, "
+            "digits and _ (at most 64)"
+        )
+
+
+class Graph:
+    """A directed acyclic graph of layers.
+
+    Signals: ``node_added(node)``, ``node_removed(node)``, ``node_changed(node)`` (params,
+    position or trainable flag), ``edge_added(edge)``, ``edge_removed(edge)``.
+    """
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, Node] = {}
+        self._in: dict[str, dict[int, Edge]] = {}
+        self._out: dict[str, list[Edge]] = {}
+        self.node_added = Signal()
+        self.node_removed = Signal()
+        self.node_changed = Signal()
+        self.edge_added = Signal()
+        self.edge_removed = Signal()
+
+    # -- queries --------------------------------------------------------------------------
+
+    @property
+    def edges(self) -> list[Edge]:
+        return [e for n in self.nodes for e in self._out[n]]
+
+    def __contains__(self, node_id: object) -> bool:
+        return node_id in self.nodes
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def node(self, node_id: str) -> Node:
+        try:
+            return self.nodes[node_id]
+        except KeyError:
+            raise GraphError(f"no node {node_id!r}") from None
+
+    def in_edges(self, node_id: str) -> list[Edge]:
+        """Incoming edges sorted by port."""
+        ins = self._in[node_id]
+        return [ins[p] for p in sorted(ins)]
+
+    def out_edges(self, node_id: str) -> list[Edge]:
+        return list(self._out[node_id])
+
+    def predecessors(self, node_id: str) -> list[str]:
+        return [e.src for e in self.in_edges(node_id)]
+
+    def successors(self, node_id: str) -> list[str]:
+        return [e.dst for e in self._out[node_id]]
+
+    def sources(self) -> list[str]:
+        return [n for n in self.nodes if not self._in[n]]
+
+    def sinks(self) -> list[str]:
+        return [n for n in self.nodes if not self._out[n]]
+
+    def new_id(self, layer_type: str) -> str:
+        """A fresh readable id: ``conv2d_3`` for the third Conv2d."""
+        base = re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", layer_type).lower().replace("__", "_")
+        base = re.sub(r"[^a-z0-9_]", "", base) or "node"
+        i = 1
+        while f"{base}_{i}" in self.nodes:
+            i += 1
+        return f"{base}_{i}"
+
+    def topological_order(self) -> list[str]:
+        """Kahn's algorithm, stable in insertion order so builds and summaries are repeatable.
+
+        Raises CycleError naming the nodes on a loop (only possible for graphs built without
+        the checks, such as a hand-edited file).
+        """
+        indeg = {n: len(self._in[n]) for n in self.nodes}
+        ready = [n for n in self.nodes if indeg[n] == 0]
+        order: list[str] = []
+        i = 0
+        while i < len(ready):
+            n = ready[i]
+            i += 1
+            order.append(n)
+            for e in self._out[n]:
+                indeg[e.dst] -= 1
+                if indeg[e.dst] == 0:
+                    ready.append(e.dst)
+        if len(order) != len(self.nodes):
+            stuck = [n for n in self.nodes if indeg[n] > 0]
+            raise CycleError(f"the graph has a cycle through {', '.join(stuck)}")
+        return order
+
+    def reaches(self, start: str, goal: str) -> bool:
+        """Whether a path leads from start to goal (start reaches itself)."""
+        stack, seen = [start], {start}
+        while stack:
+            n = stack.pop()
+            if n == goal:
+                return True
+            for e in self._out[n]:
+                if e.dst not in seen:
+                    seen.add(e.dst)
+                    stack.append(e.dst)
+        return False
+
+    def ancestors(self, node_id: str) -> set[str]:
+        stack, seen = [node_id], set()
+        while stack:
+            for e in self._in[stack.pop()].values():
+                if e.src not in seen:
+                    seen.add(e.src)
+                    stack.append(e.src)
+        return seen
+
+    def free_port(self, node_id: str) -> int | None:
+        """The lowest unconnected input port, or None when a fixed-arity node is full."""
+        spec = self.node(node_id).spec
+        used = self._in[node_id]
+        limit = spec.inputs if spec is not None and spec.inputs is not None else None
+        port = 0
+        while port in used:
+            port += 1
+        if limit is not None and port >= limit:
+            return None
+        return port
+
+    # -- checks ---------------------------------------------------------------------------
+
+    def check_connect(self, src: str, dst: str, port: int = 0) -> None:
+        """Raise a GraphError subclass saying why src → dst:port is not allowed."""
+        self.node(src)
+        target = self.node(dst)
+        if src == dst:
+            raise CycleError(f"{dst!r} cannot feed itself")
+        spec = target.spec
+        if spec is not None and spec.inputs == 0:
+            raise PortError(f"{dst!r} ({target.type}) takes no input")
+        if not isinstance(port, int) or isinstance(port, bool) or port < 0:
+            raise PortError(f"input port {port!r} of {dst!r} does not exist")
+        if spec is not None and spec.inputs is not None and port >= spec.inputs:
+            raise PortError(f"{dst!r} ({target.type}) has {spec.inputs} input; port {port} "
+                            "does not exist")
+        if self.reaches(dst, src):
+            raise CycleError(f"connecting {src!r} → {dst!r} would make a cycle")
+        if port in self._in[dst]:
+            held = self._in[dst][port].src
+            raise PortError(f"input {port} of {dst!r} is already fed by {held!r}; "
+                            "disconnect it first")
+
+    def can_connect(self, src: str, dst: str, port: int = 0) -> bool:
+        try:
+            self.check_connect(src, dst, port)
+        except GraphError:
+            return False
+        return True
+
+    # -- edits ----------------------------------------------------------------------------
+
+    def index(self, node_id: str) -> int:
+        """Position in insertion order (an undo puts a deleted node back where it was)."""
+        return list(self.nodes).index(node_id)
+
+    def add_node(self, node: Node, index: int | None = None) -> Node:
+        check_id(node.id)
+        if node.id in self.nodes:
+            raise GraphError(f"a node named {node.id!r} already exists")
+        if index is None or index >= len(self.nodes):
+            self.nodes[node.id] = node
+        else:
+            items = list(self.nodes.items())
+            items.insert(index, (node.id, node))
+            self.nodes = dict(items)
+        self._in[node.id] = {}
+        self._out[node.id] = []
+        self.node_added.emit(node)
+        return node
+
+    def remove_node(self, node_id: str) -> tuple[Node, list[Edge]]:
+        """Remove a node and its edges; returns both so an undo can put them back."""
+        node = self.node(node_id)
+        edges = self.in_edges(node_id) + self.out_edges(node_id)
+        for e in edges:
+            self.disconnect(e)
+        del self.nodes[node_id], self._in[node_id], self._out[node_id]
+        self.node_removed.emit(node)
+        return node, edges
+
+    def connect(self, src: str, dst: str, port: int = 0) -> Edge:
+        self.check_connect(src, dst, port)
+        edge = Edge(src, dst, port)
+        self._in[dst][port] = edge
+        self._out[src].append(edge)
+        self.edge_added.emit(edge)
+        return edge
+
+    def disconnect(self, edge: Edge) -> None:
+        if self._in.get(edge.dst, {}).get(edge.port) != edge:
+            raise GraphError(f"no edge {edge.src!r} → {edge.dst!r}:{edge.port}")
+        del self._in[edge.dst][edge.port]
+        self._out[edge.src].remove(edge)
+        self.edge_removed.emit(edge)
+
+    def set_params(self, node_id: str, params: dict[str, Any]) -> None:
+        """Replace a node's explicit params (validated against the catalog when it knows it)."""
+        node = self.node(node_id)
+        spec = node.spec
+        node.params = spec.schema.validate(params, f"{node_id}.params") if spec else dict(params)
+        self.node_changed.emit(node)
+
+    def move_node(self, node_id: str, pos: tuple[float, float]) -> None:
+        node = self.node(node_id)
+        node.pos = (float(pos[0]), float(pos[1]))
+        self.node_changed.emit(node)
+
+    def set_trainable(self, node_id: str, trainable: bool) -> None:
+        node = self.node(node_id)
+        node.trainable = bool(trainable)
+        self.node_changed.emit(node)
+
+    # -- bulk -----------------------------------------------------------------------------
+
+    def copy(self) -> Graph:
+        """A deep copy without subscribers (runs train a snapshot, not the live graph)."""
+        g = Graph()
+        for n in self.nodes.values():
+            g.add_node(n.copy())
+        for e in self.edges:
+            g._in[e.dst][e.port] = e
+            g._out[e.src].append(e)
+        return g
+
+    @classmethod
+    def from_parts(cls, nodes: Iterable[Node], edges: Iterable[Edge]) -> Graph:
+        """Build a graph checking every edge, as a loaded file must be checked."""
+        g = cls()
+        for n in nodes:
+            g.add_node(n)
+        for e in edges:
+            g.connect(e.src, e.dst, e.port)
+        return g
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self.nodes.values())
+
+    def structure(self) -> tuple[list[tuple[Any, ...]], list[tuple[str, str, int]]]:
+        """A comparable snapshot (for tests and undo checks)."""
+        nodes = [(n.id, n.type, n.params, n.pos, n.trainable) for n in self.nodes.values()]
+        edges = sorted((e.src, e.dst, e.port) for e in self.edges)
+        return nodes, edges

@@ -1,0 +1,162 @@
+"""Small torch modules for catalog entries that torch offers only as functions.
+
+Imported only when a module is built (torch stays off the start-up path). Each is a plain
+``nn.Module`` so built models export to ONNX and ``torch.export`` like any other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .graph import Graph
+    from .shapes import Analysis
+
+
+class Reshape(nn.Module):
+    """Reshape each sample; the batch dimension is kept."""
+
+    def __init__(self, shape: tuple[int, ...] | list[int]) -> None:
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], *self.shape)
+
+    def extra_repr(self) -> str:
+        return f"shape={self.shape}"
+
+
+class Permute(nn.Module):
+    """Reorder dims, batch included (dims[0] is 0)."""
+
+    def __init__(self, dims: tuple[int, ...] | list[int]) -> None:
+        super().__init__()
+        self.dims = tuple(dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(*self.dims)
+
+    def extra_repr(self) -> str:
+        return f"dims={self.dims}"
+
+
+class Add(nn.Module):
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        out = xs[0]
+        for x in xs[1:]:
+            out = out + x
+        return out
+
+
+class Multiply(nn.Module):
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        out = xs[0]
+        for x in xs[1:]:
+            out = out * x
+        return out
+
+
+class Concat(nn.Module):
+    def __init__(self, dim: int = 1) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return torch.cat(xs, dim=self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class LSTM(nn.LSTM):
+    """Batch-first LSTM returning either the whole sequence or the final hidden state."""
+
+    def __init__(self, output: str = "last", **kwargs) -> None:
+        super().__init__(batch_first=True, **kwargs)
+        self.output = output
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        seq, (h, _c) = super().forward(x)
+        return seq if self.output == "sequence" else _last(h, self.bidirectional)
+
+
+class GRU(nn.GRU):
+    """Batch-first GRU returning either the whole sequence or the final hidden state."""
+
+    def __init__(self, output: str = "last", **kwargs) -> None:
+        super().__init__(batch_first=True, **kwargs)
+        self.output = output
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        seq, h = super().forward(x)
+        return seq if self.output == "sequence" else _last(h, self.bidirectional)
+
+
+def _last(h: torch.Tensor, bidirectional: bool) -> torch.Tensor:
+    # h: (layers * dirs, N, H); the last layer's final state of each direction, side by side.
+    if bidirectional:
+        return torch.cat((h[-2], h[-1]), dim=1)
+    return h[-1]
+
+
+class MultiheadAttention(nn.MultiheadAttention):
+    """Batch-first self-attention: query, key and value are the same input."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(batch_first=True, **kwargs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return super().forward(x, x, x, need_weights=False)[0]
+
+
+class GraphModule(nn.Module):
+    """Runs a graph's DAG; each value is dropped as soon as its last reader has run.
+
+    Submodules are named by node id, so parameter names read ``conv1.weight``.
+    """
+
+    def __init__(self, graph: Graph, analysis: Analysis,
+                 make_layer: Callable[[str, list, dict], nn.Module]) -> None:
+        super().__init__()
+        self.input_ids: list[str] = list(analysis.inputs)
+        self.output_id: str = analysis.output  # type: ignore[assignment]
+        needed = graph.ancestors(self.output_id) | {self.output_id}
+        order = [n for n in analysis.order if n in needed]
+        slot = {nid: i for i, nid in enumerate(order)}
+        last_use: dict[str, int] = {}
+        for step, nid in enumerate(order):
+            for src in graph.predecessors(nid):
+                last_use[src] = step
+        plan: list[tuple[str, int, tuple[int, ...], tuple[int, ...]]] = []
+        for step, nid in enumerate(order):
+            node = graph.nodes[nid]
+            if node.type == "Input":
+                continue
+            layer = make_layer(node.type, analysis.nodes[nid].in_shapes, node.params)
+            if not node.trainable:
+                layer.requires_grad_(False)
+            self.add_module(nid, layer)
+            preds = graph.predecessors(nid)
+            free = tuple(slot[s] for s in dict.fromkeys(preds) if last_use.get(s) == step)
+            plan.append((nid, slot[nid], tuple(slot[s] for s in preds), free))
+        self._plan = plan
+        self._n_slots = len(order)
+        self._input_slots = [slot.get(i) for i in self.input_ids]
+        self._out_slot = slot[self.output_id]
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        values: list[Any] = [None] * self._n_slots
+        for s, x in zip(self._input_slots, inputs, strict=False):
+            if s is not None:
+                values[s] = x
+        mods = self._modules
+        for nid, out, args, free in self._plan:
+            values[out] = mods[nid](*[values[a] for a in args])
+            for f in free:
+                values[f] = None
+        return values[self._out_slot]

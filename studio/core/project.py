@@ -1,0 +1,424 @@
+"""Project files (``*.studio.json``): load with full validation, save atomically.
+
+Loading parses JSON into plain data, migrates old versions, checks structure with pydantic,
+then resolves every name against allow-lists (layer catalog, losses, optimizers, datasets).
+Nothing named in a file is ever imported or evaluated. Every failure is one ProjectError whose
+``where`` is the field path (``graph.nodes[2] 'fc1'.params.out_features``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from . import catalog
+from .choices import (
+    AUGMENTATIONS,
+    DATASETS,
+    DEVICES,
+    LOSSES,
+    OPTIMIZERS,
+    PRECISIONS,
+    SCHEDULERS,
+    WARMUP,
+)
+from .errors import GraphError, ParamError, ProjectError
+from .graph import Edge, Graph, Node, check_id
+from .params import Schema
+
+FORMAT = "studio.project"
+VERSION = 1
+MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_NODES = 10_000
+
+#: version N → a function turning a version-N dict into a version-(N+1) dict.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def _typed(value: Any, allowed: dict[str, Schema], what: str,
+           extra: tuple[Any, ...] = ()) -> dict[str, Any]:
+    """Validate ``{"type": NAME, **params}`` against an allow-list."""
+    if not isinstance(value, dict):
+        raise ValueError(f"must be an object like {{\"type\": ...}}, not {type(value).__name__}")
+    kind = value.get("type")
+    if kind not in allowed:
+        raise ValueError(f"unknown {what} {kind!r}; choose one of {', '.join(allowed)}")
+    schema = allowed[kind]
+    if extra:
+        schema = Schema(schema.params + tuple(extra))
+    params = {k: v for k, v in value.items() if k != "type"}
+    try:
+        return {"type": kind, **schema.validate(params, "")}
+    except ParamError as exc:
+        where = (exc.where or "").lstrip(".")
+        raise ValueError(f"{where}: {exc.message}" if where else exc.message) from None
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
+
+
+class EarlyStopping(_Strict):
+    monitor: str = "val_loss"
+    mode: Literal["auto", "min", "max"] = "auto"
+    patience: Annotated[int, Field(ge=0, le=100_000)] = 5
+    min_delta: Annotated[float, Field(ge=0.0)] = 0.0
+    restore_best: bool = True
+
+
+class DataSettings(_Strict):
+    dataset: str = "mnist-5k"
+    options: dict[str, Any] = Field(default_factory=dict)
+    val_fraction: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.2
+    batch_size: Annotated[int, Field(ge=1, le=1 << 20)] = 64
+    normalize: bool = True
+    augment: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, v: str) -> str:
+        if v not in DATASETS:
+            raise ValueError(f"unknown dataset {v!r}; choose one of {', '.join(DATASETS)}")
+        return v
+
+    @field_validator("options")
+    @classmethod
+    def _options(cls, v: dict[str, Any], info: Any) -> dict[str, Any]:
+        kind = DATASETS.get(info.data.get("dataset", ""))
+        if kind is None:
+            return v
+        try:
+            return kind.schema.validate(v, "")
+        except ParamError as exc:
+            where = (exc.where or "").lstrip(".")
+            raise ValueError(f"{where}: {exc.message}" if where else exc.message) from None
+
+    @field_validator("augment")
+    @classmethod
+    def _augment(cls, v: list[Any]) -> list[dict[str, Any]]:
+        return [_typed(a, AUGMENTATIONS, "augmentation") for a in v]
+
+
+class TrainingSettings(_Strict):
+    loss: dict[str, Any] = Field(default_factory=lambda: {"type": "CrossEntropyLoss"})
+    optimizer: dict[str, Any] = Field(default_factory=lambda: {"type": "Adam", "lr": 0.001})
+    scheduler: dict[str, Any] | None = None
+    epochs: Annotated[int, Field(ge=1, le=100_000)] = 5
+    device: Literal[DEVICES] = "auto"  # type: ignore[valid-type]
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 0
+    early_stopping: EarlyStopping | None = None
+    precision: Literal[PRECISIONS] = "fp32"  # type: ignore[valid-type]
+    compile: bool = False
+    l1: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0
+    l2: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0
+    grad_clip: Annotated[float, Field(gt=0.0)] | None = None
+
+    @field_validator("loss")
+    @classmethod
+    def _loss(cls, v: Any) -> dict[str, Any]:
+        return _typed(v, LOSSES, "loss")
+
+    @field_validator("optimizer")
+    @classmethod
+    def _optimizer(cls, v: Any) -> dict[str, Any]:
+        return _typed(v, OPTIMIZERS, "optimizer")
+
+    @field_validator("scheduler")
+    @classmethod
+    def _scheduler(cls, v: Any) -> dict[str, Any] | None:
+        return None if v is None else _typed(v, SCHEDULERS, "scheduler", (WARMUP,))
+
+
+@dataclass
+class Project:
+    """Everything one file holds: the network, its data and how to train it."""
+
+    name: str = "Untitled"
+    graph: Graph = field(default_factory=Graph)
+    data: DataSettings = field(default_factory=DataSettings)
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+    path: Path | None = None
+
+    # -- dict form ------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        nodes = []
+        for n in self.graph:
+            d: dict[str, Any] = {"id": n.id, "type": n.type, "params": dict(n.params),
+                                 "pos": [round(n.pos[0], 2), round(n.pos[1], 2)]}
+            if not n.trainable:
+                d["trainable"] = False
+            nodes.append(d)
+        edges = [{"from": e.src, "to": e.dst, "port": e.port} for e in self.graph.edges]
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "name": self.name,
+            "graph": {"nodes": nodes, "edges": edges},
+            "data": self.data.model_dump(),
+            "training": self.training.model_dump(),
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> Project:
+        """Validate a parsed file; raises ProjectError naming the field path."""
+        if not isinstance(raw, dict):
+            raise ProjectError("a project file must hold a JSON object", "(top level)")
+        raw = migrate(raw)
+        unknown = set(raw) - {"format", "version", "name", "graph", "data", "training"}
+        if unknown:
+            raise ProjectError(f"unknown field {sorted(unknown)[0]!r}", "(top level)")
+        name = raw.get("name", "Untitled")
+        if not isinstance(name, str):
+            raise ProjectError("must be text", "name")
+        graph = _load_graph(raw.get("graph"))
+        data = _model(DataSettings, raw.get("data", {}), "data")
+        training = _model(TrainingSettings, raw.get("training", {}), "training")
+        return cls(name=name, graph=graph, data=data, training=training)
+
+    # -- files ----------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Project:
+        path = Path(path)
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            raise ProjectError("file not found", str(path)) from None
+        except OSError as exc:
+            raise ProjectError(f"cannot read: {exc.strerror}", str(path)) from None
+        if size > MAX_FILE_BYTES:
+            raise ProjectError(f"file is {size / 2**20:.0f} MiB; project files are limited to "
+                               f"{MAX_FILE_BYTES // 2**20} MiB", str(path))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ProjectError("not a text file (expected UTF-8 JSON)", str(path)) from None
+        except OSError as exc:
+            raise ProjectError(f"cannot read: {exc.strerror}", str(path)) from None
+        project = cls.loads(text, source=str(path))
+        project.path = path
+        return project
+
+    @classmethod
+    def loads(cls, text: str, source: str = "<project>") -> Project:
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ProjectError(f"not valid JSON: {exc.msg}",
+                               f"{source}, line {exc.lineno} column {exc.colno}") from None
+        except RecursionError:
+            raise ProjectError("JSON is nested too deeply", source) from None
+        try:
+            return cls.from_dict(raw)
+        except ProjectError as exc:
+            raise ProjectError(exc.message, f"{source}: {exc.where}" if exc.where else source
+                               ) from None
+
+    def dumps(self) -> str:
+        return pretty_json(self.to_dict()) + "\n"
+
+    def save(self, path: str | os.PathLike[str] | None = None) -> Path:
+        """Write atomically: a crash leaves the old file or the new one, never half of one."""
+        target = Path(path) if path is not None else self.path
+        if target is None:
+            raise ProjectError("no file name given")
+        atomic_write(target, self.dumps().encode("utf-8"))
+        self.path = target
+        return target
+
+    def copy(self) -> Project:
+        """An independent snapshot (a run trains this, not the graph being edited)."""
+        p = Project.from_dict(self.to_dict())
+        p.path = self.path
+        return p
+
+
+def pretty_json(value: Any, indent: int = 0, width: int = 100) -> str:
+    """JSON with short objects and lists on one line, so a node reads as one line in diffs."""
+    flat = json.dumps(value, ensure_ascii=False)
+    if len(flat) + indent <= width or not isinstance(value, dict | list) or not value:
+        return flat
+    pad = " " * (indent + 2)
+    if isinstance(value, dict):
+        items = [f"{pad}{json.dumps(k, ensure_ascii=False)}: {pretty_json(v, indent + 2, width)}"
+                 for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + " " * indent + "}"
+    items = [pad + pretty_json(v, indent + 2, width) for v in value]
+    return "[\n" + ",\n".join(items) + "\n" + " " * indent + "]"
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Temp file in the same folder, fsync, rename over the target, fsync the folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    try:
+        dfd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+
+
+def migrate(raw: dict[str, Any]) -> dict[str, Any]:
+    """Bring an older file up to the current version, one step at a time."""
+    if raw.get("format") != FORMAT:
+        raise ProjectError(f"not a Studio project (format must be {FORMAT!r})", "format")
+    version = raw.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ProjectError("must be a whole number ≥ 1", "version")
+    if version > VERSION:
+        raise ProjectError(f"written by a newer Studio (version {version}); this one reads up "
+                           f"to version {VERSION}", "version")
+    while version < VERSION:
+        raw = MIGRATIONS[version](raw)
+        version += 1
+        raw["version"] = version
+    return raw
+
+
+def _model(cls: type[BaseModel], raw: Any, where: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ProjectError("must be an object", where)
+    try:
+        return cls.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        path = ".".join([where, *(f"[{p}]" if isinstance(p, int) else str(p)
+                                  for p in err["loc"])]).replace(".[", "[")
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        if ": " in msg and err["type"] == "value_error":
+            sub, _, msg = msg.partition(": ")
+            if sub and " " not in sub:
+                path = f"{path}.{sub}"
+        raise ProjectError(msg, path) from None
+
+
+def _load_graph(raw: Any) -> Graph:
+    if raw is None:
+        return Graph()
+    if not isinstance(raw, dict):
+        raise ProjectError("must be an object with nodes and edges", "graph")
+    extra = set(raw) - {"nodes", "edges"}
+    if extra:
+        raise ProjectError(f"unknown field {sorted(extra)[0]!r}", "graph")
+    nodes_raw = raw.get("nodes", [])
+    edges_raw = raw.get("edges", [])
+    if not isinstance(nodes_raw, list):
+        raise ProjectError("must be a list", "graph.nodes")
+    if not isinstance(edges_raw, list):
+        raise ProjectError("must be a list", "graph.edges")
+    if len(nodes_raw) > MAX_NODES:
+        raise ProjectError(f"{len(nodes_raw)} nodes; a project may hold at most {MAX_NODES}",
+                           "graph.nodes")
+    graph = Graph()
+    for i, nd in enumerate(nodes_raw):
+        where = f"graph.nodes[{i}]"
+        graph.add_node(_load_node(nd, where, graph))
+    for j, ed in enumerate(edges_raw):
+        where = f"graph.edges[{j}]"
+        if not isinstance(ed, dict):
+            raise ProjectError("must be an object with from, to and port", where)
+        extra = set(ed) - {"from", "to", "port"}
+        if extra:
+            raise ProjectError(f"unknown field {sorted(extra)[0]!r}", where)
+        src, dst, port = ed.get("from"), ed.get("to"), ed.get("port", 0)
+        for key, v in (("from", src), ("to", dst)):
+            if not isinstance(v, str) or v not in graph:
+                raise ProjectError(f"no node {v!r}", f"{where}.{key}")
+        if not isinstance(port, int) or isinstance(port, bool):
+            raise ProjectError("must be a whole number", f"{where}.port")
+        try:
+            graph.connect(src, dst, port)
+        except GraphError as exc:
+            raise ProjectError(exc.message, where) from None
+    return graph
+
+
+_NODE_KEYS = {"id", "type", "params", "pos", "trainable"}
+
+
+def _load_node(nd: Any, where: str, graph: Graph) -> Node:
+    if not isinstance(nd, dict):
+        raise ProjectError("must be an object with id and type", where)
+    extra = set(nd) - _NODE_KEYS
+    if extra:
+        raise ProjectError(f"unknown field {sorted(extra)[0]!r}", where)
+    nid = nd.get("id")
+    try:
+        check_id(nid)  # type: ignore[arg-type]
+    except GraphError as exc:
+        raise ProjectError(exc.message, f"{where}.id") from None
+    if nid in graph:
+        raise ProjectError(f"duplicate node id {nid!r}", f"{where}.id")
+    where = f"{where} '{nid}'"
+    kind = nd.get("type")
+    spec = catalog.get(kind) if isinstance(kind, str) else None
+    if spec is None:
+        raise ProjectError(f"unknown layer type {kind!r}", f"{where}.type")
+    try:
+        params = spec.schema.validate(nd.get("params", {}), f"{where}.params")
+    except ParamError as exc:
+        raise ProjectError(exc.message, exc.where) from None
+    pos = nd.get("pos", [0.0, 0.0])
+    if (not isinstance(pos, list | tuple) or len(pos) != 2
+            or not all(isinstance(v, int | float) and not isinstance(v, bool)
+                       and abs(v) < 1e9 for v in pos)):
+        raise ProjectError("must be [x, y] numbers", f"{where}.pos")
+    trainable = nd.get("trainable", True)
+    if not isinstance(trainable, bool):
+        raise ProjectError("must be true or false", f"{where}.trainable")
+    return Node(nid, kind, params, (float(pos[0]), float(pos[1])), trainable)  # type: ignore[arg-type]
+
+
+def samples_dir() -> Path:
+    """The ready projects shipped beside the package."""
+    return Path(__file__).resolve().parents[2] / "samples"
+
+
+def sample_paths() -> list[Path]:
+    return sorted(samples_dir().glob("*.studio.json"))
+
+
+DEFAULT_SAMPLE = "mnist_cnn.studio.json"
+
+
+def default_sample() -> Path:
+    return samples_dir() / DEFAULT_SAMPLE
+
+
+__all__ = [
+    "DataSettings",
+    "EarlyStopping",
+    "Edge",
+    "Project",
+    "TrainingSettings",
+    "atomic_write",
+    "default_sample",
+    "sample_paths",
+]

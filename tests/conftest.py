@@ -1,0 +1,19 @@
+"""Test set-up: no display, no network, small thread count on the 2-core CI machine."""
+
+from __future__ import annotations
+
+import os
+
+# Before any Qt import: tests run without a display.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("STUDIO_NO_DOWNLOAD", "1")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep caches and settings of tests away from the user's real folders."""
+    base = tmp_path_factory.getbasetemp()
+    monkeypatch.setenv("STUDIO_CACHE_DIR", str(base / "cache"))
+    monkeypatch.setenv("STUDIO_DATA_DIR", str(base / "data"))
