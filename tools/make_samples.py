@@ -5,6 +5,7 @@ Kept so that a change to the file format or the layout is one command away from 
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from studio.core.graph import Graph, Node
@@ -63,13 +64,13 @@ def residual() -> None:
         g.add_node(Node(nid, kind, params))
     trunk = ["input", "stem", "stem_bn", "stem_relu", "block1_conv1", "block1_bn1",
              "block1_relu1", "block1_conv2", "block1_bn2"]
-    for a, b in zip(trunk, trunk[1:], strict=False):
+    for a, b in itertools.pairwise(trunk):
         g.connect(a, b)
     g.connect("block1_bn2", "block1_add", 0)
     g.connect("stem_relu", "block1_add", 1)
     rest = ["block1_add", "block1_relu2", "pool", "block2_conv1", "block2_bn1", "block2_relu1",
             "block2_conv2", "block2_bn2"]
-    for a, b in zip(rest, rest[1:], strict=False):
+    for a, b in itertools.pairwise(rest):
         g.connect(a, b)
     g.connect("block2_bn2", "block2_add", 0)
     g.connect("pool", "block2_add", 1)

@@ -104,7 +104,14 @@ class DataSettings(_Strict):
     @field_validator("augment")
     @classmethod
     def _augment(cls, v: list[Any]) -> list[dict[str, Any]]:
-        return [_typed(a, AUGMENTATIONS, "augmentation") for a in v]
+        out = []
+        for i, a in enumerate(v):
+            try:
+                out.append(_typed(a, AUGMENTATIONS, "augmentation"))
+            except ValueError as exc:
+                raise ValueError(f"[{i}].{exc}" if ": " in str(exc) else f"[{i}]: {exc}"
+                                 ) from None
+        return out
 
 
 class TrainingSettings(_Strict):
@@ -308,7 +315,7 @@ def _model(cls: type[BaseModel], raw: Any, where: str) -> Any:
     except ValidationError as exc:
         err = exc.errors()[0]
         path = ".".join([where, *(f"[{p}]" if isinstance(p, int) else str(p)
-                                  for p in err["loc"])]).replace(".[", "[")
+                                  for p in err["loc"])])
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown field"
@@ -316,7 +323,7 @@ def _model(cls: type[BaseModel], raw: Any, where: str) -> Any:
             sub, _, msg = msg.partition(": ")
             if sub and " " not in sub:
                 path = f"{path}.{sub}"
-        raise ProjectError(msg, path) from None
+        raise ProjectError(msg, path.replace(".[", "[")) from None
 
 
 def _load_graph(raw: Any) -> Graph:

@@ -127,3 +127,12 @@ def test_known_parameter_totals() -> None:
     assert totals["mnist_mlp.studio.json"] == 101_770  # Keras/TF beginner MLP
     assert totals["mnist_cnn.studio.json"] == 121_930  # 32/64 conv, dense 64
     assert totals["regression_mlp.studio.json"] == 61  # 10 → 5 → 1
+
+
+def test_layer_docs_are_generated_from_the_catalog() -> None:
+    from pathlib import Path
+
+    from studio.core.docs import layers_markdown
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "layers.md"
+    assert doc.read_text() == layers_markdown(), "run: python -m studio.core.docs > docs/layers.md"
