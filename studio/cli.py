@@ -41,6 +41,16 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print one JSON object instead")
     v = sub.add_parser("validate", help="check a project file and its network")
     v.add_argument("project", type=Path)
+    t = sub.add_parser("train", help="train a project without the GUI")
+    t.add_argument("project", type=Path)
+    t.add_argument("--epochs", type=int, help="override the project's epochs")
+    t.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+    t.add_argument("--out", type=Path, help="run folder (default: runs/NAME-TIME beside the "
+                   "project; with --resume, the checkpoint's folder)")
+    t.add_argument("--resume", type=Path, metavar="CKPT", help="continue from a checkpoint")
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--lr", type=float, help="override the optimizer's learning rate")
+    t.add_argument("--tensorboard", action="store_true", help="also write TensorBoard events")
     return p
 
 
@@ -66,6 +76,64 @@ def _validate(args: argparse.Namespace) -> int:
           f"{format_shape(a.output_shape())}, {a.total_params:,} params, "
           f"{a.total_macs:,} mult-adds per sample")
     return 0
+
+
+@command("train")
+def _train(args: argparse.Namespace) -> int:
+    import signal
+    import time
+
+    project = Project.load(args.project)
+    _override(project, args)
+    from .training.console import ConsoleProgress, format_logs
+    from .training.trainer import Trainer
+
+    out = args.out
+    if out is None:
+        if args.resume is not None:
+            out = args.resume.parent
+        else:
+            stem = args.project.name.removesuffix(".json").removesuffix(".studio")
+            out = args.project.parent / "runs" / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    callbacks = [ConsoleProgress()]
+    if args.tensorboard:
+        try:
+            from .training.console import TensorBoardLogger
+            callbacks.append(TensorBoardLogger(str(out / "tensorboard")))
+        except ImportError:
+            raise StudioError("--tensorboard needs the tensorboard package: "
+                              "pip install tensorboard") from None
+    trainer = Trainer(project, out_dir=out, callbacks=callbacks)
+
+    def on_sigint(_sig: int, _frame: object) -> None:
+        print("\nstopping after this batch (Ctrl-C again to abort)…", file=sys.stderr)
+        trainer.stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        result = trainer.fit(resume_from=args.resume)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if result.status == "failed":
+        raise result.error or StudioError(result.message)
+    print(f"{result.message}: {format_logs(result.logs)} — {out}")
+    return 130 if result.status == "stopped" else 0
+
+
+def _override(project: Project, args: argparse.Namespace) -> None:
+    t, d = project.training, project.data
+    try:
+        if args.epochs is not None:
+            t.epochs = args.epochs
+        if args.device is not None:
+            t.device = args.device
+        if args.batch_size is not None:
+            d.batch_size = args.batch_size
+        if args.lr is not None:
+            t.optimizer = {**t.optimizer, "lr": args.lr}
+    except ValueError as exc:  # pydantic re-validates on assignment
+        raise StudioError(str(exc).splitlines()[-1].strip()) from None
 
 
 def _open(path: Path | None) -> int:

@@ -156,7 +156,12 @@ class GraphModule(nn.Module):
                 values[s] = x
         mods = self._modules
         for nid, out, args, free in self._plan:
-            values[out] = mods[nid](*[values[a] for a in args])
+            try:
+                values[out] = mods[nid](*[values[a] for a in args])
+            except (RuntimeError, IndexError, ValueError) as exc:
+                if not hasattr(exc, "studio_node"):
+                    exc.studio_node = nid  # type: ignore[attr-defined] - the trainer names it
+                raise
             for f in free:
                 values[f] = None
         return values[self._out_slot]

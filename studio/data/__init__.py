@@ -1,0 +1,6 @@
+"""Datasets by name: loading, splitting, normalising and batching (no Qt)."""
+
+from .bundle import DataBundle, load_data
+from .sources import Arrays, load_arrays
+
+__all__ = ["Arrays", "DataBundle", "load_arrays", "load_data"]

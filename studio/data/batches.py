@@ -1,0 +1,107 @@
+"""Batches by slicing device-resident tensors, with image augmentation done batch-wide.
+
+A per-sample DataLoader costs 10–30% on small models; slicing a shuffled index on the device
+costs almost nothing. Augmentations draw independent random parameters for every sample but
+run as a few batched tensor ops, on the GPU when the data is there.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+
+class Batches:
+    """Shuffled mini-batches of (x, y). ``start`` resumes an epoch part-way through."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, *, shuffle: bool,
+                 generator: torch.Generator | None = None,
+                 augment: Augmenter | None = None) -> None:
+        self.x, self.y = x, y
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.generator = generator
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return max(1, math.ceil(len(self.x) / self.batch_size)) if len(self.x) else 0
+
+    def epoch(self, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n, bs = len(self.x), self.batch_size
+        if self.shuffle:
+            order = torch.randperm(n, generator=self.generator).to(self.x.device)
+            for i in range(start * bs, n, bs):
+                idx = order[i:i + bs]
+                xb = self.x[idx]
+                yield (self.augment(xb) if self.augment else xb), self.y[idx]
+        else:
+            for i in range(start * bs, n, bs):
+                yield self.x[i:i + bs], self.y[i:i + bs]
+
+
+class Augmenter:
+    """Random crop with padding, horizontal flip, rotation and affine, per sample.
+
+    Inputs are already normalised, so padding fills with the normalised value of black, as
+    torchvision's transforms would give before normalisation.
+    """
+
+    def __init__(self, steps: Sequence[dict[str, Any]], fill: torch.Tensor,
+                 generator: torch.Generator) -> None:
+        self.steps = [dict(s) for s in steps]
+        self.fill = fill.reshape(1, -1, 1, 1)
+        self.generator = generator
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4:
+            return x
+        for step in self.steps:
+            kind = step["type"]
+            if kind == "random_crop" and step.get("padding", 4) > 0:
+                x = self._crop(x, int(step.get("padding", 4)))
+            elif kind == "hflip":
+                x = self._flip(x, float(step.get("p", 0.5)))
+            elif kind == "rotation":
+                x = self._affine(x, float(step.get("degrees", 10.0)), 0.0, 0.0)
+            elif kind == "affine":
+                x = self._affine(x, float(step.get("degrees", 0.0)),
+                                 float(step.get("translate", 0.1)), float(step.get("scale", 0.1)))
+        return x
+
+    def _rand(self, *shape: int) -> torch.Tensor:
+        return torch.rand(*shape, generator=self.generator, device=self.generator.device
+                          ).to(self.fill.device)
+
+    def _crop(self, x: torch.Tensor, pad: int) -> torch.Tensor:
+        n, c, h, w = x.shape
+        fill = self.fill.to(x.dtype)
+        padded = fill.expand(n, c, h + 2 * pad, w + 2 * pad).clone()
+        padded[:, :, pad:pad + h, pad:pad + w] = x
+        oy = (self._rand(n) * (2 * pad + 1)).long().clamp_(max=2 * pad)
+        ox = (self._rand(n) * (2 * pad + 1)).long().clamp_(max=2 * pad)
+        dev = x.device
+        rows = (oy[:, None] + torch.arange(h, device=dev))[:, None, :, None]
+        cols = (ox[:, None] + torch.arange(w, device=dev))[:, None, None, :]
+        return padded[torch.arange(n, device=dev)[:, None, None, None],
+                      torch.arange(c, device=dev)[None, :, None, None], rows, cols]
+
+    def _flip(self, x: torch.Tensor, p: float) -> torch.Tensor:
+        mask = (self._rand(x.shape[0]) < p)[:, None, None, None]
+        return torch.where(mask, x.flip(3), x)
+
+    def _affine(self, x: torch.Tensor, degrees: float, translate: float, scale: float
+                ) -> torch.Tensor:
+        n = x.shape[0]
+        ang = (self._rand(n) * 2 - 1) * math.radians(degrees)
+        s = 1 + (self._rand(n) * 2 - 1) * scale
+        tx = (self._rand(n) * 2 - 1) * translate * 2  # grid units span [-1, 1]
+        ty = (self._rand(n) * 2 - 1) * translate * 2
+        cos, sin = torch.cos(ang) / s, torch.sin(ang) / s
+        theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
+        grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+        fill = self.fill.to(x.dtype)
+        return F.grid_sample(x - fill, grid, align_corners=False, padding_mode="zeros") + fill

@@ -1,0 +1,163 @@
+"""From named dataset to training tensors: split, normalise, fit to the network's Input."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from studio.core.errors import DatasetError
+from studio.core.project import DataSettings
+
+from .sources import Arrays, load_arrays
+
+
+@dataclass
+class DataBundle:
+    """Tensors ready for batching plus what the editor and exporters need to know."""
+
+    task: str
+    classes: list[str]
+    sample_shape: tuple[int, ...]
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor | None = None
+    y_test: torch.Tensor | None = None
+    image: bool = False
+    norm: dict[str, Any] = field(default_factory=dict)  # input mean/std, applied already
+    target_norm: tuple[float, float] | None = None  # regression targets (mean, std)
+    messages: list[str] = field(default_factory=list)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def target_width(self) -> int:
+        return 1 if self.y_train.dim() == 1 else int(self.y_train.shape[1])
+
+    def to(self, device: torch.device | str) -> DataBundle:
+        def mv(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.to(device, non_blocking=True)
+        return DataBundle(self.task, self.classes, self.sample_shape, mv(self.x_train),
+                          mv(self.y_train), mv(self.x_val), mv(self.y_val), mv(self.x_test),
+                          mv(self.y_test), self.image, self.norm, self.target_norm,
+                          self.messages)  # type: ignore[arg-type]
+
+    def reshape_samples(self, shape: tuple[int, ...]) -> None:
+        """Present samples as ``shape`` (same number of values), e.g. [64] → [8, 8]."""
+        def rs(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.reshape(len(t), *shape)
+        self.messages.append(f"samples reshaped from {list(self.sample_shape)} to "
+                             f"{list(shape)} to match the Input")
+        self.x_train, self.x_val = rs(self.x_train), rs(self.x_val)  # type: ignore[assignment]
+        self.x_test = rs(self.x_test)
+        self.sample_shape = tuple(shape)
+
+
+def split_indices(y: np.ndarray, fraction: float, seed: int, stratify: bool
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Train and validation indices; stratified so every class keeps its share."""
+    rng = np.random.RandomState(seed)
+    n = len(y)
+    if fraction <= 0:
+        return rng.permutation(n), np.array([], dtype=np.int64)
+    if not stratify:
+        perm = rng.permutation(n)
+        k = max(1, round(n * fraction))
+        return np.sort(perm[k:]), np.sort(perm[:k])
+    val = []
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        rng.shuffle(idx)
+        k = round(len(idx) * fraction)
+        k = min(max(k, 1), len(idx) - 1) if len(idx) >= 2 else 0
+        val.append(idx[:k])
+    val_idx = np.sort(np.concatenate(val)) if val else np.array([], dtype=np.int64)
+    train_mask = np.ones(n, dtype=bool)
+    train_mask[val_idx] = False
+    return np.flatnonzero(train_mask), val_idx
+
+
+def load_data(settings: DataSettings, base_dir: str | Path | None = None, seed: int = 0
+              ) -> DataBundle:
+    """Load, split and normalise the project's dataset (CPU tensors; move them with ``to``)."""
+    base = Path(base_dir) if base_dir is not None else None
+    arrays = load_arrays(settings.dataset, settings.options, base)
+    return prepare(arrays, settings.val_fraction, settings.normalize, seed)
+
+
+def prepare(a: Arrays, val_fraction: float, normalize: bool, seed: int) -> DataBundle:
+    if len(a.x) < 2:
+        raise DatasetError(f"only {len(a.x)} sample(s); at least two are needed",
+                           "data.dataset")
+    if a.y.dtype.kind == "f" and not np.all(np.isfinite(a.y)):
+        raise DatasetError("targets contain NaN or infinite values", "data.dataset")
+    stratify = a.task == "classification"
+    tr, va = split_indices(a.y, val_fraction, seed, stratify)
+    if len(tr) == 0:
+        raise DatasetError("the validation fraction leaves no training samples",
+                           "data.val_fraction")
+    x = _as_float(a.x, a.image)
+    if not np.all(np.isfinite(x)):
+        raise DatasetError("features contain NaN or infinite values; clean the data first",
+                           "data.dataset")
+    norm: dict[str, Any] = {}
+    if normalize:
+        axes = (0, 2, 3) if a.image and x.ndim == 4 else (0,)
+        mean = x[tr].mean(axis=axes, keepdims=True)
+        std = x[tr].std(axis=axes, keepdims=True)
+        std = np.where(std < 1e-8, 1.0, std)
+        x = (x - mean) / std
+        norm = {"mean": mean.reshape(-1).tolist(), "std": std.reshape(-1).tolist(),
+                "per": "channel" if len(axes) == 3 else "feature", "scale": 255.0 if a.image
+                else 1.0}
+    x_test = None
+    if a.x_test is not None:
+        x_test = _as_float(a.x_test, a.image)
+        if norm:
+            x_test = (x_test - mean) / std
+    y = a.y
+    target_norm = None
+    y_test = a.y_test
+    if a.task == "regression":
+        y = y.astype(np.float32)
+        if normalize:
+            m, s = float(y[tr].mean()), float(y[tr].std()) or 1.0
+            target_norm = (m, s)
+            y = (y - m) / s
+            if y_test is not None:
+                y_test = (y_test.astype(np.float32) - m) / s
+    t = torch.from_numpy
+    return DataBundle(
+        task=a.task, classes=a.classes, sample_shape=a.sample_shape,
+        x_train=t(np.ascontiguousarray(x[tr], dtype=np.float32)), y_train=t(y[tr].copy()),
+        x_val=t(np.ascontiguousarray(x[va], dtype=np.float32)), y_val=t(y[va].copy()),
+        x_test=None if x_test is None else t(np.ascontiguousarray(x_test, dtype=np.float32)),
+        y_test=None if y_test is None else t(np.asarray(y_test).copy()),
+        image=a.image, norm=norm, target_norm=target_norm,
+    )
+
+
+def _as_float(x: np.ndarray, image: bool) -> np.ndarray:
+    x = x.astype(np.float32)
+    return x / 255.0 if image else x
+
+
+def describe(bundle: DataBundle) -> str:
+    n = len(bundle.x_train) + len(bundle.x_val)
+    what = (f"{bundle.num_classes} classes" if bundle.task == "classification"
+            else f"regression, {bundle.target_width} target(s)")
+    return (f"{n:,} samples of shape {list(bundle.sample_shape)} ({what}); "
+            f"{len(bundle.x_train):,} train, {len(bundle.x_val):,} validation"
+            + (f", {len(bundle.x_test):,} test" if bundle.x_test is not None else ""))
+
+
+def batches_per_epoch(n: int, batch_size: int) -> int:
+    return max(1, math.ceil(n / batch_size))

@@ -1,0 +1,640 @@
+"""The training loop: a plain ``for`` over epochs and batches that calls callbacks.
+
+One loop serves the CLI, the GUI's worker thread and distributed runs. It never prints and
+never syncs with the device per step: losses and outputs are kept on the device and read at
+the reporting interval (``report_hz``). ``pause``, ``resume`` and ``stop`` may be called from
+any thread and take effect within one batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import threading
+import time
+import traceback
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from studio.core.build import build_module
+from studio.core.choices import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
+from studio.core.errors import DatasetError, ShapeError, StudioError, TrainingError
+from studio.core.project import Project
+from studio.core.shapes import Analysis, analyze
+from studio.data.batches import Augmenter, Batches
+from studio.data.bundle import DataBundle, describe, load_data
+
+from .callbacks import (
+    Callback,
+    CallbackList,
+    Checkpointer,
+    EarlyStopping,
+    History,
+    MetricsFile,
+    TerminateOnNaN,
+)
+from .checkpoint import load_checkpoint, save_checkpoint, save_weights
+from .metrics import EvalMeter, TrainWindow
+
+
+@dataclass
+class RunResult:
+    """How a run ended. ``status``: completed, early_stopped, stopped or failed."""
+
+    status: str
+    message: str
+    epochs: int
+    logs: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    out_dir: Path | None = None
+    error: StudioError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA, then Apple's MPS, then the CPU."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TrainingError("CUDA was asked for but no CUDA GPU is available; set the device "
+                            "to auto or cpu", "training.device")
+    if name == "mps" and not (getattr(torch.backends, "mps", None)
+                              and torch.backends.mps.is_available()):
+        raise TrainingError("MPS was asked for but is not available on this machine",
+                            "training.device")
+    return torch.device(name)
+
+
+def available_devices() -> list[str]:
+    """Devices present on this machine, for the inspector's device choice."""
+    out = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        out.append("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        out.append("mps")
+    return out
+
+
+class Trainer:
+    """Trains a project's network on its dataset.
+
+    ``out_dir`` receives ``metrics.jsonl``, ``last.ckpt``, ``best.ckpt``, ``model.safetensors``,
+    ``project.studio.json`` and ``summary.json``; without it nothing is written.
+    """
+
+    def __init__(self, project: Project, *, out_dir: str | Path | None = None,
+                 callbacks: Iterable[Callback] = (), base_dir: str | Path | None = None,
+                 data: DataBundle | None = None, report_hz: float = 20.0,
+                 default_callbacks: bool = True) -> None:
+        self.project = project.copy()
+        self.settings = self.project.training
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.base_dir = Path(base_dir) if base_dir is not None else (
+            project.path.parent if project.path else None)
+        self.report_interval = 1.0 / report_hz if report_hz > 0 else 0.0
+        self._data = data
+        self.history = History()
+        extra: list[Callback] = [self.history]
+        es = self.settings.early_stopping if default_callbacks else None
+        if default_callbacks:
+            extra.append(TerminateOnNaN())
+            if es is not None:
+                extra.append(EarlyStopping(es.monitor, es.mode, es.patience, es.min_delta,
+                                           es.restore_best))
+        if self.out_dir is not None:
+            monitor = es.monitor if es is not None else "val_loss"
+            extra.append(Checkpointer(self.out_dir, monitor))
+        self._user_callbacks = list(callbacks)
+        self.callbacks = CallbackList(extra + self._user_callbacks)
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+        self._stop_reason: str | None = None
+        self.failed: StudioError | None = None
+        self.model: nn.Module
+        self.epoch = 0  # epochs completed
+        self.batch_in_epoch = 0  # batches completed in the current epoch
+        self.step = 0  # optimizer steps over the whole run
+
+    # -- control (any thread) -------------------------------------------------------------
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def stop(self) -> None:
+        self.request_stop("stopped")
+
+    def request_stop(self, reason: str) -> None:
+        if self._stop_reason is None:
+            self._stop_reason = reason
+        self._stop.set()
+        self._running.set()
+
+    def fail(self, error: StudioError) -> None:
+        if self.failed is None:
+            self.failed = error
+        self.request_stop("failed")
+
+    def message(self, text: str) -> None:
+        self.callbacks.on_message(text)
+
+    # -- the run --------------------------------------------------------------------------
+
+    def fit(self, resume_from: str | Path | None = None) -> RunResult:
+        """Run to the end, a stop or a failure; never raises for a failed run."""
+        self.callbacks.set_trainer(self)
+        try:
+            self._setup(resume_from)
+            self._loop()
+            if self.failed is None:
+                self._finish()
+        except torch.OutOfMemoryError:
+            self._oom()
+        except StudioError as exc:
+            self.failed = exc
+        except (RuntimeError, IndexError, ValueError) as exc:
+            text = str(exc).lower()
+            if "out of memory" in text or "not enough memory" in text:
+                self._oom()
+            else:
+                self.failed = TrainingError(_short(exc), self._blame(exc))
+        except Exception as exc:  # never let a run take its host (GUI, CLI) down
+            self.failed = TrainingError(f"internal error: {type(exc).__name__}: {_short(exc)}")
+            self.message(traceback.format_exc())
+        return self._result()
+
+    def _oom(self) -> None:
+        bs = self.project.data.batch_size
+        self.failed = TrainingError(
+            f"out of memory on {getattr(self, 'device', 'the device')} with batch size {bs}; "
+            f"try a batch size of {max(1, bs // 2)} or a smaller network", "data.batch_size")
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def _blame(self, exc: Exception) -> str | None:
+        node = getattr(exc, "studio_node", None)
+        if node is None or node not in self.project.graph:
+            return None
+        return f"{self.project.graph.nodes[node].type} '{node}'"
+
+    # -- set-up ---------------------------------------------------------------------------
+
+    def _setup(self, resume_from: str | Path | None) -> None:
+        s, d = self.settings, self.project.data
+        self.device = resolve_device(s.device)
+        torch.manual_seed(s.seed)
+        self.analysis = analyze(self.project.graph)
+        if self.analysis.errors:
+            p = self.analysis.errors[0]
+            raise ShapeError(p.message, f"node '{p.node}'" if p.node else None)
+        bundle = self._data or load_data(d, self.base_dir, s.seed)
+        self.loss_type = s.loss["type"]
+        self._preflight(bundle, self.analysis)
+        self.bundle = bundle.to(self.device)
+        self.model = build_module(self.project.graph, seed=s.seed, analysis=self.analysis)
+        self.model.to(self.device)
+        cuda = self.device.type == "cuda"
+        if cuda and any(n.type.startswith("Conv") for n in self.project.graph):
+            self.model.to(memory_format=torch.channels_last)
+        self.forward = self.model
+        if s.compile:
+            try:
+                self.forward = torch.compile(self.model)
+            except Exception as exc:  # compile support varies by platform
+                self.message(f"torch.compile unavailable ({_short(exc)}); running eagerly")
+        self.loss_fn = getattr(nn, self.loss_type)(
+            **{k: v for k, v in s.loss.items() if k != "type"})
+        self.optimizer = _optimizer(s.optimizer, [p for p in self.model.parameters()
+                                                  if p.requires_grad])
+        self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
+        self.batches = self._batches()
+        spe = len(self.batches)
+        self.steps_per_epoch = spe
+        self.warmup_steps = (s.scheduler or {}).get("warmup_epochs", 0) * spe
+        self.scheduler, self.batch_scheduler = _scheduler(
+            s.scheduler, self.optimizer, s.epochs - (s.scheduler or {}).get("warmup_epochs", 0),
+            spe, self.base_lrs)
+        self.amp_dtype = None
+        if s.precision != "fp32":
+            if cuda or s.precision == "bf16":
+                self.amp_dtype = torch.bfloat16 if s.precision == "bf16" else torch.float16
+            else:
+                self.message("fp16 needs CUDA; training in fp32")
+        self.scaler = torch.amp.GradScaler("cuda") if cuda and s.precision == "fp16" else None
+        self.penalized = [p for p in self.model.parameters() if p.requires_grad and p.dim() > 1]
+        self.shuffle_epoch_state = self.shuffle_gen.get_state()
+        if resume_from is not None:
+            self._restore(load_checkpoint(resume_from, self.device))
+        if self.out_dir is not None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            self.project.save(self.out_dir / "project.studio.json")
+            self.callbacks.callbacks.insert(1, MetricsFile(self.out_dir / "metrics.jsonl",
+                                                           keep_epochs=self.epoch))
+            self.callbacks.callbacks[1].set_trainer(self)
+        for m in self.bundle.messages:
+            self.message(m)
+        self.callbacks.on_run_start({
+            "device": str(self.device), "epochs": s.epochs, "start_epoch": self.epoch,
+            "steps_per_epoch": spe, "batch_size": d.batch_size, "data": describe(self.bundle),
+            "params": self.analysis.total_params, "task": self.bundle.task,
+            "classes": self.bundle.classes, "out_dir": str(self.out_dir or ""),
+        })
+
+    def _batches(self) -> Batches:
+        b, d = self.bundle, self.project.data
+        self.shuffle_gen = torch.Generator().manual_seed(self.settings.seed + 1)
+        self.aug_gen = torch.Generator(device=self.device).manual_seed(self.settings.seed + 2)
+        augment = None
+        if d.augment:
+            if not (b.image and b.x_train.dim() == 4):
+                self.message("augmentation applies to images only; this dataset has none")
+            else:
+                mean = torch.tensor(b.norm.get("mean", [0.0]), device=self.device)
+                std = torch.tensor(b.norm.get("std", [1.0]), device=self.device)
+                augment = Augmenter(d.augment, (0.0 - mean) / std, self.aug_gen)
+        return Batches(b.x_train, b.y_train, d.batch_size, shuffle=True,
+                       generator=self.shuffle_gen, augment=augment)
+
+    def _preflight(self, b: DataBundle, a: Analysis) -> None:
+        """Check the data fits the network before spending any time on it."""
+        if len(a.inputs) != 1:
+            raise ShapeError(f"the network has {len(a.inputs)} Input nodes; datasets feed "
+                             "exactly one")
+        inp = a.inputs[0]
+        want = a.nodes[inp].shape
+        if want != b.sample_shape:
+            if want is not None and math.prod(want) == math.prod(b.sample_shape):
+                b.reshape_samples(want)
+            else:
+                raise DatasetError(
+                    f"the dataset gives samples of shape {list(b.sample_shape)} but Input "
+                    f"'{inp}' expects {list(want or [])}; set the Input shape to "
+                    f"{list(b.sample_shape)}", f"node '{inp}'")
+        out = a.output_shape() or ()
+        lt = self.loss_type
+        where = f"node '{a.output}'"
+        if b.task == "classification":
+            k = b.num_classes
+            if lt in REGRESSION_LOSSES:
+                raise TrainingError(f"{lt} is for regression but {self.project.data.dataset} is "
+                                    "a classification dataset; use CrossEntropyLoss",
+                                    "training.loss")
+            if lt == "BCEWithLogitsLoss":
+                if out == (1,) and k == 2:
+                    b.y_train, b.y_val = (t.float()[:, None] for t in (b.y_train, b.y_val))
+                    if b.y_test is not None:
+                        b.y_test = b.y_test.float()[:, None]
+                    return
+                if out == (k,):
+                    eye = torch.eye(k)
+                    b.y_train, b.y_val = eye[b.y_train], eye[b.y_val]
+                    if b.y_test is not None:
+                        b.y_test = eye[b.y_test]
+                    return
+                raise ShapeError(f"BCEWithLogitsLoss needs an output of [1] for 2 classes or "
+                                 f"[{k}] (one per class); the network gives {list(out)}", where)
+            if len(out) != 1 or out[0] < k:
+                raise ShapeError(f"the dataset has {k} classes but the output "
+                                 f"'{a.output}' gives {list(out)}; make its last layer give "
+                                 f"[{k}] (e.g. Linear out_features={k})", where)
+            if out[0] > k:
+                self.message(f"the output has {out[0]} values for {k} classes; the extra "
+                             "ones are never the target")
+        else:
+            if lt in CLASSIFICATION_LOSSES:
+                raise TrainingError(f"{lt} is for classification but "
+                                    f"{self.project.data.dataset} is a regression dataset; use "
+                                    "MSELoss", "training.loss")
+            w = b.target_width
+            if out != (w,):
+                raise ShapeError(f"the dataset has {w} regression target(s) but the output "
+                                 f"'{a.output}' gives {list(out)}; make it [{w}]", where)
+
+    def _restore(self, ckpt: dict[str, Any]) -> None:
+        try:
+            self.model.load_state_dict(ckpt["model"])
+        except RuntimeError as exc:
+            raise TrainingError(f"the checkpoint's weights do not fit this network "
+                                f"({_short(exc)})", "resume") from None
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        if self.scheduler is not None and ckpt.get("scheduler") is not None:
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+        if self.batch_scheduler is not None and ckpt.get("batch_scheduler") is not None:
+            self.batch_scheduler.load_state_dict(ckpt["batch_scheduler"])
+        if self.scaler is not None and ckpt.get("scaler"):
+            self.scaler.load_state_dict(ckpt["scaler"])
+        self.epoch, self.batch_in_epoch, self.step = ckpt["epoch"], ckpt["batch"], ckpt["step"]
+        torch.set_rng_state(ckpt["rng_torch"].cpu())
+        if self.device.type == "cuda" and ckpt.get("rng_cuda"):
+            torch.cuda.set_rng_state_all([t.cpu() for t in ckpt["rng_cuda"]])
+        self.shuffle_epoch_state = ckpt["rng_shuffle_epoch"].cpu()
+        self.shuffle_gen.set_state(self.shuffle_epoch_state if self.batch_in_epoch
+                                   else ckpt["rng_shuffle"].cpu())
+        self.aug_gen.set_state(ckpt["rng_augment"].cpu())
+        self.history.epochs = json.loads(ckpt["history"])
+        states = json.loads(ckpt.get("callbacks", "{}"))
+        for cb in self.callbacks.callbacks:
+            name = type(cb).__name__
+            if name in states and hasattr(cb, "load"):
+                cb.load(states[name])
+        self.message(f"resumed after epoch {self.epoch}"
+                     + (f", batch {self.batch_in_epoch}" if self.batch_in_epoch else ""))
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        s = self.settings
+        cb = self.callbacks
+        spe = self.steps_per_epoch
+        classification = self.bundle.task == "classification"
+        self.window = TrainWindow(classification, self.loss_type, self.device)
+        self.run_t0 = time.perf_counter()
+        self.run_step0 = self.step
+        while self.epoch < s.epochs and not self._stop.is_set():
+            epoch = self.epoch
+            cb.on_epoch_start(epoch)
+            self.model.train()
+            start = self.batch_in_epoch
+            if start == 0:
+                self.shuffle_epoch_state = self.shuffle_gen.get_state()
+            self.window.reset_epoch()
+            self._epoch_first = (self.step, start)
+            t0 = time.perf_counter()
+            self._last_report = (t0, self.step, 0)
+            next_report = t0 + self.report_interval
+            for b, (xb, yb) in enumerate(self.batches.epoch(start), start=start):
+                if not self._running.is_set():
+                    self._wait_while_paused()
+                if self._stop.is_set():
+                    break
+                self._train_step(xb, yb)
+                self.batch_in_epoch = b + 1
+                if time.perf_counter() >= next_report:
+                    self._report(epoch, spe)
+                    next_report = time.perf_counter() + self.report_interval
+            if self.window.pending:
+                self._report(epoch, spe)
+            if self.failed is not None or self.batch_in_epoch < spe:
+                break  # stopped or failed mid-epoch
+            logs = self._epoch_logs(epoch, time.perf_counter() - t0)
+            self.epoch, self.batch_in_epoch = epoch + 1, 0
+            self._step_scheduler(logs)
+            cb.on_epoch_end(epoch, logs)
+
+    def _train_step(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
+        if self.step < self.warmup_steps:
+            f = (self.step + 1) / self.warmup_steps
+            for g, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
+                g["lr"] = base * f
+        if self.device.type == "cuda" and xb.dim() == 4:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        with self._autocast():
+            out = self.forward(xb)
+            loss = self.loss_fn(out, yb)
+        if self.settings.l1 or self.settings.l2:
+            loss = loss + self._penalty()
+        self.optimizer.zero_grad(set_to_none=True)
+        clip = self.settings.grad_clip
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            if clip:
+                self.scaler.unscale_(self.optimizer)
+                nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            if clip:
+                nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+            self.optimizer.step()
+        if self.batch_scheduler is not None and self.step >= self.warmup_steps:
+            self.batch_scheduler.step()
+        self.window.add(loss, out, yb)
+        self.step += 1
+
+    def _penalty(self) -> torch.Tensor:
+        s = self.settings
+        total = torch.zeros((), device=self.device)
+        for p in self.penalized:
+            if s.l1:
+                total = total + s.l1 * p.abs().sum()
+            if s.l2:
+                total = total + s.l2 * p.pow(2).sum()
+        return total
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def _wait_while_paused(self) -> None:
+        self.message("paused")
+        while not self._running.wait(0.1):
+            pass
+        if not self._stop.is_set():
+            self.message("resumed")
+
+    def _report(self, epoch: int, spe: int) -> None:
+        loss, bad = self.window.flush()
+        now = time.perf_counter()
+        t_last, step_last, _ = self._last_report
+        dt = max(now - t_last, 1e-9)
+        bs = self.project.data.batch_size
+        rate = (self.step - step_last) * bs / dt
+        run_rate = (self.step - self.run_step0) / max(now - self.run_t0, 1e-9)
+        remaining = (self.settings.epochs * spe) - self.step
+        self._last_report = (now, self.step, 0)
+        self.callbacks.on_progress({
+            "epoch": epoch + 1, "epochs": self.settings.epochs, "batch": self.batch_in_epoch,
+            "batches": spe, "step": self.step, "loss": loss,
+            "lr": self.optimizer.param_groups[0]["lr"], "samples_per_s": rate,
+            "eta_s": remaining / run_rate if run_rate > 0 else None,
+            "nonfinite_step": None if bad is None else self._epoch_first[0] + bad,
+            "nonfinite_batch": None if bad is None else self._epoch_first[1] + bad,
+        })
+
+    def _epoch_logs(self, epoch: int, seconds: float) -> dict[str, Any]:
+        scale = self.bundle.target_norm[1] if self.bundle.target_norm else 1.0
+        logs: dict[str, Any] = {"epoch": epoch + 1, **self.window.compute(scale)}
+        if len(self.bundle.x_val):
+            logs.update(self.evaluate(self.bundle.x_val, self.bundle.y_val, "val_"))
+        done = self.window.count
+        logs.update(lr=self.optimizer.param_groups[0]["lr"], time_s=round(seconds, 3),
+                    samples_per_s=done / seconds if seconds > 0 else 0.0)
+        return logs
+
+    def _step_scheduler(self, logs: dict[str, Any]) -> None:
+        if self.scheduler is None or self.step < self.warmup_steps:
+            return
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            monitor = self.settings.scheduler.get("monitor", "val_loss")  # type: ignore[union-attr]
+            value = logs.get(monitor, logs.get("loss"))
+            self.scheduler.step(value)
+        else:
+            self.scheduler.step()
+
+    @torch.no_grad()
+    def evaluate(self, x: torch.Tensor, y: torch.Tensor, prefix: str = "val_") -> dict[str, Any]:
+        """Full metrics on a split, in eval mode; restores training mode after."""
+        was_training = self.model.training
+        self.model.eval()
+        meter = EvalMeter(self.bundle.task, self.bundle.num_classes, self.loss_type, self.device,
+                          self.bundle.target_norm)
+        bs = max(self.project.data.batch_size, 256)
+        for i in range(0, len(x), bs):
+            xb, yb = x[i:i + bs], y[i:i + bs]
+            with self._autocast():
+                out = self.forward(xb)
+                loss = self.loss_fn(out, yb)
+            meter.update(loss.float(), out.float(), yb)
+        self.model.train(was_training)
+        return meter.compute(prefix)
+
+    def predict(self, x: torch.Tensor, batch_size: int = 512) -> Iterator[torch.Tensor]:
+        self.model.eval()
+        with torch.no_grad():
+            for i in range(0, len(x), batch_size):
+                yield self.forward(x[i:i + batch_size])
+
+    # -- the end --------------------------------------------------------------------------
+
+    def _finish(self) -> None:
+        if self._stop_reason != "stopped":
+            self.callbacks.on_train_end()
+        b = self.bundle
+        if b.x_test is not None and b.y_test is not None and self._stop_reason != "stopped":
+            self.test_logs = self.evaluate(b.x_test, b.y_test, "test_")
+        if self.out_dir is not None:
+            if self._stop_reason == "stopped" and self.batch_in_epoch:
+                self.write_checkpoint(self.out_dir / "last.ckpt", self.checkpoint_state(),
+                                      "last")
+            save_weights(self.out_dir / "model.safetensors", self.model.state_dict(),
+                         self.weights_metadata())
+            self.callbacks.on_checkpoint("weights", self.out_dir / "model.safetensors")
+
+    def weights_metadata(self) -> dict[str, Any]:
+        return {"studio.project": self.project.dumps(), "studio.norm": self.bundle.norm,
+                "studio.classes": self.bundle.classes,
+                "studio.target_norm": self.bundle.target_norm}
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        cb_states = {type(c).__name__: c.state() for c in self.callbacks.callbacks
+                     if hasattr(c, "state")}
+        return {
+            "project": self.project.dumps(),
+            "epoch": self.epoch, "batch": self.batch_in_epoch, "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+            "batch_scheduler": (self.batch_scheduler.state_dict() if self.batch_scheduler
+                                else None),
+            "scaler": self.scaler.state_dict() if self.scaler else None,
+            "rng_torch": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+            "rng_shuffle": self.shuffle_gen.get_state(),
+            "rng_shuffle_epoch": self.shuffle_epoch_state,
+            "rng_augment": self.aug_gen.get_state(),
+            "history": json.dumps(self.history.epochs),
+            "callbacks": json.dumps(cb_states),
+            "norm": json.dumps(self.bundle.norm),
+            "classes": json.dumps(self.bundle.classes),
+        }
+
+    def write_checkpoint(self, path: Path, state: dict[str, Any], kind: str) -> None:
+        try:
+            save_checkpoint(path, state)
+        except OSError as exc:
+            # the previous file is intact (atomic write); say so rather than crash
+            self.fail(TrainingError(f"could not write the {kind} checkpoint: {exc.strerror}; "
+                                    "the previous one is intact", str(path)))
+            return
+        self.callbacks.on_checkpoint(kind, path)
+
+    def _result(self) -> RunResult:
+        logs = dict(self.history.epochs[-1]) if self.history.epochs else {}
+        logs.update(getattr(self, "test_logs", {}))
+        if self.failed is not None:
+            status, msg = "failed", str(self.failed)
+        elif self._stop_reason == "stopped":
+            status = "stopped"
+            msg = f"stopped after epoch {self.epoch}" + (
+                f", batch {self.batch_in_epoch}" if self.batch_in_epoch else "")
+        elif self._stop_reason == "early_stopped":
+            status, msg = "early_stopped", f"stopped early after epoch {self.epoch}"
+        else:
+            status, msg = "completed", f"completed {self.epoch} epochs"
+        result = RunResult(status, msg, self.epoch, logs, list(self.history.epochs),
+                           self.out_dir, self.failed)
+        if self.out_dir is not None and self.out_dir.exists():
+            from studio.core.project import atomic_write
+
+            clean = {k: v for k, v in logs.items() if not k.endswith("confusion")}
+            with contextlib.suppress(OSError):
+                atomic_write(self.out_dir / "summary.json", json.dumps(
+                    {"status": status, "message": msg, "epochs": self.epoch, "logs": clean},
+                    indent=2).encode())
+        self.callbacks.on_run_end(result)
+        return result
+
+
+def _optimizer(spec: dict[str, Any], params: list[nn.Parameter]) -> torch.optim.Optimizer:
+    kind = spec["type"]
+    kw = {k: v for k, v in spec.items() if k != "type"}
+    if "beta1" in kw:
+        kw["betas"] = (kw.pop("beta1"), kw.pop("beta2"))
+    if not params:
+        raise TrainingError("the network has no trainable parameters (all frozen?)", "graph")
+    try:
+        return getattr(torch.optim, kind)(params, **kw)
+    except ValueError as exc:
+        raise TrainingError(_short(exc), "training.optimizer") from None
+
+
+def _scheduler(spec: dict[str, Any] | None, opt: torch.optim.Optimizer, epochs: int, spe: int,
+               base_lrs: list[float]) -> tuple[Any, Any]:
+    """(epoch scheduler, batch scheduler): OneCycle steps per batch, the others per epoch."""
+    if spec is None:
+        return None, None
+    kind = spec["type"]
+    kw = {k: v for k, v in spec.items() if k not in ("type", "warmup_epochs", "monitor")}
+    sched = torch.optim.lr_scheduler
+    epochs = max(epochs, 1)
+    if kind == "StepLR":
+        return sched.StepLR(opt, **kw), None
+    if kind == "CosineAnnealingLR":
+        kw["T_max"] = kw.get("T_max") or epochs
+        return sched.CosineAnnealingLR(opt, **kw), None
+    if kind == "ReduceLROnPlateau":
+        from .callbacks import better_mode
+
+        kw["mode"] = better_mode(spec.get("monitor", "val_loss"), kw.get("mode", "auto"))
+        return sched.ReduceLROnPlateau(opt, **kw), None
+    if kind == "OneCycleLR":
+        kw["max_lr"] = kw.get("max_lr") or [10 * lr for lr in base_lrs]
+        return None, sched.OneCycleLR(opt, total_steps=epochs * spe, **kw)
+    raise TrainingError(f"unknown scheduler {kind!r}", "training.scheduler")  # pragma: no cover
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
