@@ -122,18 +122,20 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _override(project: Project, args: argparse.Namespace) -> None:
+    from pydantic import ValidationError
+
     t, d = project.training, project.data
-    try:
-        if args.epochs is not None:
-            t.epochs = args.epochs
-        if args.device is not None:
-            t.device = args.device
-        if args.batch_size is not None:
-            d.batch_size = args.batch_size
-        if args.lr is not None:
-            t.optimizer = {**t.optimizer, "lr": args.lr}
-    except ValueError as exc:  # pydantic re-validates on assignment
-        raise StudioError(str(exc).splitlines()[-1].strip()) from None
+    for flag, model, name, value in (
+            ("--epochs", t, "epochs", args.epochs), ("--device", t, "device", args.device),
+            ("--batch-size", d, "batch_size", args.batch_size),
+            ("--lr", t, "optimizer", None if args.lr is None else {**t.optimizer, "lr": args.lr})):
+        if value is None:
+            continue
+        try:
+            setattr(model, name, value)  # pydantic re-validates on assignment
+        except ValidationError as exc:
+            msg = exc.errors()[0]["msg"].removeprefix("Value error, ").removeprefix("lr: ")
+            raise StudioError(msg, flag) from None
 
 
 def _open(path: Path | None) -> int:

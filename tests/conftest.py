@@ -17,3 +17,15 @@ def _user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
     base = tmp_path_factory.getbasetemp()
     monkeypatch.setenv("STUDIO_CACHE_DIR", str(base / "cache"))
     monkeypatch.setenv("STUDIO_DATA_DIR", str(base / "data"))
+
+
+def _hypothesis_profiles() -> None:
+    from hypothesis import settings
+
+    # CI runs the same examples every time (no flaky red builds); local runs explore anew.
+    settings.register_profile("ci", derandomize=True, print_blob=True)
+    if os.environ.get("CI"):
+        settings.load_profile("ci")
+
+
+_hypothesis_profiles()

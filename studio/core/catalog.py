@@ -230,11 +230,14 @@ def _make_conv_infer(n: int, transpose: bool = False) -> Callable[[Sequence[Shap
                 out = list(spatial)
             else:
                 pad = (0,) * n if padding == "valid" else as_tuple(padding, n)
-                if p.get("padding_mode", "zeros") != "zeros":
-                    for i in range(n):
-                        if p["padding_mode"] == "reflect" and pad[i] >= spatial[i]:
-                            raise Misfit(f"reflect padding {pad[i]} must be smaller than the "
-                                         f"input size {spatial[i]}", "padding")
+                mode = p.get("padding_mode", "zeros")
+                for i in range(n):
+                    if mode == "reflect" and pad[i] >= spatial[i]:
+                        raise Misfit(f"reflect padding {pad[i]} must be smaller than the "
+                                     f"input size {spatial[i]}", "padding")
+                    if mode == "circular" and pad[i] > spatial[i]:
+                        raise Misfit(f"circular padding {pad[i]} must not exceed the input "
+                                     f"size {spatial[i]}", "padding")
                 for i in range(n):
                     out.append(_conv_out_len(spatial[i], k[i], s[i], pad[i], d[i]))
         if any(o < 1 for o in out):

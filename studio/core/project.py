@@ -49,7 +49,7 @@ def _typed(value: Any, allowed: dict[str, Schema], what: str,
     if not isinstance(value, dict):
         raise ValueError(f"must be an object like {{\"type\": ...}}, not {type(value).__name__}")
     kind = value.get("type")
-    if kind not in allowed:
+    if not isinstance(kind, str) or kind not in allowed:
         raise ValueError(f"unknown {what} {kind!r}; choose one of {', '.join(allowed)}")
     schema = allowed[kind]
     if extra:

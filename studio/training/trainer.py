@@ -174,7 +174,8 @@ class Trainer:
             self.failed = exc
         except (RuntimeError, IndexError, ValueError) as exc:
             text = str(exc).lower()
-            if "out of memory" in text or "not enough memory" in text:
+            if any(k in text for k in ("out of memory", "not enough memory",
+                                       "can't allocate memory")):
                 self._oom()
             else:
                 self.failed = TrainingError(_short(exc), self._blame(exc))
@@ -290,6 +291,13 @@ class Trainer:
                     f"the dataset gives samples of shape {list(b.sample_shape)} but Input "
                     f"'{inp}' expects {list(want or [])}; set the Input shape to "
                     f"{list(b.sample_shape)}", f"node '{inp}'")
+        if a.nodes[inp].dtype == "int64":
+            if b.norm:
+                raise DatasetError("token ids must not be normalised; set data.normalize to "
+                                   "false", "data.normalize")
+            b.x_train, b.x_val = b.x_train.long(), b.x_val.long()
+            if b.x_test is not None:
+                b.x_test = b.x_test.long()
         out = a.output_shape() or ()
         lt = self.loss_type
         where = f"node '{a.output}'"
@@ -336,7 +344,19 @@ class Trainer:
         except RuntimeError as exc:
             raise TrainingError(f"the checkpoint's weights do not fit this network "
                                 f"({_short(exc)})", "resume") from None
-        self.optimizer.load_state_dict(ckpt["optimizer"])
+        saved = json.loads(ckpt["project"])["training"]["optimizer"]
+        mine = self.settings.optimizer
+        if saved["type"] != mine["type"]:
+            self.message(f"the optimizer changed from {saved['type']} to {mine['type']}; it "
+                         "starts afresh")
+        else:
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            if saved != mine:  # new hyperparameters (e.g. --lr) win over the saved ones
+                fresh = _optimizer(mine, [torch.zeros(1, requires_grad=True)]).defaults
+                for g in self.optimizer.param_groups:
+                    g.update({k: v for k, v in fresh.items() if k in g})
+                self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
+                self.message("resumed with the project's new optimizer settings")
         if self.scheduler is not None and ckpt.get("scheduler") is not None:
             self.scheduler.load_state_dict(ckpt["scheduler"])
         if self.batch_scheduler is not None and ckpt.get("batch_scheduler") is not None:

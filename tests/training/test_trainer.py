@@ -1,0 +1,215 @@
+"""The trainer on real data: accuracy, resume, control from another thread, faults."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from studio.core.graph import Graph, Node
+from studio.core.project import DataSettings, Project, TrainingSettings
+from studio.training import Callback, Trainer
+from studio.training.checkpoint import load_checkpoint, load_weights
+
+from .helpers import mlp, sample
+
+
+class StopAt(Callback):
+    """Stops the run after a given epoch (0-based) or a given global step."""
+
+    def __init__(self, epoch: int | None = None, step: int | None = None) -> None:
+        self.epoch, self.step = epoch, step
+
+    def on_epoch_end(self, epoch, logs):
+        if epoch == self.epoch:
+            self.trainer.stop()
+
+    def on_progress(self, logs):
+        if self.step is not None and logs["step"] >= self.step:
+            self.trainer.stop()
+
+
+def test_run_writes_every_artefact(tmp_path) -> None:
+    result = Trainer(mlp(), out_dir=tmp_path).fit()
+    assert result.status == "completed" and result.epochs == 4
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [x["epoch"] for x in lines] == [1, 2, 3, 4]
+    assert lines[-1]["val_accuracy"] == result.logs["val_accuracy"] > 0.8
+    assert {"val_precision", "val_recall", "val_f1", "val_confusion"} <= set(lines[-1])
+    ckpt = load_checkpoint(tmp_path / "last.ckpt")  # weights_only=True inside
+    assert ckpt["epoch"] == 4
+    assert torch.load(tmp_path / "best.ckpt", weights_only=True)["format"] == "studio.checkpoint"
+    weights, meta = load_weights(tmp_path / "model.safetensors")
+    assert set(weights) == set(ckpt["model"])
+    assert Project.loads(meta["studio.project"]).graph.structure() == mlp().graph.structure()
+    assert load_file(tmp_path / "model.safetensors")["out.weight"].shape == (3, 16)
+    assert Project.load(tmp_path / "project.studio.json").training.epochs == 4
+
+
+def test_resume_after_epoch_2_matches_uninterrupted_run_bit_for_bit(tmp_path) -> None:
+    project = mlp(epochs=4, scheduler={"type": "StepLR", "step_size": 1, "gamma": 0.7})
+    full = Trainer(project, out_dir=tmp_path / "full").fit()
+    first = Trainer(project, out_dir=tmp_path / "cut", callbacks=[StopAt(epoch=1)]).fit()
+    assert first.status == "stopped" and first.epochs == 2
+    resumed = Trainer(project, out_dir=tmp_path / "cut").fit(
+        resume_from=tmp_path / "cut" / "last.ckpt")
+    assert resumed.status == "completed"
+    for a, b in zip(full.history, resumed.history, strict=True):
+        assert {k: v for k, v in a.items() if "time" not in k and "per_s" not in k} == \
+               {k: v for k, v in b.items() if "time" not in k and "per_s" not in k}
+    lines = (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["epoch"] for x in lines] == [1, 2, 3, 4]
+    w_full = load_file(tmp_path / "full" / "model.safetensors")
+    w_res = load_file(tmp_path / "cut" / "model.safetensors")
+    assert all(torch.equal(w_full[k], w_res[k]) for k in w_full)
+
+
+def test_resume_mid_epoch_gives_the_same_weights(tmp_path) -> None:
+    project = mlp(epochs=2)
+    full = Trainer(project, out_dir=tmp_path / "full").fit()
+    cut = Trainer(project, out_dir=tmp_path / "cut", callbacks=[StopAt(step=12)],
+                  report_hz=0).fit()
+    assert cut.status == "stopped" and "batch" in cut.message
+    assert load_checkpoint(tmp_path / "cut" / "last.ckpt")["batch"] > 0
+    resumed = Trainer(project, out_dir=tmp_path / "cut").fit(
+        resume_from=tmp_path / "cut" / "last.ckpt")
+    assert resumed.logs["val_loss"] == full.logs["val_loss"]
+    w_full = load_file(tmp_path / "full" / "model.safetensors")
+    w_res = load_file(tmp_path / "cut" / "model.safetensors")
+    assert all(torch.equal(w_full[k], w_res[k]) for k in w_full)
+
+
+def test_pause_resume_and_stop_take_effect_within_one_batch() -> None:
+    project = mlp(dataset="digits", inputs=64, classes=10, epochs=50)
+    project.data.batch_size = 8
+    steps: list[int] = []
+    paused_at: list[int] = []
+
+    class Watch(Callback):
+        def on_progress(self, logs):
+            steps.append(logs["step"])
+
+    trainer = Trainer(project, callbacks=[Watch()], report_hz=200)
+    result: list = []
+    th = threading.Thread(target=lambda: result.append(trainer.fit()))
+    th.start()
+    try:
+        while len(steps) < 5:
+            threading.Event().wait(0.01)
+        trainer.pause()
+        threading.Event().wait(0.3)  # the step in flight finishes, then the loop waits
+        paused_at.append(trainer.step)
+        threading.Event().wait(0.3)
+        assert trainer.step == paused_at[0]  # nothing moves while paused
+        trainer.resume()
+        while trainer.step < paused_at[0] + 5:
+            threading.Event().wait(0.01)
+        trainer.stop()
+        stop_step = trainer.step
+    finally:
+        trainer.stop()
+        th.join(30)
+    assert not th.is_alive()
+    assert result[0].status == "stopped"
+    assert trainer.step <= stop_step + 1
+
+
+def test_nan_loss_stops_with_epoch_and_step_and_keeps_last_good_checkpoint(tmp_path) -> None:
+    project = sample("regression_mlp")
+    project.training.epochs = 2
+    good = Trainer(project, out_dir=tmp_path).fit()
+    assert good.status == "completed"
+    before = (tmp_path / "last.ckpt").read_bytes()
+    project.training.epochs = 4
+    project.training.optimizer = {"type": "SGD", "lr": 100.0}  # diverges within a few steps
+    bad = Trainer(project, out_dir=tmp_path).fit(resume_from=tmp_path / "last.ckpt")
+    assert bad.status == "failed"
+    assert "NaN or infinite at epoch 3, step" in bad.message
+    assert (tmp_path / "last.ckpt").read_bytes() == before
+    assert load_checkpoint(tmp_path / "last.ckpt")["epoch"] == 2
+
+
+def test_missing_dataset_says_where_it_looked(tmp_path) -> None:
+    project = sample("mnist_cnn")
+    project.data = DataSettings(dataset="mnist", options={"root": str(tmp_path)})
+    result = Trainer(project).fit()
+    assert result.status == "failed"
+    assert f"looked for train-images-idx3-ubyte[.gz] in {tmp_path}/MNIST/raw" in result.message
+
+
+def test_data_that_does_not_fit_names_the_input_node() -> None:
+    project = mlp(inputs=7)
+    result = Trainer(project).fit()
+    assert result.status == "failed"
+    assert result.message.startswith("node 'x': the dataset gives samples of shape [13] but "
+                                     "Input 'x' expects [7]")
+
+
+def test_wrong_number_of_classes_names_the_output_node() -> None:
+    result = Trainer(mlp(classes=2)).fit()
+    assert "the dataset has 3 classes but the output 'out' gives [2]" in result.message
+
+
+def test_run_time_failure_names_the_node(tmp_path) -> None:
+    """Token ids beyond the vocabulary only show at run time; the message names the layer."""
+    np.savez(tmp_path / "tokens.npz", x=np.random.RandomState(0).randint(0, 50, (40, 6)),
+             y=np.arange(40) % 2)
+    g = Graph()
+    for nid, t, p in [("ids", "Input", {"shape": [6], "dtype": "int64"}),
+                      ("emb", "Embedding", {"num_embeddings": 10, "embedding_dim": 4}),
+                      ("flat", "Flatten", {}), ("out", "Linear", {"out_features": 2})]:
+        g.add_node(Node(nid, t, p))
+    for a, b in [("ids", "emb"), ("emb", "flat"), ("flat", "out")]:
+        g.connect(a, b)
+    project = Project("tokens", g, DataSettings(dataset="npz", options={"path": "tokens.npz"},
+                                                normalize=False), TrainingSettings(epochs=1))
+    result = Trainer(project, base_dir=tmp_path).fit()
+    assert result.status == "failed"
+    assert result.message.startswith("Embedding 'emb': index out of range")
+
+
+def test_out_of_memory_suggests_a_smaller_batch() -> None:
+    """A layer whose weights cannot be allocated on this machine: a real allocation failure."""
+    g = Graph()
+    g.add_node(Node("x", "Input", {"shape": [13]}))
+    g.add_node(Node("wide", "Linear", {"out_features": 1 << 20}))
+    g.add_node(Node("huge", "Linear", {"out_features": 1 << 20}))  # 2^40 weights: 4 TiB
+    g.add_node(Node("out", "Linear", {"out_features": 3}))
+    for a, b in [("x", "wide"), ("wide", "huge"), ("huge", "out")]:
+        g.connect(a, b)
+    project = Project("oom", g, DataSettings(dataset="wine"), TrainingSettings(epochs=1))
+    result = Trainer(project).fit()
+    assert result.status == "failed"
+    assert "out of memory on cpu with batch size 64; try a batch size of 32" in result.message
+
+
+def test_early_stopping_restores_best_weights(tmp_path) -> None:
+    project = mlp(epochs=60, early_stopping={"monitor": "val_loss", "patience": 2})
+    project.training.optimizer = {"type": "Adam", "lr": 0.05}
+    result = Trainer(project, out_dir=tmp_path).fit()
+    assert result.status == "early_stopped" and result.epochs < 60
+    best = min(h["val_loss"] for h in result.history)
+    ckpt = load_checkpoint(tmp_path / "best.ckpt")
+    assert json.loads(ckpt["callbacks"])["Checkpointer"]["best"] == best
+
+
+@pytest.mark.parametrize("scheduler", [
+    {"type": "CosineAnnealingLR", "warmup_epochs": 1},
+    {"type": "OneCycleLR"},
+    # "max" on a falling training loss: never an improvement, so the rate drops every epoch
+    {"type": "ReduceLROnPlateau", "monitor": "loss", "mode": "max", "patience": 0},
+])
+def test_schedulers_change_the_learning_rate(scheduler) -> None:
+    result = Trainer(mlp(epochs=4, scheduler=scheduler)).fit()
+    assert result.status == "completed", result.message
+    lrs = [h["lr"] for h in result.history]
+    assert len(set(lrs)) > 1
+
+
+def test_regularisation_and_clipping_run(tmp_path) -> None:
+    result = Trainer(mlp(epochs=2, l1=1e-4, l2=1e-3, grad_clip=1.0)).fit()
+    assert result.status == "completed" and result.logs["val_accuracy"] > 0.5
