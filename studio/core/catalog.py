@@ -227,19 +227,22 @@ def _make_conv_infer(n: int, transpose: bool = False) -> Callable[[Sequence[Shap
             if padding == "same":
                 if any(si != 1 for si in s):
                     raise Misfit("padding 'same' needs stride 1", "padding")
+                total = [d[i] * (k[i] - 1) for i in range(n)]
+                sides = [(t // 2, t - t // 2) for t in total]  # torch pads the extra on the right
                 out = list(spatial)
             else:
                 pad = (0,) * n if padding == "valid" else as_tuple(padding, n)
-                mode = p.get("padding_mode", "zeros")
-                for i in range(n):
-                    if mode == "reflect" and pad[i] >= spatial[i]:
-                        raise Misfit(f"reflect padding {pad[i]} must be smaller than the "
-                                     f"input size {spatial[i]}", "padding")
-                    if mode == "circular" and pad[i] > spatial[i]:
-                        raise Misfit(f"circular padding {pad[i]} must not exceed the input "
-                                     f"size {spatial[i]}", "padding")
-                for i in range(n):
-                    out.append(_conv_out_len(spatial[i], k[i], s[i], pad[i], d[i]))
+                sides = [(q, q) for q in pad]
+                out = [_conv_out_len(spatial[i], k[i], s[i], pad[i], d[i]) for i in range(n)]
+            mode = p.get("padding_mode", "zeros")
+            for i in range(n):
+                widest = max(sides[i])
+                if mode == "reflect" and widest >= spatial[i]:
+                    raise Misfit(f"reflect padding {widest} must be smaller than the input "
+                                 f"size {spatial[i]}", "padding")
+                if mode == "circular" and widest > spatial[i]:
+                    raise Misfit(f"circular padding {widest} must not exceed the input size "
+                                 f"{spatial[i]}", "padding")
         if any(o < 1 for o in out):
             raise Misfit(
                 f"kernel {_fmt(k)} does not fit the input {_fmt(spatial)}; "

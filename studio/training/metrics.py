@@ -34,7 +34,6 @@ class TrainWindow:
 
     def reset_epoch(self) -> None:
         self._losses: list[torch.Tensor] = []
-        self._sizes: list[int] = []
         self._outs: list[torch.Tensor] = []
         self._ys: list[torch.Tensor] = []
         self.loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
@@ -46,7 +45,6 @@ class TrainWindow:
 
     def add(self, loss: torch.Tensor, out: torch.Tensor, y: torch.Tensor) -> None:
         self._losses.append(loss.detach())
-        self._sizes.append(len(y))
         self._outs.append(out.detach())
         self._ys.append(y)
 
@@ -62,7 +60,8 @@ class TrainWindow:
         if not self._losses:
             return math.nan, None
         losses = torch.stack(self._losses).double()
-        sizes = torch.tensor(self._sizes, dtype=torch.float64, device=losses.device)
+        counts = [len(y) for y in self._ys]
+        sizes = torch.tensor(counts, dtype=torch.float64, device=losses.device)
         finite = torch.isfinite(losses)
         self.loss_sum += (losses * sizes).sum()
         outs, ys = torch.cat(self._outs), torch.cat(self._ys)
@@ -74,10 +73,9 @@ class TrainWindow:
         n = len(self._losses)
         mean = float(losses.mean()) if bool(finite.all()) else math.nan
         bad = None if not math.isnan(mean) else self.steps + int((~finite).nonzero()[0, 0])
-        self.count += sum(self._sizes)
+        self.count += sum(counts)
         self.steps += n
         self._losses.clear()
-        self._sizes.clear()
         self._outs.clear()
         self._ys.clear()
         return mean, bad

@@ -499,7 +499,7 @@ class Trainer:
         if len(self.bundle.x_val):
             logs.update(self.evaluate(self.bundle.x_val, self.bundle.y_val, "val_"))
         done = self.window.count
-        logs.update(lr=self.optimizer.param_groups[0]["lr"], time_s=round(seconds, 3),
+        logs.update(lr=self.optimizer.param_groups[0]["lr"], time_s=seconds,
                     samples_per_s=done / seconds if seconds > 0 else 0.0)
         return logs
 
