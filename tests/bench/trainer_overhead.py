@@ -23,7 +23,6 @@ from studio.core.project import Project, sample_paths
 from studio.data import load_data
 from studio.training import Trainer
 
-
 EPOCHS = 3
 
 

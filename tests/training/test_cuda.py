@@ -1,0 +1,83 @@
+"""GPU paths: run where CUDA is present (skipped elsewhere, e.g. on CI)."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from studio.training import Callback, Trainer
+
+from .helpers import sample
+from .test_data import make_cifar
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16", "fp32"])
+def test_cnn_trains_on_cuda_in_each_precision(precision) -> None:
+    project = sample("mnist_cnn")
+    project.training.device = "cuda"
+    project.training.precision = precision
+    project.training.epochs = 2
+    trainer = Trainer(project)
+    result = trainer.fit()
+    assert result.status == "completed", result.message
+    assert result.logs["val_accuracy"] > 0.9
+    assert trainer.model.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    assert (trainer.scaler is not None) == (precision == "fp16")
+
+
+def test_augmentation_runs_on_the_gpu(tmp_path) -> None:
+    make_cifar(tmp_path, per_batch=64)
+    project = sample("cifar_cnn")
+    project.data.options = {"root": str(tmp_path)}
+    project.training.device = "cuda"
+    project.training.epochs = 1
+    trainer = Trainer(project)
+    result = trainer.fit()
+    assert result.status == "completed", result.message
+    assert trainer.batches.augment is not None
+    assert trainer.aug_gen.device.type == "cuda"
+
+
+def test_no_per_step_host_sync() -> None:
+    """Syncs happen at reports and epoch ends only, not once per step."""
+    project = sample("mnist_mlp")
+    project.training.device = "cuda"
+    project.training.epochs = 1
+    steps: list[int] = []
+
+    class Count(Callback):
+        def on_progress(self, logs):
+            steps.append(logs["step"])
+
+    trainer = Trainer(project, report_hz=2, callbacks=[Count()])
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = trainer.fit()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert result.status == "completed"
+    syncs = [w for w in caught if "synchroniz" in str(w.message)]
+    assert trainer.step >= 100
+    assert len(syncs) < trainer.step / 4, [str(w.message) for w in syncs[:5]]
+
+
+def test_resume_on_cuda(tmp_path) -> None:
+    project = sample("mnist_mlp")
+    project.training.device = "cuda"
+    project.training.epochs = 3
+
+    class StopAfterFirst(Callback):
+        def on_epoch_end(self, epoch, logs):
+            if epoch == 0:
+                self.trainer.stop()
+
+    first = Trainer(project, out_dir=tmp_path, callbacks=[StopAfterFirst()]).fit()
+    assert first.status == "stopped" and first.epochs == 1
+    resumed = Trainer(project, out_dir=tmp_path).fit(resume_from=tmp_path / "last.ckpt")
+    assert resumed.status == "completed" and [h["epoch"] for h in resumed.history] == [1, 2, 3]
