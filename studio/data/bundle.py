@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,17 @@ class DataBundle:
     norm: dict[str, Any] = field(default_factory=dict)  # input mean/std, applied already
     target_norm: tuple[float, float] | None = None  # regression targets (mean, std)
     messages: list[str] = field(default_factory=list)
+    files: Any = None  # lazy.ImageFiles: samples stay on disk, x_* are empty
+    train_idx: np.ndarray | None = None
+    val_idx: np.ndarray | None = None
+
+    @property
+    def n_train(self) -> int:
+        return len(self.train_idx) if self.files is not None else len(self.x_train)
+
+    @property
+    def n_val(self) -> int:
+        return len(self.val_idx) if self.files is not None else len(self.x_val)
 
     @property
     def num_classes(self) -> int:
@@ -45,10 +56,9 @@ class DataBundle:
     def to(self, device: torch.device | str) -> DataBundle:
         def mv(t: torch.Tensor | None) -> torch.Tensor | None:
             return None if t is None else t.to(device, non_blocking=True)
-        return DataBundle(self.task, self.classes, self.sample_shape, mv(self.x_train),
-                          mv(self.y_train), mv(self.x_val), mv(self.y_val), mv(self.x_test),
-                          mv(self.y_test), self.image, self.norm, self.target_norm,
-                          self.messages)  # type: ignore[arg-type]
+        return replace(self, x_train=mv(self.x_train), y_train=mv(self.y_train),
+                       x_val=mv(self.x_val), y_val=mv(self.y_val), x_test=mv(self.x_test),
+                       y_test=mv(self.y_test), messages=list(self.messages))
 
     def reshape_samples(self, shape: tuple[int, ...]) -> None:
         """Present samples as ``shape`` (same number of values), e.g. [64] → [8, 8]."""
@@ -94,9 +104,11 @@ def load_data(settings: DataSettings, base_dir: str | Path | None = None, seed: 
 
 
 def prepare(a: Arrays, val_fraction: float, normalize: bool, seed: int) -> DataBundle:
-    if len(a.x) < 2:
-        raise DatasetError(f"only {len(a.x)} sample(s); at least two are needed",
+    if len(a) < 2:
+        raise DatasetError(f"only {len(a)} sample(s); at least two are needed",
                            "data.dataset")
+    if a.files is not None:
+        return _prepare_lazy(a, val_fraction, normalize, seed)
     if a.y.dtype.kind == "f" and not np.all(np.isfinite(a.y)):
         raise DatasetError("targets contain NaN or infinite values", "data.dataset")
     stratify = a.task == "classification"
@@ -145,17 +157,33 @@ def prepare(a: Arrays, val_fraction: float, normalize: bool, seed: int) -> DataB
     )
 
 
+def _prepare_lazy(a: Arrays, val_fraction: float, normalize: bool, seed: int) -> DataBundle:
+    from .lazy import estimate_stats
+
+    tr, va = split_indices(a.y, val_fraction, seed, stratify=True)
+    c = a.files.sample_shape[0]
+    mean, std = estimate_stats(a.files, tr, seed=seed) if normalize else ([0.0] * c, [1.0] * c)
+    empty = torch.empty((0, *a.files.sample_shape))
+    y = torch.from_numpy(a.y)
+    return DataBundle(
+        task=a.task, classes=a.classes, sample_shape=a.files.sample_shape,
+        x_train=empty, y_train=y[tr], x_val=empty, y_val=y[va], image=True,
+        norm={"mean": mean, "std": std, "per": "channel", "scale": 255.0},
+        messages=[f"{len(a.y):,} images are read from disk as they are needed"],
+        files=a.files, train_idx=tr, val_idx=va)
+
+
 def _as_float(x: np.ndarray, image: bool) -> np.ndarray:
     x = x.astype(np.float32)
     return x / 255.0 if image else x
 
 
 def describe(bundle: DataBundle) -> str:
-    n = len(bundle.x_train) + len(bundle.x_val)
+    n = bundle.n_train + bundle.n_val
     what = (f"{bundle.num_classes} classes" if bundle.task == "classification"
             else f"regression, {bundle.target_width} target(s)")
     return (f"{n:,} samples of shape {list(bundle.sample_shape)} ({what}); "
-            f"{len(bundle.x_train):,} train, {len(bundle.x_val):,} validation"
+            f"{bundle.n_train:,} train, {bundle.n_val:,} validation"
             + (f", {len(bundle.x_test):,} test" if bundle.x_test is not None else ""))
 
 

@@ -36,10 +36,14 @@ class Arrays:
     x_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
     image: bool = False  # x is [N, C, H, W] uint8 pixels
+    files: Any = None  # lazy.ImageFiles when the images stay on disk (x is then empty)
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
         return tuple(int(d) for d in self.x.shape[1:])
+
+    def __len__(self) -> int:
+        return len(self.y)
 
 
 DIGIT_CLASSES = [str(i) for i in range(10)]
@@ -320,8 +324,6 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".ti
 
 
 def _image_folder(options: dict[str, Any], base: Path | None) -> Arrays:
-    from PIL import Image, UnidentifiedImageError
-
     root = _user_path(options, base)
     classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     if len(classes) < 2:
@@ -330,24 +332,23 @@ def _image_folder(options: dict[str, Any], base: Path | None) -> Arrays:
     size = options.get("size", 32)
     h, w = (size, size) if isinstance(size, int) else size
     gray = options.get("color", "rgb") == "grayscale"
-    xs, ys = [], []
+    files, ys = [], []
     for ci, c in enumerate(classes):
-        for f in sorted((root / c).rglob("*")):
-            if f.suffix.lower() not in IMAGE_SUFFIXES:
-                continue
-            try:
-                with Image.open(f) as im:
-                    im = im.convert("L" if gray else "RGB").resize((w, h))
-                    a = np.asarray(im, dtype=np.uint8)
-            except (UnidentifiedImageError, OSError) as exc:
-                raise DatasetError(f"cannot read image: {exc}", str(f)) from None
-            xs.append(a[None] if gray else a.transpose(2, 0, 1))
-            ys.append(ci)
-    empty = [c for ci, c in enumerate(classes) if ci not in set(ys)]
-    if empty:
-        raise DatasetError(f"class folder {empty[0]!r} holds no images", str(root))
-    return Arrays(np.stack(xs), np.array(ys, dtype=np.int64), "classification", classes,
-                  image=True)
+        found = [f for f in sorted((root / c).rglob("*")) if f.suffix.lower() in IMAGE_SUFFIXES]
+        if not found:
+            raise DatasetError(f"class folder {c!r} holds no images", str(root))
+        files += found
+        ys += [ci] * len(found)
+    labels = np.array(ys, dtype=np.int64)
+    from .lazy import ImageFiles
+
+    images = ImageFiles(files, labels, (h, w), gray)
+    limit = float(os.environ.get("STUDIO_IN_MEMORY_MB", "1024")) * 2**20
+    if len(files) * (1 if gray else 3) * h * w > limit:  # too big: read by DataLoader workers
+        return Arrays(np.empty((0, *images.sample_shape), np.uint8), labels, "classification",
+                      classes, image=True, files=images)
+    x = np.stack([images[i][0].numpy() for i in range(len(files))])
+    return Arrays(x, labels, "classification", classes, image=True)
 
 
 def load_arrays(name: str, options: dict[str, Any], base: Path | None = None) -> Arrays:

@@ -14,7 +14,7 @@ import math
 import threading
 import time
 import traceback
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from studio.core.project import Project
 from studio.core.shapes import Analysis, analyze
 from studio.data.batches import Augmenter, Batches
 from studio.data.bundle import DataBundle, describe, load_data
+from studio.data.lazy import LoaderBatches
 
 from .callbacks import (
     Callback,
@@ -267,14 +268,28 @@ class Trainer:
         self.aug_gen = torch.Generator(device=self.device).manual_seed(self.settings.seed + 2)
         augment = None
         if d.augment:
-            if not (b.image and b.x_train.dim() == 4):
+            if not (b.image and len(b.sample_shape) == 3):
                 self.message("augmentation applies to images only; this dataset has none")
             else:
                 mean = torch.tensor(b.norm.get("mean", [0.0]), device=self.device)
                 std = torch.tensor(b.norm.get("std", [1.0]), device=self.device)
                 augment = Augmenter(d.augment, (0.0 - mean) / std, self.aug_gen)
-        return Batches(b.x_train, b.y_train, d.batch_size, shuffle=True,
-                       generator=self.shuffle_gen, augment=augment)
+        return self._split_batches("train", d.batch_size, augment)
+
+    def _split_batches(self, split: str, batch_size: int, augment: Augmenter | None = None
+                       ) -> Batches | LoaderBatches:
+        """Batches of one split: sliced from device tensors, or read from disk when lazy."""
+        b = self.bundle
+        train = split == "train"
+        if b.files is not None:
+            return LoaderBatches(b.files, b.train_idx if train else b.val_idx, batch_size,
+                                 shuffle=train, device=self.device, mean=b.norm["mean"],
+                                 std=b.norm["std"], generator=self.shuffle_gen,
+                                 augment=augment)
+        x, y = {"train": (b.x_train, b.y_train), "val": (b.x_val, b.y_val),
+                "test": (b.x_test, b.y_test)}[split]
+        return Batches(x, y, batch_size, shuffle=train, generator=self.shuffle_gen,
+                       augment=augment)
 
     def _preflight(self, b: DataBundle, a: Analysis) -> None:
         """Check the data fits the network before spending any time on it."""
@@ -284,7 +299,8 @@ class Trainer:
         inp = a.inputs[0]
         want = a.nodes[inp].shape
         if want != b.sample_shape:
-            if want is not None and math.prod(want) == math.prod(b.sample_shape):
+            if (want is not None and math.prod(want) == math.prod(b.sample_shape)
+                    and b.files is None):
                 b.reshape_samples(want)
             else:
                 raise DatasetError(
@@ -298,6 +314,7 @@ class Trainer:
             b.x_train, b.x_val = b.x_train.long(), b.x_val.long()
             if b.x_test is not None:
                 b.x_test = b.x_test.long()
+            self._check_token_ids(b, inp)
         out = a.output_shape() or ()
         lt = self.loss_type
         where = f"node '{a.output}'"
@@ -337,6 +354,28 @@ class Trainer:
             if out != (w,):
                 raise ShapeError(f"the dataset has {w} regression target(s) but the output "
                                  f"'{a.output}' gives {list(out)}; make it [{w}]", where)
+
+    def _check_token_ids(self, b: DataBundle, inp: str) -> None:
+        """Ids outside an Embedding's table would crash a CUDA context; refuse them first."""
+        g = self.project.graph
+        parts = [t for t in (b.x_train, b.x_val, b.x_test) if t is not None and t.numel()]
+        lo = min(int(t.min()) for t in parts)
+        hi = max(int(t.max()) for t in parts)
+        frontier = [inp]
+        while frontier:
+            nid = frontier.pop()
+            for nxt in g.successors(nid):
+                node = g.nodes[nxt]
+                if node.type == "Embedding":
+                    n = node.resolved_params()["num_embeddings"]
+                    if lo < 0 or hi >= n:
+                        raise DatasetError(
+                            f"token ids run from {lo} to {hi} but num_embeddings is {n}; "
+                            f"set it to at least {hi + 1}" if lo >= 0 else
+                            f"token ids must not be negative (found {lo})",
+                            f"Embedding '{nxt}'")
+                elif node.spec is not None and node.spec.dtype == "any":
+                    frontier.append(nxt)  # reshaping layers pass the ids on unchanged
 
     def _restore(self, ckpt: dict[str, Any]) -> None:
         try:
@@ -426,9 +465,9 @@ class Trainer:
 
     def _needs_full_step(self) -> bool:
         s = self.settings
-        return bool(self.step < self.warmup_steps or self.device.type == "cuda"
-                    or self.amp_dtype is not None or s.l1 or s.l2 or s.grad_clip
-                    or self.scaler is not None or self.batch_scheduler is not None)
+        return bool(self.step < self.warmup_steps or self.amp_dtype is not None or s.l1
+                    or s.l2 or s.grad_clip or self.scaler is not None
+                    or self.batch_scheduler is not None)
 
     def _plain_step(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
         """``_train_step`` with every option off: the common CPU case, kept lean (measured)."""
@@ -446,8 +485,6 @@ class Trainer:
             f = (self.step + 1) / self.warmup_steps
             for g, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
                 g["lr"] = base * f
-        if self.device.type == "cuda" and xb.dim() == 4:
-            xb = xb.contiguous(memory_format=torch.channels_last)
         with self._autocast():
             out = self.forward(xb)
             loss = self.loss_fn(out, yb)
@@ -516,8 +553,8 @@ class Trainer:
     def _epoch_logs(self, epoch: int, seconds: float) -> dict[str, Any]:
         scale = self.bundle.target_norm[1] if self.bundle.target_norm else 1.0
         logs: dict[str, Any] = {"epoch": epoch + 1, **self.window.compute(scale)}
-        if len(self.bundle.x_val):
-            logs.update(self.evaluate(self.bundle.x_val, self.bundle.y_val, "val_"))
+        if self.bundle.n_val:
+            logs.update(self.evaluate("val"))
         done = self.window.count
         logs.update(lr=self.optimizer.param_groups[0]["lr"], time_s=seconds,
                     samples_per_s=done / seconds if seconds > 0 else 0.0)
@@ -534,27 +571,19 @@ class Trainer:
             self.scheduler.step()
 
     @torch.no_grad()
-    def evaluate(self, x: torch.Tensor, y: torch.Tensor, prefix: str = "val_") -> dict[str, Any]:
-        """Full metrics on a split, in eval mode; restores training mode after."""
+    def evaluate(self, split: str = "val") -> dict[str, Any]:
+        """Full metrics on a split ("val" or "test") in eval mode; training mode comes back."""
         was_training = self.model.training
         self.model.eval()
         meter = EvalMeter(self.bundle.task, self.bundle.num_classes, self.loss_type, self.device,
                           self.bundle.target_norm)
-        bs = max(self.project.data.batch_size, 256)
-        for i in range(0, len(x), bs):
-            xb, yb = x[i:i + bs], y[i:i + bs]
+        for xb, yb in self._split_batches(split, max(self.project.data.batch_size, 256)).epoch():
             with self._autocast():
                 out = self.forward(xb)
                 loss = self.loss_fn(out, yb)
             meter.update(loss.float(), out.float(), yb)
         self.model.train(was_training)
-        return meter.compute(prefix)
-
-    def predict(self, x: torch.Tensor, batch_size: int = 512) -> Iterator[torch.Tensor]:
-        self.model.eval()
-        with torch.no_grad():
-            for i in range(0, len(x), batch_size):
-                yield self.forward(x[i:i + batch_size])
+        return meter.compute(f"{split}_")
 
     # -- the end --------------------------------------------------------------------------
 
@@ -563,7 +592,7 @@ class Trainer:
             self.callbacks.on_train_end()
         b = self.bundle
         if b.x_test is not None and b.y_test is not None and self._stop_reason != "stopped":
-            self.test_logs = self.evaluate(b.x_test, b.y_test, "test_")
+            self.test_logs = self.evaluate("test")
         if self.out_dir is not None:
             if self._stop_reason == "stopped" and self.batch_in_epoch:
                 self.write_checkpoint(self.out_dir / "last.ckpt", self.checkpoint_state(),

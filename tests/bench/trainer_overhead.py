@@ -29,6 +29,8 @@ EPOCHS = 3
 def hand_loop(project: Project, bundle, device: torch.device) -> float:
     """The loop a PyTorch user writes: training samples/s over EPOCHS epochs."""
     model = build_module(project.graph, seed=project.training.seed).to(device)
+    if device.type == "cuda" and any(n.type.startswith("Conv") for n in project.graph):
+        model.to(memory_format=torch.channels_last)  # as the trainer does: the same model
     opt = torch.optim.Adam(model.parameters(), lr=project.training.optimizer["lr"])
     loss_fn = nn.CrossEntropyLoss()
     x, y = bundle.x_train, bundle.y_train

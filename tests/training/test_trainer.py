@@ -154,8 +154,8 @@ def test_wrong_number_of_classes_names_the_output_node() -> None:
     assert "the dataset has 3 classes but the output 'out' gives [2]" in result.message
 
 
-def test_run_time_failure_names_the_node(tmp_path) -> None:
-    """Token ids beyond the vocabulary only show at run time; the message names the layer."""
+def test_token_ids_beyond_the_vocabulary_name_the_embedding(tmp_path) -> None:
+    """On CUDA such ids kill the device context; they are refused before any step runs."""
     np.savez(tmp_path / "tokens.npz", x=np.random.RandomState(0).randint(0, 50, (40, 6)),
              y=np.arange(40) % 2)
     g = Graph()
@@ -169,7 +169,8 @@ def test_run_time_failure_names_the_node(tmp_path) -> None:
                                                 normalize=False), TrainingSettings(epochs=1))
     result = Trainer(project, base_dir=tmp_path).fit()
     assert result.status == "failed"
-    assert result.message.startswith("Embedding 'emb': index out of range")
+    assert result.message == ("Embedding 'emb': token ids run from 0 to 49 but num_embeddings "
+                              "is 10; set it to at least 50")
 
 
 def test_out_of_memory_suggests_a_smaller_batch() -> None:
@@ -213,3 +214,40 @@ def test_schedulers_change_the_learning_rate(scheduler) -> None:
 def test_regularisation_and_clipping_run(tmp_path) -> None:
     result = Trainer(mlp(epochs=2, l1=1e-4, l2=1e-3, grad_clip=1.0)).fit()
     assert result.status == "completed" and result.logs["val_accuracy"] > 0.5
+
+
+def test_large_image_folders_stream_from_disk_like_in_memory_ones(tmp_path, monkeypatch) -> None:
+    """Above the in-memory limit, DataLoader workers read the files; results stay the same."""
+    from PIL import Image
+
+    rng = np.random.RandomState(0)
+    for c in ("dark", "light"):
+        (tmp_path / "img" / c).mkdir(parents=True)
+        for i in range(24):
+            base = 40 if c == "dark" else 200
+            Image.fromarray(rng.randint(base - 30, base + 30, (12, 12, 3)).astype(np.uint8)
+                            ).save(tmp_path / "img" / c / f"{i}.png")
+    g = Graph()
+    for nid, t, p in [("x", "Input", {"shape": [3, 8, 8]}),
+                      ("conv", "Conv2d", {"out_channels": 4, "kernel_size": 3}),
+                      ("flat", "Flatten", {}), ("out", "Linear", {"out_features": 2})]:
+        g.add_node(Node(nid, t, p))
+    for a, b in [("x", "conv"), ("conv", "flat"), ("flat", "out")]:
+        g.connect(a, b)
+    project = Project("folder", g, DataSettings(
+        dataset="image-folder", options={"path": "img", "size": [8, 8]}, batch_size=8),
+        TrainingSettings(epochs=2, device="cpu"))
+    in_memory = Trainer(project, base_dir=tmp_path).fit()
+    monkeypatch.setenv("STUDIO_IN_MEMORY_MB", "0")
+    messages: list[str] = []
+
+    class Log(Callback):
+        def on_message(self, text):
+            messages.append(text)
+
+    trainer = Trainer(project, base_dir=tmp_path, callbacks=[Log()])
+    streamed = trainer.fit()
+    assert streamed.status == "completed", streamed.message
+    assert trainer.bundle.files is not None and "read from disk" in messages[0]
+    assert streamed.logs["val_accuracy"] == in_memory.logs["val_accuracy"]
+    assert streamed.logs["val_loss"] == pytest.approx(in_memory.logs["val_loss"], rel=1e-3)
