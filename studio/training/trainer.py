@@ -212,6 +212,7 @@ class Trainer:
         bundle = self._data or load_data(d, self.base_dir, s.seed)
         self.loss_type = s.loss["type"]
         self._preflight(bundle, self.analysis)
+        self._check_memory()
         self.bundle = bundle.to(self.device)
         self.model = build_module(self.project.graph, seed=s.seed, analysis=self.analysis)
         self.model.to(self.device)
@@ -354,6 +355,25 @@ class Trainer:
             if out != (w,):
                 raise ShapeError(f"the dataset has {w} regression target(s) but the output "
                                  f"'{a.output}' gives {list(out)}; make it [{w}]", where)
+
+    def _check_memory(self) -> None:
+        """Refuse a network whose weights cannot fit before allocating them.
+
+        An allocation of terabytes may be granted lazily by the OS and then kill the process
+        (or the machine) as pages are touched; counting first is the only safe way.
+        """
+        from studio.core.summary import human
+
+        slots = {"Adam": 2, "AdamW": 2, "RMSprop": 2, "Adagrad": 1, "SGD": 1}
+        n = self.analysis.total_params
+        need = n * 4 * (2 + slots.get(self.settings.optimizer["type"], 2))
+        free = _free_memory(self.device)
+        if free is not None and need > free:
+            raise TrainingError(
+                f"out of memory: the network's {human(n)} parameters need about "
+                f"{human(need, 'B')} for weights, gradients and optimizer state, but "
+                f"{self.device} has {human(free, 'B')} free; make the network smaller",
+                "graph")
 
     def _check_token_ids(self, b: DataBundle, inp: str) -> None:
         """Ids outside an Embedding's table would crash a CUDA context; refuse them first."""
@@ -664,6 +684,27 @@ class Trainer:
                     indent=2).encode())
         self.callbacks.on_run_end(result)
         return result
+
+
+def _free_memory(device: torch.device) -> int | None:
+    """Bytes free for new allocations on the device, or None when unknown."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    if device.type != "cpu":
+        return None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import os
+
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def _optimizer(spec: dict[str, Any], params: list[nn.Parameter]) -> torch.optim.Optimizer:

@@ -81,3 +81,16 @@ def test_resume_on_cuda(tmp_path) -> None:
     assert first.status == "stopped" and first.epochs == 1
     resumed = Trainer(project, out_dir=tmp_path).fit(resume_from=tmp_path / "last.ckpt")
     assert resumed.status == "completed" and [h["epoch"] for h in resumed.history] == [1, 2, 3]
+
+
+def test_activations_beyond_gpu_memory_fail_with_a_batch_size_hint() -> None:
+    """A real CUDA out-of-memory: the caching allocator refuses, the app gets a message."""
+    project = sample("mnist_cnn")
+    project.training.device = "cuda"
+    project.graph.set_params("conv1", {"out_channels": 16384, "kernel_size": 3})
+    project.data.batch_size = 4000  # 4000 × 16384 × 26 × 26 floats ≈ 177 GB
+    result = Trainer(project).fit()
+    assert result.status == "failed"
+    assert "out of memory on cuda with batch size 4000; try a batch size of 2000" in \
+        result.message
+    torch.cuda.empty_cache()

@@ -173,19 +173,22 @@ def test_token_ids_beyond_the_vocabulary_name_the_embedding(tmp_path) -> None:
                               "is 10; set it to at least 50")
 
 
-def test_out_of_memory_suggests_a_smaller_batch() -> None:
-    """A layer whose weights cannot be allocated on this machine: a real allocation failure."""
+def test_a_network_too_big_for_memory_is_refused_before_allocating() -> None:
+    """4 TiB of weights: counted and refused, never allocated (an OS that overcommits would
+    grant the allocation and then kill the process as the pages were touched)."""
     g = Graph()
     g.add_node(Node("x", "Input", {"shape": [13]}))
     g.add_node(Node("wide", "Linear", {"out_features": 1 << 20}))
-    g.add_node(Node("huge", "Linear", {"out_features": 1 << 20}))  # 2^40 weights: 4 TiB
+    g.add_node(Node("huge", "Linear", {"out_features": 1 << 20}))  # 2^40 weights
     g.add_node(Node("out", "Linear", {"out_features": 3}))
     for a, b in [("x", "wide"), ("wide", "huge"), ("huge", "out")]:
         g.connect(a, b)
     project = Project("oom", g, DataSettings(dataset="wine"), TrainingSettings(epochs=1))
     result = Trainer(project).fit()
     assert result.status == "failed"
-    assert "out of memory on cpu with batch size 64; try a batch size of 32" in result.message
+    assert result.message.startswith("graph: out of memory: the network's 1.10 T parameters "
+                                     "need about 17.59 TB")
+    assert "make the network smaller" in result.message
 
 
 def test_early_stopping_restores_best_weights(tmp_path) -> None:
