@@ -9,6 +9,7 @@ confusion matrix on the device and reads them once.
 from __future__ import annotations
 
 import math
+from collections import deque
 from typing import Any
 
 import torch
@@ -36,6 +37,7 @@ class TrainWindow:
         self._losses: list[torch.Tensor] = []
         self._outs: list[torch.Tensor] = []
         self._ys: list[torch.Tensor] = []
+        self._queue: deque[tuple[torch.Tensor, Any, int, int]] = deque()
         self.loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         self.correct = torch.zeros((), dtype=torch.int64, device=self.device)
         self.abs_err = torch.zeros((), dtype=torch.float64, device=self.device)
@@ -52,17 +54,10 @@ class TrainWindow:
     def pending(self) -> int:
         return len(self._losses)
 
-    def flush(self) -> tuple[float, int | None]:
-        """Fold the window into the epoch totals: (window mean loss, first bad step or None).
-
-        The one host sync of a reporting interval happens here; the ops are few and batched
-        because they run 20 times a second beside the training steps.
-        """
-        if not self._losses:
-            return math.nan, None
+    def _reduce(self) -> None:
+        """Fold the window into the epoch totals on the device; queue its stats for reading."""
         losses = torch.stack(self._losses)
         counts = [y.shape[0] for y in self._ys]
-        n = len(counts)
         if counts[-1] == counts[0]:  # all full batches: one multiply instead of a weights tensor
             weighted = losses.sum(dtype=torch.float64) * counts[0]
         else:
@@ -75,19 +70,48 @@ class TrainWindow:
         else:
             self.abs_err += (outs.double() - ys.double().reshape(outs.shape)).abs().sum()
             self.values += outs.numel()
-        total = float(weighted)  # the sync
-        bad = None
-        if not math.isfinite(total):
-            bad = self.steps + int((~torch.isfinite(losses)).nonzero()[0, 0])
-        self.count += sum(counts)
+        finite = torch.isfinite(losses)
+        first_bad = torch.where(finite.all(), -1, (~finite).int().argmax())
+        stats = torch.stack([weighted, first_bad.double()])
+        event = None
+        if stats.device.type == "cuda":  # read it later, without stalling the GPU's queue
+            stats = stats.to("cpu", non_blocking=True)
+            event = torch.cuda.Event()
+            event.record()
+        n, total = len(counts), sum(counts)
+        self._queue.append((stats, event, total, self.steps))
+        self.count += total
         self.steps += n
         self._losses.clear()
         self._outs.clear()
         self._ys.clear()
-        return (total / sum(counts) if bad is None else math.nan), bad
+
+    def flush(self, wait: bool = False) -> tuple[float, int | None]:
+        """Reduce the window and read the newest finished one: (mean loss, first bad step).
+
+        On the CPU that is this window. On a GPU the newest window stays in flight unless
+        ``wait``: reports show the window before it (50 ms older), so reporting never makes
+        the CPU wait for the GPU and the GPU never runs dry.
+        """
+        if self._losses:
+            self._reduce()
+        result: tuple[float, int | None] = (math.nan, None)
+        resolved = False
+        while self._queue:
+            stats, event, total, step0 = self._queue[0]
+            if event is not None and not wait and len(self._queue) == 1 and resolved:
+                break  # the newest window stays in flight; an older one answered
+            if event is not None:
+                event.synchronize()
+            self._queue.popleft()
+            weighted, bad = stats.tolist()
+            if bad >= 0:
+                return math.nan, step0 + int(bad)
+            result, resolved = (weighted / total, None), True
+        return result
 
     def compute(self, target_scale: float = 1.0) -> dict[str, float]:
-        self.flush()
+        self.flush(wait=True)
         n = max(self.count, 1)
         logs = {"loss": float(self.loss_sum) / n}
         if self.classification:

@@ -474,8 +474,7 @@ class Trainer:
                 if clock() >= next_report:
                     self._report(epoch, spe)
                     next_report = time.perf_counter() + self.report_interval
-            if self.window.pending:
-                self._report(epoch, spe)
+            self._report(epoch, spe, wait=True)  # every window read: NaN never reaches a file
             if self.failed is not None or self.batch_in_epoch < spe:
                 break  # stopped or failed mid-epoch
             logs = self._epoch_logs(epoch, time.perf_counter() - t0)
@@ -551,8 +550,10 @@ class Trainer:
         if not self._stop.is_set():
             self.message("resumed")
 
-    def _report(self, epoch: int, spe: int) -> None:
-        loss, bad = self.window.flush()
+    def _report(self, epoch: int, spe: int, wait: bool = False) -> None:
+        loss, bad = self.window.flush(wait)
+        if bad is None and math.isnan(loss):
+            return  # nothing new has been read back yet
         now = time.perf_counter()
         t_last, step_last, _ = self._last_report
         dt = max(now - t_last, 1e-9)
