@@ -220,9 +220,11 @@ class Trainer:
         if cuda and any(n.type.startswith("Conv") for n in self.project.graph):
             self.model.to(memory_format=torch.channels_last)
         self.forward = self.model
+        self._compile_pending = False
         if s.compile:
             try:
                 self.forward = torch.compile(self.model)
+                self._compile_pending = True  # compiling happens at the first step
             except Exception as exc:  # compile support varies by platform
                 self.message(f"torch.compile unavailable ({_short(exc)}); running eagerly")
         self.loss_fn = getattr(nn, self.loss_type)(
@@ -469,7 +471,10 @@ class Trainer:
                     self._wait_while_paused()
                 if stopping():
                     break
-                step(xb, yb)
+                if self._compile_pending:
+                    self._first_compiled_step(step, xb, yb)
+                else:
+                    step(xb, yb)
                 self.batch_in_epoch = b + 1
                 if clock() >= next_report:
                     self._report(epoch, spe)
@@ -481,6 +486,19 @@ class Trainer:
             self.epoch, self.batch_in_epoch = epoch + 1, 0
             self._step_scheduler(logs)
             cb.on_epoch_end(epoch, logs)
+
+    def _first_compiled_step(self, step: Any, xb: torch.Tensor, yb: torch.Tensor) -> None:
+        """Compile on the first step; if the compiler fails (no C++ toolchain, an op it cannot
+        trace), say so and train eagerly instead of failing the run."""
+        from torch._dynamo.exc import TorchDynamoException
+
+        self._compile_pending = False
+        try:
+            step(xb, yb)
+        except TorchDynamoException as exc:
+            self.message(f"torch.compile failed ({_short(exc)}); running eagerly")
+            self.forward = self.model
+            step(xb, yb)
 
     def _needs_full_step(self) -> bool:
         s = self.settings

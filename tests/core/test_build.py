@@ -80,3 +80,11 @@ def test_every_sample_trains_one_step_and_moves_devices(path) -> None:
     y = m(torch.randn(4, *shape, dtype=torch.float64))
     y.sum().backward()
     assert all(p.grad is not None for p in m.parameters())
+
+
+def test_run_time_errors_carry_the_failing_node() -> None:
+    """Shape inference stops these before a run; a module called directly still names the node."""
+    m = build_module(residual_graph())
+    with pytest.raises(RuntimeError) as exc:
+        m(torch.randn(2, 3, 28, 28))  # three channels into a one-channel stem
+    assert exc.value.studio_node == "stem"

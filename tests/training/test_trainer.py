@@ -254,3 +254,11 @@ def test_large_image_folders_stream_from_disk_like_in_memory_ones(tmp_path, monk
     assert trainer.bundle.files is not None and "read from disk" in messages[0]
     assert streamed.logs["val_accuracy"] == in_memory.logs["val_accuracy"]
     assert streamed.logs["val_loss"] == pytest.approx(in_memory.logs["val_loss"], rel=1e-3)
+
+
+def test_compiled_run_trains_and_saves_plain_weight_names(tmp_path) -> None:
+    result = Trainer(mlp(epochs=1, compile=True), out_dir=tmp_path).fit()
+    assert result.status == "completed", result.message
+    assert result.logs["val_accuracy"] > 0.5
+    names = set(load_checkpoint(tmp_path / "last.ckpt")["model"])
+    assert names == {"h.weight", "h.bias", "out.weight", "out.bias"}
