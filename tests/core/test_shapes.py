@@ -9,17 +9,7 @@ from studio.core.build import build_module
 from studio.core.graph import Graph, Node
 from studio.core.project import Project, sample_paths
 from studio.core.shapes import analyze
-
-
-def net(*layers: tuple[str, str, dict]) -> Graph:
-    g = Graph()
-    prev = None
-    for nid, t, p in layers:
-        g.add_node(Node(nid, t, p))
-        if prev:
-            g.connect(prev, nid)
-        prev = nid
-    return g
+from tests.graphs import net
 
 
 def test_linear_after_conv_names_node_and_suggests_flatten() -> None:
