@@ -1,0 +1,294 @@
+"""Undoable edits. Each command changes only the core model; views follow its signals.
+
+``Editor`` is the one entry point the canvas, palette and inspector use, so every user action
+is one undo step (a drag merges into one move, a paste of many nodes is one macro).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QUndoCommand, QUndoStack
+
+from studio.core import catalog
+from studio.core.errors import GraphError, StudioError
+from studio.core.graph import Edge, Graph, Node
+from studio.core.project import Project
+
+MOVE_ID = 1001
+
+
+class AddNodes(QUndoCommand):
+    """Insert nodes (with the edges among and into them); undo removes them again."""
+
+    def __init__(self, graph: Graph, nodes: list[Node], edges: list[Edge], text: str) -> None:
+        super().__init__(text)
+        self.graph, self.nodes, self.edges = graph, nodes, edges
+
+    def redo(self) -> None:
+        for node in self.nodes:
+            self.graph.add_node(node.copy())
+        for e in self.edges:
+            self.graph.connect(e.src, e.dst, e.port)
+
+    def undo(self) -> None:
+        for node in reversed(self.nodes):
+            self.graph.remove_node(node.id)
+
+
+class RemoveNodes(QUndoCommand):
+    """Delete nodes and every edge touching them; undo puts all back where they were."""
+
+    def __init__(self, graph: Graph, ids: Iterable[str]) -> None:
+        ids = [i for i in graph.nodes if i in set(ids)]
+        super().__init__(f"Delete {_names(graph, ids)}")
+        self.graph = graph
+        self.saved = [(graph.index(i), graph.nodes[i].copy()) for i in ids]
+        seen: dict[Edge, None] = {}
+        for i in ids:
+            for e in graph.in_edges(i) + graph.out_edges(i):
+                seen[e] = None
+        self.edges = list(seen)
+
+    def redo(self) -> None:
+        for _, node in reversed(self.saved):
+            self.graph.remove_node(node.id)
+
+    def undo(self) -> None:
+        for index, node in self.saved:
+            self.graph.add_node(node.copy(), index)
+        for e in self.edges:
+            self.graph.connect(e.src, e.dst, e.port)
+
+
+class Connect(QUndoCommand):
+    def __init__(self, graph: Graph, edge: Edge) -> None:
+        super().__init__(f"Connect {edge.src} → {edge.dst}")
+        self.graph, self.edge = graph, edge
+
+    def redo(self) -> None:
+        self.graph.connect(self.edge.src, self.edge.dst, self.edge.port)
+
+    def undo(self) -> None:
+        self.graph.disconnect(self.edge)
+
+
+class Disconnect(QUndoCommand):
+    def __init__(self, graph: Graph, edge: Edge) -> None:
+        super().__init__(f"Disconnect {edge.src} → {edge.dst}")
+        self.graph, self.edge = graph, edge
+
+    def redo(self) -> None:
+        self.graph.disconnect(self.edge)
+
+    def undo(self) -> None:
+        self.graph.connect(self.edge.src, self.edge.dst, self.edge.port)
+
+
+class MoveNodes(QUndoCommand):
+    """Positions before and after; consecutive moves of the same nodes merge into one step."""
+
+    def __init__(self, graph: Graph, moves: Mapping[str, tuple[tuple[float, float],
+                                                                tuple[float, float]]]) -> None:
+        super().__init__(f"Move {_names(graph, list(moves))}")
+        self.graph = graph
+        self.moves = dict(moves)
+
+    def id(self) -> int:
+        return MOVE_ID
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        if not isinstance(other, MoveNodes) or set(other.moves) != set(self.moves):
+            return False
+        for k, (_old, new) in other.moves.items():
+            self.moves[k] = (self.moves[k][0], new)
+        return True
+
+    def redo(self) -> None:
+        for nid, (_old, new) in self.moves.items():
+            self.graph.move_node(nid, new)
+
+    def undo(self) -> None:
+        for nid, (old, _new) in self.moves.items():
+            self.graph.move_node(nid, old)
+
+
+class SetParams(QUndoCommand):
+    def __init__(self, graph: Graph, node_id: str, params: dict[str, Any]) -> None:
+        super().__init__(f"Edit {node_id}")
+        self.graph, self.node_id = graph, node_id
+        self.old = copy.deepcopy(graph.nodes[node_id].params)
+        self.new = copy.deepcopy(params)
+
+    def redo(self) -> None:
+        self.graph.set_params(self.node_id, copy.deepcopy(self.new))
+
+    def undo(self) -> None:
+        self.graph.set_params(self.node_id, copy.deepcopy(self.old))
+
+
+class SetTrainable(QUndoCommand):
+    def __init__(self, graph: Graph, node_id: str, trainable: bool) -> None:
+        super().__init__(f"{'Unfreeze' if trainable else 'Freeze'} {node_id}")
+        self.graph, self.node_id, self.value = graph, node_id, trainable
+
+    def redo(self) -> None:
+        self.graph.set_trainable(self.node_id, self.value)
+
+    def undo(self) -> None:
+        self.graph.set_trainable(self.node_id, not self.value)
+
+
+class SetSetting(QUndoCommand):
+    """One field of the data or training settings (validated by the model on assignment)."""
+
+    def __init__(self, editor: Editor, section: str, name: str, value: Any) -> None:
+        super().__init__(f"Change {section}.{name}")
+        self.editor, self.section, self.name = editor, section, name
+        self.old = copy.deepcopy(getattr(getattr(editor.project, section), name))
+        self.new = copy.deepcopy(value)
+
+    def _set(self, value: Any) -> None:
+        setattr(getattr(self.editor.project, self.section), self.name, copy.deepcopy(value))
+        self.editor.settings_changed.emit(self.section, self.name)
+
+    def redo(self) -> None:
+        self._set(self.new)
+
+    def undo(self) -> None:
+        self._set(self.old)
+
+
+def _names(graph: Graph, ids: list[str]) -> str:
+    return ids[0] if len(ids) == 1 else f"{len(ids)} nodes"
+
+
+class Editor(QObject):
+    """The project being edited and its undo stack: every change a user makes goes here.
+
+    Refused edits (a cycle, an occupied port, a bad value) do not raise: they emit
+    ``refused(message)`` and return False, so no user action can take the window down.
+    """
+
+    refused = Signal(str)
+    settings_changed = Signal(str, str)
+
+    def __init__(self, project: Project, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.project = project
+        self.stack = QUndoStack(self)
+
+    @property
+    def graph(self) -> Graph:
+        return self.project.graph
+
+    def _push(self, cmd: QUndoCommand) -> bool:
+        try:
+            self.stack.push(cmd)
+        except (StudioError, ValueError) as exc:
+            self.refused.emit(str(exc))
+            return False
+        return True
+
+    # -- nodes ----------------------------------------------------------------------------
+
+    def add_layer(self, layer_type: str, pos: tuple[float, float] = (0.0, 0.0),
+                  after: str | None = None, params: dict[str, Any] | None = None) -> str | None:
+        """Place a layer; with ``after``, wire it to that node's output (one undo step)."""
+        if catalog.get(layer_type) is None:
+            self.refused.emit(f"unknown layer type {layer_type!r}")
+            return None
+        nid = self.graph.new_id(layer_type)
+        node = Node(nid, layer_type, dict(params or {}), (float(pos[0]), float(pos[1])))
+        edges = []
+        if after is not None and after in self.graph:
+            edges.append(Edge(after, nid, 0))
+        ok = self._push(AddNodes(self.graph, [node], edges, f"Add {nid}"))
+        return nid if ok else None
+
+    def delete(self, ids: Iterable[str]) -> bool:
+        ids = [i for i in ids if i in self.graph]
+        return bool(ids) and self._push(RemoveNodes(self.graph, ids))
+
+    def paste(self, nodes: list[Node], edges: list[Edge], offset: tuple[float, float] = (40, 40)
+              ) -> list[str]:
+        """Insert copies under fresh ids (edges among them kept), as one undo step."""
+        rename: dict[str, str] = {}
+        fresh: list[Node] = []
+        taken = set(self.graph.nodes)
+        for n in nodes:
+            base = re.sub(r"_\d+$", "", n.id)
+            new = n.id
+            i = 1
+            while new in taken:
+                i += 1
+                new = f"{base}_{i}"
+            taken.add(new)
+            rename[n.id] = new
+            fresh.append(Node(new, n.type, copy.deepcopy(n.params),
+                              (n.pos[0] + offset[0], n.pos[1] + offset[1]), n.trainable))
+        kept = [Edge(rename[e.src], rename[e.dst], e.port) for e in edges
+                if e.src in rename and e.dst in rename]
+        ok = self._push(AddNodes(self.graph, fresh, kept, f"Paste {len(fresh)} nodes"))
+        return [n.id for n in fresh] if ok else []
+
+    def connect(self, src: str, dst: str, port: int | None = None) -> bool:
+        if port is None:
+            port = self.graph.free_port(dst) if dst in self.graph else 0
+            if port is None and src in self.graph and self.graph.reaches(dst, src):
+                self.refused.emit(f"connecting {src!r} → {dst!r} would make a cycle")
+                return False
+            if port is None:
+                self.refused.emit(f"every input of {dst!r} is already connected")
+                return False
+        try:
+            self.graph.check_connect(src, dst, port)
+        except GraphError as exc:
+            self.refused.emit(str(exc))
+            return False
+        return self._push(Connect(self.graph, Edge(src, dst, port)))
+
+    def disconnect(self, edge: Edge) -> bool:
+        return self._push(Disconnect(self.graph, edge))
+
+    def move(self, moves: Mapping[str, tuple[tuple[float, float], tuple[float, float]]]) -> bool:
+        moves = {k: v for k, v in moves.items() if k in self.graph and v[0] != v[1]}
+        return bool(moves) and self._push(MoveNodes(self.graph, moves))
+
+    def set_params(self, node_id: str, params: dict[str, Any]) -> bool:
+        node = self.graph.nodes.get(node_id)
+        if node is None:
+            return False
+        spec = node.spec
+        try:
+            clean = spec.schema.validate(params, f"{node_id}.params") if spec else dict(params)
+        except StudioError as exc:
+            self.refused.emit(str(exc))
+            return False
+        if clean == node.params:
+            return True
+        return self._push(SetParams(self.graph, node_id, clean))
+
+    def set_trainable(self, node_id: str, trainable: bool) -> bool:
+        node = self.graph.nodes.get(node_id)
+        if node is None or node.trainable == trainable:
+            return False
+        return self._push(SetTrainable(self.graph, node_id, trainable))
+
+    def set_setting(self, section: str, name: str, value: Any) -> bool:
+        model = getattr(self.project, section)
+        if getattr(model, name) == value:
+            return True
+        probe = model.model_copy()
+        try:
+            setattr(probe, name, copy.deepcopy(value))  # validate before it becomes a step
+        except ValidationError as exc:
+            msg = exc.errors()[0]["msg"].removeprefix("Value error, ")
+            self.refused.emit(f"{section}.{name}: {msg}")
+            return False
+        return self._push(SetSetting(self, section, name, value))
