@@ -1,0 +1,103 @@
+"""The canvas as a user drives it: real mouse events on a real view."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QApplication, QGraphicsView
+
+from studio.core.project import Project, default_sample
+from studio.core.shapes import analyze
+from studio.ui.canvas import CanvasScene, EdgeItem, NodeItem
+from studio.ui.commands import Editor
+
+
+@pytest.fixture
+def canvas(qtbot):
+    editor = Editor(Project.load(default_sample()))
+    scene = CanvasScene(editor)
+    view = QGraphicsView(scene)
+    view.resize(900, 1400)
+    qtbot.addWidget(view)
+    view.show()
+    view.fitInView(scene.itemsBoundingRect(), Qt.AspectRatioMode.KeepAspectRatio)
+    scene.show_analysis(analyze(editor.graph))
+    return editor, scene, view
+
+
+def send(view: QGraphicsView, kind: QEvent.Type, scene_pos: QPointF, buttons) -> None:
+    pos = QPointF(view.mapFromScene(scene_pos))
+    button = Qt.MouseButton.LeftButton if kind != QEvent.Type.MouseMove else \
+        Qt.MouseButton.NoButton
+    ev = QMouseEvent(kind, pos, QPointF(view.viewport().mapToGlobal(QPoint(int(pos.x()),
+                     int(pos.y())))), button, buttons, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(view.viewport(), ev)
+
+
+def drag(view: QGraphicsView, a: QPointF, b: QPointF) -> None:
+    left = Qt.MouseButton.LeftButton
+    send(view, QEvent.Type.MouseButtonPress, a, left)
+    for t in (0.25, 0.5, 0.75, 1.0):
+        send(view, QEvent.Type.MouseMove, a + (b - a) * t, left)
+    send(view, QEvent.Type.MouseButtonRelease, b, Qt.MouseButton.NoButton)
+
+
+def test_scene_mirrors_the_graph_through_undo(canvas) -> None:
+    editor, scene, _ = canvas
+    assert set(scene.nodes) == set(editor.graph.nodes)
+    assert len([i for i in scene.items() if isinstance(i, EdgeItem)]) == len(editor.graph.edges)
+    editor.delete(["flatten"])
+    assert "flatten" not in scene.nodes and len(scene.edge_items) == len(editor.graph.edges)
+    editor.stack.undo()
+    assert "flatten" in scene.nodes and len(scene.edge_items) == 10
+
+
+def test_shapes_and_problems_are_shown_on_the_right_node(canvas) -> None:
+    editor, scene, _ = canvas
+    assert scene.nodes["conv1"].shape_text == "(N, 32, 26, 26)"
+    assert scene.edge_items[editor.graph.in_edges("relu1")[0]].label == "(N, 32, 26, 26)"
+    editor.delete(["flatten"])
+    editor.connect("pool2", "dense1")
+    scene.show_analysis(analyze(editor.graph))
+    item = scene.nodes["dense1"]
+    assert item.problem == "Linear 'dense1': input has 3 dims [64, 5, 5]; insert Flatten"
+    assert item.toolTip() == item.problem
+    assert scene.nodes["conv1"].problem == ""
+
+
+def test_dragging_from_an_output_to_an_input_connects(canvas, qtbot) -> None:
+    editor, scene, view = canvas
+    editor.graph.disconnect(editor.graph.in_edges("dense2")[0])
+    assert editor.graph.predecessors("dense2") == []
+    drag(view, scene.nodes["relu3"].output_port(), scene.nodes["dense2"].input_port(0))
+    assert editor.graph.predecessors("dense2") == ["relu3"]
+    assert editor.stack.count() == 1
+
+
+def test_an_illegal_drag_is_refused_with_a_reason(canvas, qtbot) -> None:
+    editor, scene, view = canvas
+    with qtbot.waitSignal(scene.message) as blocker:
+        drag(view, scene.nodes["dense2"].output_port(), scene.nodes["conv2"].input_port(0))
+    assert "cycle" in blocker.args[0]
+    assert editor.stack.count() == 0
+
+
+def test_moving_a_node_is_one_undoable_step(canvas) -> None:
+    editor, scene, view = canvas
+    item: NodeItem = scene.nodes["conv2"]
+    start = editor.graph.nodes["conv2"].pos
+    grab = item.mapToScene(QPointF(60, 30))
+    drag(view, grab, grab + QPointF(150, 20))
+    moved = editor.graph.nodes["conv2"].pos
+    assert moved != start and editor.stack.count() == 1
+    assert (item.pos().x(), item.pos().y()) == moved
+    editor.stack.undo()
+    assert (item.pos().x(), item.pos().y()) == start == editor.graph.nodes["conv2"].pos
+
+
+def test_canvas_screenshot(canvas, tmp_path) -> None:
+    _, _, view = canvas
+    path = tmp_path / "canvas.png"
+    assert view.grab().save(str(path))
+    assert path.stat().st_size > 10_000
