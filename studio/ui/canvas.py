@@ -7,7 +7,7 @@ from the core's analysis, pushed in with ``show_analysis``.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QLineF, QObject, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (
     QGraphicsItem,
@@ -179,8 +179,8 @@ class CanvasScene(QGraphicsScene):
 
     message = Signal(str)  # a refused gesture, for the status bar
 
-    def __init__(self, editor: Editor) -> None:
-        super().__init__()
+    def __init__(self, editor: Editor, parent: QObject | None = None) -> None:
+        super().__init__(parent)
         self.editor = editor
         self.nodes: dict[str, NodeItem] = {}
         self.edge_items: dict[Edge, EdgeItem] = {}

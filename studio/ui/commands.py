@@ -94,13 +94,15 @@ class MoveNodes(QUndoCommand):
     """Positions before and after; consecutive moves of the same nodes merge into one step."""
 
     def __init__(self, graph: Graph, moves: Mapping[str, tuple[tuple[float, float],
-                                                                tuple[float, float]]]) -> None:
-        super().__init__(f"Move {_names(graph, list(moves))}")
+                                                                tuple[float, float]]],
+                 mergeable: bool = True, text: str | None = None) -> None:
+        super().__init__(text or f"Move {_names(graph, list(moves))}")
         self.graph = graph
         self.moves = dict(moves)
+        self.mergeable = mergeable
 
     def id(self) -> int:
-        return MOVE_ID
+        return MOVE_ID if self.mergeable else -1
 
     def mergeWith(self, other: QUndoCommand) -> bool:
         if not isinstance(other, MoveNodes) or set(other.moves) != set(self.moves):

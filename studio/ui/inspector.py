@@ -1,0 +1,364 @@
+"""The inspector: a form generated from the catalog entry of the selected node, or the
+project's data and training settings when nothing is selected.
+
+Values are validated as they are typed (the field turns red and says why) and applied on
+commit (Enter, focus out, a click) through the ``Editor``, so every change is one undo step.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QLineEdit,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.core import catalog
+from studio.core.choices import AUGMENTATIONS, DATASETS, LOSSES, OPTIMIZERS, PRECISIONS, SCHEDULERS
+from studio.core.errors import ParamError
+from studio.core.params import ParamSpec, Schema
+
+from .commands import Editor
+
+INT_LIMIT = 2**31 - 1
+
+
+def parse_text(text: str) -> Any:
+    """What a user types into a free field: numbers, lists ("3, 3" or "[3, 3]"), words."""
+    text = text.strip()
+    if text == "":
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    if "," in text:
+        try:
+            return json.loads(f"[{text}]")
+        except json.JSONDecodeError:
+            pass
+    return text
+
+
+def show_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+class ParamForm(QWidget):
+    """Widgets for one Schema. ``committed(name, value)`` fires with a validated value."""
+
+    committed = Signal(str, object)
+
+    def __init__(self, schema: Schema, values: dict[str, Any]) -> None:
+        super().__init__()
+        self.schema = schema
+        self.widgets: dict[str, QWidget] = {}
+        form = QFormLayout(self)
+        form.setContentsMargins(0, 0, 0, 0)
+        for spec in schema.params:
+            w = self._widget(spec, values.get(spec.name, spec.default))
+            w.setToolTip(spec.doc)
+            self.widgets[spec.name] = w
+            form.addRow(spec.name, w)
+
+    def _widget(self, spec: ParamSpec, value: Any) -> QWidget:
+        name = spec.name
+        if spec.kind == "bool":
+            box = QCheckBox()
+            box.setChecked(bool(value))
+            box.toggled.connect(lambda v, n=name: self.committed.emit(n, v))
+            return box
+        if spec.kind == "choice":
+            combo = QComboBox()
+            combo.addItems(list(spec.choices))
+            combo.setCurrentText(str(value))
+            combo.currentTextChanged.connect(lambda v, n=name: self.committed.emit(n, v))
+            return combo
+        if spec.kind == "int" and not spec.nullable:
+            spin = QSpinBox()
+            spin.setRange(int(max(spec.min if spec.min is not None else -INT_LIMIT,
+                                  -INT_LIMIT)),
+                          int(min(spec.max if spec.max is not None else INT_LIMIT, INT_LIMIT)))
+            spin.setValue(int(value))
+            spin.setKeyboardTracking(False)  # commit on Enter/focus-out, not per digit
+            spin.valueChanged.connect(lambda v, n=name: self.committed.emit(n, v))
+            return spin
+        if spec.kind == "float" and not spec.nullable:
+            spin = QDoubleSpinBox()
+            spin.setDecimals(6)
+            spin.setRange(spec.min if spec.min is not None else -1e9,
+                          spec.max if spec.max is not None else 1e9)
+            spin.setSingleStep(0.1 if (spec.max or 10) <= 1 else 1.0)
+            spin.setValue(float(value))
+            spin.setKeyboardTracking(False)
+            spin.valueChanged.connect(lambda v, n=name: self.committed.emit(n, v))
+            return spin
+        edit = QLineEdit(show_value(value))  # tuples, shapes, optional numbers, text
+        if spec.nullable:
+            edit.setPlaceholderText("empty")
+        edit.textEdited.connect(lambda _t, e=edit, s=spec: self._check(e, s))
+        edit.editingFinished.connect(lambda e=edit, s=spec: self._commit_text(e, s))
+        return edit
+
+    def _check(self, edit: QLineEdit, spec: ParamSpec) -> Any:
+        try:
+            value = spec.validate(parse_text(edit.text()) if spec.kind != "str"
+                                  else edit.text())
+        except ParamError as exc:
+            edit.setStyleSheet("QLineEdit { border: 2px solid #d62728; }")
+            edit.setToolTip(f"{spec.name} {exc.message}")
+            edit.setProperty("invalid", True)
+            return ParamError
+        edit.setStyleSheet("")
+        edit.setToolTip(spec.doc)
+        edit.setProperty("invalid", False)
+        return value
+
+    def _commit_text(self, edit: QLineEdit, spec: ParamSpec) -> None:
+        value = self._check(edit, spec)
+        if value is not ParamError:
+            self.committed.emit(spec.name, value)
+
+
+class Inspector(QScrollArea):
+    """Shows the selected node's parameters, or the project settings."""
+
+    devices: list[str] = ["auto", "cpu"]  # noqa: RUF012 - shared: filled once torch loads
+
+    def __init__(self, editor: Editor) -> None:
+        super().__init__()
+        self.editor = editor
+        self.setWidgetResizable(True)
+        self.node_id: str | None = None
+        self.form: ParamForm | None = None
+        editor.graph.node_changed.connect(self._node_changed)
+        editor.graph.node_removed.connect(self._node_removed)
+        editor.settings_changed.connect(lambda *_: self.node_id is None and self.show_settings())
+        self.show_settings()
+
+    # -- nodes ----------------------------------------------------------------------------
+
+    def show_node(self, node_id: str | None) -> None:
+        if node_id is None or node_id not in self.editor.graph:
+            self.show_settings()
+            return
+        self.node_id = node_id
+        node = self.editor.graph.nodes[node_id]
+        spec = catalog.get(node.type)
+        page = QWidget()
+        lay = QVBoxLayout(page)
+        title = QLabel(f"<b>{node.type}</b> · {node_id}")
+        lay.addWidget(title)
+        if spec is not None:
+            doc = QLabel(spec.doc + (f"<br><i>Inferred: {', '.join(spec.inferred)}</i>"
+                                     if spec.inferred else ""))
+            doc.setWordWrap(True)
+            lay.addWidget(doc)
+            self.form = ParamForm(spec.schema, spec.schema.resolve(node.params))
+            self.form.committed.connect(self._commit_param)
+            lay.addWidget(self.form)
+            if spec.count_params is not catalog._zero:
+                train = QCheckBox("Trainable (uncheck to freeze)")
+                train.setChecked(node.trainable)
+                train.toggled.connect(lambda v: self.editor.set_trainable(node_id, v))
+                lay.addWidget(train)
+        lay.addStretch(1)
+        self.setWidget(page)
+
+    def _commit_param(self, name: str, value: Any) -> None:
+        node_id = self.node_id
+        if node_id is None:
+            return
+        node = self.editor.graph.nodes[node_id]
+        spec = catalog.get(node.type)
+        params = dict(node.params)
+        params[name] = value
+        if spec is not None:  # keep files short: only what differs from the default
+            params = {k: v for k, v in params.items() if v != spec.schema[k].default}
+        self.editor.set_params(node_id, params)
+
+    def _node_changed(self, node: Any) -> None:
+        if node.id == self.node_id and self.form is not None:
+            full = node.resolved_params()
+            for name, w in self.form.widgets.items():
+                _set_widget(w, full.get(name))
+
+    def _node_removed(self, node: Any) -> None:
+        if node.id == self.node_id:
+            self.show_settings()
+
+    # -- settings -------------------------------------------------------------------------
+
+    def show_settings(self) -> None:
+        self.node_id = None
+        self.form = None
+        p = self.editor.project
+        page = QWidget()
+        lay = QVBoxLayout(page)
+        lay.addWidget(QLabel(f"<b>{p.name}</b> · data and training"))
+        data = QGroupBox("Data")
+        df = QFormLayout(data)
+        self._combo(df, "dataset", list(DATASETS), p.data.dataset, self._set_dataset)
+        kind = DATASETS[p.data.dataset]
+        if kind.schema.params:
+            opts = ParamForm(kind.schema, kind.schema.resolve(p.data.options))
+            opts.committed.connect(lambda n, v: self._set(
+                "data", "options", {**p.data.options, n: v}))
+            df.addRow("options", opts)
+        self._spin(df, "val_fraction", p.data.val_fraction, 0.0, 0.95, 0.05,
+                   lambda v: self._set("data", "val_fraction", v))
+        self._ispin(df, "batch_size", p.data.batch_size, 1, 1 << 16,
+                    lambda v: self._set("data", "batch_size", v))
+        self._check(df, "normalize", p.data.normalize, lambda v: self._set("data", "normalize", v))
+        present = {a["type"] for a in p.data.augment}
+        for name in AUGMENTATIONS:
+            self._check(df, f"augment: {name}", name in present,
+                        lambda v, n=name: self._toggle_augment(n, v))
+        lay.addWidget(data)
+
+        t = p.training
+        train = QGroupBox("Training")
+        tf = QFormLayout(train)
+        self._typed(tf, "loss", LOSSES, t.loss, lambda d: self._set("training", "loss", d))
+        self._typed(tf, "optimizer", OPTIMIZERS, t.optimizer,
+                    lambda d: self._set("training", "optimizer", d))
+        self._typed(tf, "scheduler", SCHEDULERS, t.scheduler,
+                    lambda d: self._set("training", "scheduler", d), optional=True)
+        self._ispin(tf, "epochs", t.epochs, 1, 100_000,
+                    lambda v: self._set("training", "epochs", v))
+        es = t.early_stopping
+        self._check(tf, "early stopping", es is not None, lambda v: self._set(
+            "training", "early_stopping", {"monitor": "val_loss", "patience": 5} if v else None))
+        if es is not None:
+            mon = QLineEdit(es.monitor)
+            mon.editingFinished.connect(lambda: self._set(
+                "training", "early_stopping", {**es.model_dump(), "monitor": mon.text()}))
+            tf.addRow("  monitor", mon)
+            self._ispin(tf, "  patience", es.patience, 0, 100_000, lambda v: self._set(
+                "training", "early_stopping", {**es.model_dump(), "patience": v}))
+        self._combo(tf, "device", self.devices, t.device,
+                    lambda v: self._set("training", "device", v))
+        self._combo(tf, "precision", list(PRECISIONS), t.precision,
+                    lambda v: self._set("training", "precision", v))
+        self._check(tf, "torch.compile", t.compile, lambda v: self._set("training", "compile", v))
+        self._ispin(tf, "seed", t.seed, 0, INT_LIMIT, lambda v: self._set("training", "seed", v))
+        self._spin(tf, "l1", t.l1, 0.0, 10.0, 1e-4, lambda v: self._set("training", "l1", v))
+        self._spin(tf, "l2", t.l2, 0.0, 10.0, 1e-4, lambda v: self._set("training", "l2", v))
+        lay.addWidget(train)
+        lay.addStretch(1)
+        self.setWidget(page)
+
+    def set_devices(self, devices: list[str]) -> None:
+        """Called once torch has loaded (after the window shows): offer what is present."""
+        type(self).devices = devices
+        if self.node_id is None:
+            self.show_settings()
+
+    def _set(self, section: str, name: str, value: Any) -> bool:
+        return self.editor.set_setting(section, name, value)
+
+    def _set_dataset(self, name: str) -> None:
+        stack = self.editor.stack
+        stack.beginMacro(f"Dataset {name}")
+        self._set("data", "options", {})  # the old dataset's options do not fit the new one
+        self._set("data", "dataset", name)
+        stack.endMacro()
+
+    def _toggle_augment(self, name: str, on: bool) -> None:
+        current = [a for a in self.editor.project.data.augment if a["type"] != name]
+        if on:
+            current.append({"type": name})
+        self._set("data", "augment", current)
+
+    def _typed(self, form: QFormLayout, label: str, table: dict[str, Schema],
+               value: dict[str, Any] | None, apply: Callable[[Any], Any],
+               optional: bool = False) -> None:
+        names = (["none"] if optional else []) + list(table)
+        current = value["type"] if value else "none"
+        self._combo(form, label, names, current,
+                    lambda v: apply(None if v == "none" else {"type": v}))
+        if value:
+            schema = table[value["type"]]
+            if label == "scheduler":
+                from studio.core.choices import WARMUP
+
+                schema = Schema((*schema.params, WARMUP))
+            sub = ParamForm(schema, schema.resolve({k: v for k, v in value.items()
+                                                    if k != "type"}))
+            sub.committed.connect(lambda n, v: apply({**value, n: v}))
+            form.addRow("", sub)
+
+    @staticmethod
+    def _combo(form: QFormLayout, label: str, items: list[str], current: str,
+               apply: Callable[[str], Any]) -> None:
+        c = QComboBox()
+        c.addItems(items)
+        c.setCurrentText(current)
+        c.currentTextChanged.connect(apply)
+        form.addRow(label, c)
+
+    @staticmethod
+    def _spin(form: QFormLayout, label: str, value: float, lo: float, hi: float, step: float,
+              apply: Callable[[float], Any]) -> None:
+        s = QDoubleSpinBox()
+        s.setDecimals(6)
+        s.setRange(lo, hi)
+        s.setSingleStep(step)
+        s.setValue(value)
+        s.setKeyboardTracking(False)
+        s.valueChanged.connect(apply)
+        form.addRow(label, s)
+
+    @staticmethod
+    def _ispin(form: QFormLayout, label: str, value: int, lo: int, hi: int,
+               apply: Callable[[int], Any]) -> None:
+        s = QSpinBox()
+        s.setRange(lo, min(hi, INT_LIMIT))
+        s.setValue(value)
+        s.setKeyboardTracking(False)
+        s.valueChanged.connect(apply)
+        form.addRow(label, s)
+
+    @staticmethod
+    def _check(form: QFormLayout, label: str, value: bool, apply: Callable[[bool], Any]) -> None:
+        c = QCheckBox()
+        c.setChecked(value)
+        c.toggled.connect(apply)
+        form.addRow(label, c)
+
+
+def _set_widget(w: QWidget, value: Any) -> None:
+    """Show a model value without re-emitting it as an edit."""
+    w.blockSignals(True)
+    try:
+        if isinstance(w, QCheckBox):
+            w.setChecked(bool(value))
+        elif isinstance(w, QComboBox):
+            w.setCurrentText(str(value))
+        elif isinstance(w, QSpinBox):
+            w.setValue(int(value))
+        elif isinstance(w, QDoubleSpinBox):
+            w.setValue(float(value))
+        elif isinstance(w, QLineEdit):
+            w.setText(show_value(value))
+            w.setStyleSheet("")
+    finally:
+        w.blockSignals(False)
+

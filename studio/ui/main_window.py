@@ -1,0 +1,452 @@
+"""The main window: palette, canvas, inspector, summary and problems, menus and files."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QTabWidget,
+)
+
+from studio.core.errors import StudioError
+from studio.core.graph import Edge, Node
+from studio.core.layout import layered_positions
+from studio.core.project import Project, default_sample, sample_paths
+from studio.core.shapes import Analysis, analyze
+
+from .canvas import NODE_H, CanvasScene, NodeItem
+from .commands import Editor, MoveNodes
+from .inspector import Inspector
+from .palette import Palette
+from .summary import ProblemsPanel, SummaryPanel
+from .view import CanvasView
+
+RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+MAX_RECENT = 10
+FILE_FILTER = "Studio projects (*.studio.json);;JSON files (*.json);;All files (*)"
+
+
+def icon(name: str) -> QIcon:
+    return QIcon(str(RESOURCES / "icons" / f"{name}.svg"))
+
+
+class MainWindow(QMainWindow):
+    """One project at a time; everything the user changes goes through ``self.editor``."""
+
+    analysed = Signal(object)  # the Analysis after each re-validation
+
+    def __init__(self, path: Path | None = None, settings: QSettings | None = None) -> None:
+        super().__init__()
+        self.settings = settings or QSettings("Studio", "Studio")
+        self.setWindowIcon(icon("studio"))
+        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks
+                            | QMainWindow.DockOption.AllowTabbedDocks)
+        self._clipboard: tuple[list[Node], list[Edge]] = ([], [])
+        self.analysis: Analysis | None = None
+        # dialogs go through these so tests can answer them
+        self.ask_save: Callable[[], QMessageBox.StandardButton] = self._ask_save
+        self.show_error: Callable[[str, str], None] = self._show_error
+        self.palette = Palette()
+        self.summary = SummaryPanel()
+        self.problems = ProblemsPanel()
+        self._docks()
+        self._actions()
+        self._analysis_timer = QTimer(self, singleShot=True, interval=0)
+        self._analysis_timer.timeout.connect(self.reanalyse)
+        self.palette.tree.activated_layer.connect(self.append_layer)
+        self.problems.node_clicked.connect(self.select_node)
+        self.problems.itemDoubleClicked.connect(
+            lambda item: self.quick_fix(item.data(Qt.ItemDataRole.UserRole)))
+        project = self._load_or_none(path or default_sample()) or Project()
+        self.set_project(project)
+        geometry = self.settings.value("geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1400, 900)
+        self.resizeDocks([self.bottom_dock], [220], Qt.Orientation.Vertical)
+        self.resizeDocks([self.palette_dock, self.inspector_dock], [220, 330],
+                         Qt.Orientation.Horizontal)
+        state = self.settings.value("windowState")
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+
+    # -- layout ---------------------------------------------------------------------------
+
+    def _docks(self) -> None:
+        def dock(title: str, name: str, widget, area: Qt.DockWidgetArea) -> QDockWidget:
+            d = QDockWidget(title, self)
+            d.setObjectName(name)
+            d.setWidget(widget)
+            self.addDockWidget(area, d)
+            return d
+
+        self.palette_dock = dock("Layers", "palette", self.palette,
+                                 Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.inspector_dock = dock("Inspector", "inspector", None,
+                                   Qt.DockWidgetArea.RightDockWidgetArea)
+        tabs = QTabWidget()
+        tabs.addTab(self.summary, "Summary")
+        tabs.addTab(self.problems, "Problems")
+        self.bottom_tabs = tabs
+        self.bottom_dock = dock("Model", "bottom", tabs, Qt.DockWidgetArea.BottomDockWidgetArea)
+
+    def _action(self, text: str, slot: Callable[[], object], shortcut=None,
+                icon_name: str | None = None) -> QAction:
+        a = QAction(text, self)
+        if shortcut is not None:
+            a.setShortcut(QKeySequence(shortcut))
+        if icon_name:
+            a.setIcon(icon(icon_name))
+        a.triggered.connect(lambda _=False: slot())
+        return a
+
+    def _actions(self) -> None:
+        K = QKeySequence.StandardKey
+        self.act_new = self._action("&New", self.new_project, K.New, "new")
+        self.act_open = self._action("&Open…", self.open_dialog, K.Open, "open")
+        self.act_save = self._action("&Save", self.save, K.Save, "save")
+        self.act_save_as = self._action("Save &As…", self.save_as, K.SaveAs)
+        self.act_revert = self._action("&Revert", self.revert)
+        self.act_quit = self._action("&Quit", self.close, K.Quit)
+        self.act_copy = self._action("&Copy", self.copy_selection, K.Copy)
+        self.act_paste = self._action("&Paste", self.paste, K.Paste)
+        self.act_duplicate = self._action("D&uplicate", self.duplicate, "Ctrl+D")
+        self.act_delete = self._action("&Delete", self.delete_selection, K.Delete, "delete")
+        self.act_select_all = self._action("Select &All", self.select_all, K.SelectAll)
+        self.act_zoom_in = self._action("Zoom &In", lambda: self.view.zoom_by(1.25), K.ZoomIn,
+                                        "zoom-in")
+        self.act_zoom_out = self._action("Zoom &Out", lambda: self.view.zoom_by(0.8), K.ZoomOut,
+                                         "zoom-out")
+        self.act_fit = self._action("&Fit to View", lambda: self.view.fit(), "Ctrl+0", "fit")
+        self.act_layout = self._action("Auto &Layout", self.auto_layout, "Ctrl+L", "layout")
+        self.samples_menu = QMenu("Open &Sample", self)
+        for p in sample_paths():
+            self.samples_menu.addAction(p.name.removesuffix(".studio.json"),
+                                        lambda p=p: self.open_path(p))
+        self.recent_menu = QMenu("Open &Recent", self)
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        mb = self.menuBar()
+        f = mb.addMenu("&File")
+        for a in (self.act_new, self.act_open):
+            f.addAction(a)
+        f.addMenu(self.samples_menu)
+        f.addMenu(self.recent_menu)
+        f.addSeparator()
+        for a in (self.act_save, self.act_save_as, self.act_revert):
+            f.addAction(a)
+        f.addSeparator()
+        f.addAction(self.act_quit)
+        self.edit_menu = mb.addMenu("&Edit")
+        self.view_menu = mb.addMenu("&View")
+        for a in (self.act_zoom_in, self.act_zoom_out, self.act_fit, self.act_layout):
+            self.view_menu.addAction(a)
+        self.view_menu.addSeparator()
+        for d in (self.palette_dock, self.inspector_dock, self.bottom_dock):
+            self.view_menu.addAction(d.toggleViewAction())
+        self.toolbar = self.addToolBar("Main")
+        self.toolbar.setObjectName("toolbar")
+        for a in (self.act_new, self.act_open, self.act_save):
+            self.toolbar.addAction(a)
+        self.toolbar.addSeparator()
+        self._undo_slot = self.toolbar.addSeparator()
+        for a in (self.act_delete, self.act_fit, self.act_layout):
+            self.toolbar.addAction(a)
+
+    # -- the project ----------------------------------------------------------------------
+
+    def set_project(self, project: Project) -> None:
+        """Show a project: a fresh editor, scene and inspector; the old ones are dropped."""
+        old = getattr(self, "editor", None)
+        old_scene = getattr(self, "scene", None)
+        if old_scene is not None:
+            old_scene.selectionChanged.disconnect(self._selection_changed)
+        self.editor = Editor(project, self)
+        self.scene = CanvasScene(self.editor, self)
+        if getattr(self, "view", None) is None:
+            self.view = CanvasView(self.scene)
+            self.setCentralWidget(self.view)
+        else:
+            self.view.setScene(self.scene)
+            self.view.canvas = self.scene
+        self.inspector = Inspector(self.editor)
+        self.inspector_dock.setWidget(self.inspector)
+        g = self.editor.graph
+        for sig in (g.node_added, g.node_removed, g.node_changed, g.edge_added, g.edge_removed):
+            sig.connect(lambda *_: self._analysis_timer.start())
+        self.editor.stack.cleanChanged.connect(lambda _c: self._update_title())
+        self.editor.stack.indexChanged.connect(lambda _i: self._update_title())
+        self.scene.selectionChanged.connect(self._selection_changed)
+        self.scene.message.connect(lambda m: self.statusBar().showMessage(m, 8000))
+        self._undo_actions()
+        if old is not None:
+            old.deleteLater()
+        if old_scene is not None:
+            old_scene.deleteLater()
+        self.reanalyse()
+        self._update_title()
+        QTimer.singleShot(0, self.view.fit)
+
+    def _undo_actions(self) -> None:
+        for a in getattr(self, "_undo_pair", ()):
+            self.edit_menu.removeAction(a)
+            self.toolbar.removeAction(a)
+        undo = self.editor.stack.createUndoAction(self, "&Undo")
+        undo.setShortcut(QKeySequence.StandardKey.Undo)
+        undo.setIcon(icon("undo"))
+        redo = self.editor.stack.createRedoAction(self, "&Redo")
+        redo.setShortcut(QKeySequence.StandardKey.Redo)
+        redo.setIcon(icon("redo"))
+        self._undo_pair = (undo, redo)
+        self.edit_menu.clear()
+        for a in (undo, redo):
+            self.edit_menu.addAction(a)
+        self.edit_menu.addSeparator()
+        for a in (self.act_copy, self.act_paste, self.act_duplicate, self.act_delete,
+                  self.act_select_all):
+            self.edit_menu.addAction(a)
+        self.toolbar.insertActions(self._undo_slot, [undo, redo])
+
+    @property
+    def project(self) -> Project:
+        return self.editor.project
+
+    def reanalyse(self) -> None:
+        a = analyze(self.editor.graph)
+        self.analysis = a
+        self.scene.show_analysis(a)
+        self.summary.show_analysis(self.editor.graph, a)
+        self.problems.show_analysis(a)
+        n = len(a.errors)
+        self.bottom_tabs.setTabText(1, f"Problems ({n})" if n else "Problems")
+        self.analysed.emit(a)
+
+    def is_modified(self) -> bool:
+        return not self.editor.stack.isClean()
+
+    def _update_title(self) -> None:
+        p = self.project
+        where = str(p.path) if p.path else "unsaved"
+        self.setWindowTitle(f"{p.name} — {where} [*] — Studio")
+        self.setWindowModified(self.is_modified())
+
+    # -- files ----------------------------------------------------------------------------
+
+    def _load_or_none(self, path: Path) -> Project | None:
+        try:
+            return Project.load(path)
+        except StudioError as exc:
+            self.show_error("Could not open the project", str(exc))
+            return None
+
+    def maybe_save(self) -> bool:
+        """True when it is fine to drop the current project (saved, discarded, or clean)."""
+        if not self.is_modified():
+            return True
+        answer = self.ask_save()
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save()
+        return answer == QMessageBox.StandardButton.Discard
+
+    def new_project(self) -> None:
+        if self.maybe_save():
+            self.set_project(Project())
+
+    def open_dialog(self) -> None:
+        if not self.maybe_save():
+            return
+        start = str(self.project.path.parent) if self.project.path else str(Path.home())
+        path, _ = QFileDialog.getOpenFileName(self, "Open project", start, FILE_FILTER)
+        if path:
+            self.open_path(Path(path), ask=False)
+
+    def open_path(self, path: Path, ask: bool = True) -> bool:
+        """Open a file; on failure show the loader's message and keep the current project."""
+        if ask and not self.maybe_save():
+            return False
+        project = self._load_or_none(Path(path))
+        if project is None:
+            return False
+        self.set_project(project)
+        self._add_recent(Path(path))
+        return True
+
+    def save(self) -> bool:
+        if self.project.path is None or self.project.path.parent == sample_paths()[0].parent:
+            return self.save_as()  # never overwrite a shipped sample silently
+        return self._save_to(self.project.path)
+
+    def save_as(self) -> bool:
+        start = str(self.project.path or Path.home() / "untitled.studio.json")
+        path, _ = QFileDialog.getSaveFileName(self, "Save project", start, FILE_FILTER)
+        if not path:
+            return False
+        if not path.endswith(".json"):
+            path += ".studio.json"
+        return self._save_to(Path(path))
+
+    def _save_to(self, path: Path) -> bool:
+        try:
+            self.project.save(path)
+        except (OSError, StudioError) as exc:
+            self.show_error("Could not save the project", f"{path}: {exc}")
+            return False
+        self.editor.stack.setClean()
+        self._add_recent(path)
+        self._update_title()
+        self.statusBar().showMessage(f"Saved {path}", 5000)
+        return True
+
+    def revert(self) -> None:
+        if self.project.path is not None:
+            project = self._load_or_none(self.project.path)
+            if project is not None:
+                self.set_project(project)
+
+    def recent_files(self) -> list[str]:
+        value = self.settings.value("recentFiles", [])
+        if isinstance(value, str):
+            value = [value]
+        return [v for v in value or [] if isinstance(v, str)]
+
+    def _add_recent(self, path: Path) -> None:
+        p = str(Path(path).resolve())
+        files = [p] + [f for f in self.recent_files() if f != p]
+        self.settings.setValue("recentFiles", files[:MAX_RECENT])
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        files = self.recent_files()
+        if not files:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+        for f in files:
+            self.recent_menu.addAction(f, lambda f=f: self.open_path(Path(f)))
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.maybe_save():
+            event.ignore()
+            return
+        self.scene.selectionChanged.disconnect(self._selection_changed)
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("windowState", self.saveState())
+        self.settings.sync()
+        event.accept()
+
+    def _ask_save(self) -> QMessageBox.StandardButton:
+        B = QMessageBox.StandardButton
+        return QMessageBox.question(
+            self, "Unsaved changes",
+            f"Save the changes to “{self.project.name}” before closing it?",
+            B.Save | B.Discard | B.Cancel, B.Save)
+
+    def _show_error(self, title: str, text: str) -> None:
+        QMessageBox.warning(self, title, text)
+
+    # -- editing --------------------------------------------------------------------------
+
+    def selected_ids(self) -> list[str]:
+        return [i.node_id for i in self.scene.selectedItems() if isinstance(i, NodeItem)]
+
+    def select_node(self, node_id: str) -> None:
+        item = self.scene.nodes.get(node_id)
+        if item is None:
+            return
+        self.scene.clearSelection()
+        item.setSelected(True)
+        self.view.centerOn(item)
+
+    def _selection_changed(self) -> None:
+        ids = self.selected_ids()
+        self.inspector.show_node(ids[0] if len(ids) == 1 else None)
+
+    def append_layer(self, layer_type: str) -> str | None:
+        """Palette double-click/Enter: place below the selected node and wire it."""
+        ids = self.selected_ids()
+        after = ids[0] if len(ids) == 1 else None
+        if after is not None:
+            x, y = self.editor.graph.nodes[after].pos
+            pos = (x, y + NODE_H + 46)
+        else:
+            rect = self.scene.itemsBoundingRect()
+            pos = (rect.left() if rect.isValid() else 0.0,
+                   rect.bottom() + 46 if rect.isValid() else 0.0)
+        nid = self.editor.add_layer(layer_type, pos, after=after)
+        if nid is not None:
+            self.select_node(nid)
+        return nid
+
+    def delete_selection(self) -> None:
+        ids = self.selected_ids()
+        edges = [i.edge for i in self.scene.selectedItems() if hasattr(i, "edge")]
+        stack = self.editor.stack
+        stack.beginMacro("Delete selection")
+        for e in edges:
+            if e.src not in ids and e.dst not in ids:
+                self.editor.disconnect(e)
+        self.editor.delete(ids)
+        stack.endMacro()
+
+    def select_all(self) -> None:
+        for item in self.scene.nodes.values():
+            item.setSelected(True)
+
+    def copy_selection(self) -> None:
+        ids = set(self.selected_ids())
+        nodes = [self.editor.graph.nodes[i].copy() for i in self.editor.graph.nodes if i in ids]
+        edges = [e for e in self.editor.graph.edges if e.src in ids and e.dst in ids]
+        self._clipboard = (nodes, edges)
+
+    def paste(self) -> None:
+        nodes, edges = self._clipboard
+        if nodes:
+            new = self.editor.paste(copy.deepcopy(nodes), list(edges))
+            self.scene.clearSelection()
+            for nid in new:
+                self.scene.nodes[nid].setSelected(True)
+
+    def duplicate(self) -> None:
+        self.copy_selection()
+        self.paste()
+
+    def auto_layout(self) -> None:
+        g = self.editor.graph
+        try:
+            positions = layered_positions(g)
+        except StudioError as exc:
+            self.statusBar().showMessage(str(exc), 8000)
+            return
+        moves = {nid: (g.nodes[nid].pos, p) for nid, p in positions.items()
+                 if g.nodes[nid].pos != p}
+        if moves:
+            self.editor.stack.push(MoveNodes(g, moves, mergeable=False, text="Auto layout"))
+        self.view.fit()
+
+    def quick_fix(self, node_id: str | None) -> bool:
+        """'Insert Flatten here' and the like: insert the suggested layer before the node."""
+        if not node_id or self.analysis is None:
+            return False
+        fix = next((p.fix for p in self.analysis.problems_for(node_id) if p.fix), None)
+        g = self.editor.graph
+        ins = g.in_edges(node_id) if node_id in g else []
+        if fix is None or len(ins) != 1:
+            return False
+        edge = ins[0]
+        x, y = g.nodes[node_id].pos
+        stack = self.editor.stack
+        stack.beginMacro(f"Insert {fix} before {node_id}")
+        self.editor.disconnect(edge)
+        nid = self.editor.add_layer(fix, (x, y - NODE_H / 2), after=edge.src)
+        if nid is not None:
+            self.editor.connect(nid, node_id, edge.port)
+        stack.endMacro()
+        return nid is not None
+

@@ -1,0 +1,96 @@
+"""The layer palette: every catalog entry by category, with a filter box."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QMimeData, Qt, Signal
+from PySide6.QtGui import QDrag, QKeyEvent
+from PySide6.QtWidgets import QLineEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+
+from studio.core import catalog
+
+MIME = "application/x-studio-layer"
+
+
+class LayerTree(QTreeWidget):
+    """Drag a layer out to place it; double-click or Enter to append it after the selection."""
+
+    activated_layer = Signal(str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setHeaderHidden(True)
+        self.setDragEnabled(True)
+        self.setRootIsDecorated(True)
+        for category, specs in catalog.by_category().items():
+            top = QTreeWidgetItem([category])
+            top.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            self.addTopLevelItem(top)
+            for spec in specs:
+                item = QTreeWidgetItem([spec.type])
+                item.setToolTip(0, spec.doc)
+                item.setData(0, Qt.ItemDataRole.UserRole, spec.type)
+                top.addChild(item)
+        self.expandAll()
+        self.itemDoubleClicked.connect(self._activate)
+
+    def layer_items(self) -> list[QTreeWidgetItem]:
+        return [self.topLevelItem(i).child(j) for i in range(self.topLevelItemCount())
+                for j in range(self.topLevelItem(i).childCount())]
+
+    def _activate(self, item: QTreeWidgetItem, _col: int = 0) -> None:
+        kind = item.data(0, Qt.ItemDataRole.UserRole)
+        if kind:
+            self.activated_layer.emit(kind)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentItem():
+            self._activate(self.currentItem())
+            return
+        super().keyPressEvent(event)
+
+    def startDrag(self, actions: Qt.DropAction) -> None:
+        item = self.currentItem()
+        kind = item.data(0, Qt.ItemDataRole.UserRole) if item else None
+        if not kind:
+            return
+        mime = QMimeData()
+        mime.setData(MIME, kind.encode())
+        drag = QDrag(self)
+        drag.setMimeData(mime)
+        drag.exec(Qt.DropAction.CopyAction)
+
+
+class Palette(QWidget):
+    def __init__(self) -> None:
+        super().__init__()
+        self.filter = QLineEdit()
+        self.filter.setPlaceholderText("Filter layers…")
+        self.filter.setClearButtonEnabled(True)
+        self.tree = LayerTree()
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(self.filter)
+        lay.addWidget(self.tree)
+        self.filter.textChanged.connect(self.apply_filter)
+        self.filter.returnPressed.connect(self._enter_in_filter)
+
+    def apply_filter(self, text: str) -> None:
+        text = text.strip().lower()
+        for i in range(self.tree.topLevelItemCount()):
+            top = self.tree.topLevelItem(i)
+            shown = 0
+            for j in range(top.childCount()):
+                child = top.child(j)
+                match = not text or text in child.text(0).lower() or text in top.text(0).lower()
+                child.setHidden(not match)
+                shown += match
+            top.setHidden(shown == 0)
+
+    def visible_layers(self) -> list[str]:
+        return [it.text(0) for it in self.tree.layer_items()
+                if not it.isHidden() and not it.parent().isHidden()]
+
+    def _enter_in_filter(self) -> None:
+        shown = self.visible_layers()
+        if len(shown) >= 1:
+            self.tree.activated_layer.emit(shown[0])
