@@ -183,10 +183,12 @@ class MainWindow(QMainWindow):
         g = self.editor.graph
         for sig in (g.node_added, g.node_removed, g.node_changed, g.edge_added, g.edge_removed):
             sig.connect(lambda *_: self._analysis_timer.start())
-        self.editor.stack.cleanChanged.connect(lambda _c: self._update_title())
-        self.editor.stack.indexChanged.connect(lambda _i: self._update_title())
+        # bound methods, not lambdas: Qt drops them with the window, so a stack torn down
+        # after it cannot call into a deleted window
+        self.editor.stack.cleanChanged.connect(self._update_title)
+        self.editor.stack.indexChanged.connect(self._update_title)
         self.scene.selectionChanged.connect(self._selection_changed)
-        self.scene.message.connect(lambda m: self.statusBar().showMessage(m, 8000))
+        self.scene.message.connect(self._status)
         self._undo_actions()
         if old is not None:
             old.deleteLater()
@@ -230,10 +232,13 @@ class MainWindow(QMainWindow):
         self.bottom_tabs.setTabText(1, f"Problems ({n})" if n else "Problems")
         self.analysed.emit(a)
 
+    def _status(self, text: str) -> None:
+        self.statusBar().showMessage(text, 8000)
+
     def is_modified(self) -> bool:
         return not self.editor.stack.isClean()
 
-    def _update_title(self) -> None:
+    def _update_title(self, *_: object) -> None:
         p = self.project
         where = str(p.path) if p.path else "unsaved"
         self.setWindowTitle(f"{p.name} — {where} [*] — Studio")
