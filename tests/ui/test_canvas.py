@@ -101,3 +101,20 @@ def test_canvas_screenshot(canvas, tmp_path) -> None:
     path = tmp_path / "canvas.png"
     assert view.grab().save(str(path))
     assert path.stat().st_size > 10_000
+
+
+def test_painting_does_not_leak_references_to_none(canvas) -> None:
+    """PySide6 6.12.0 dropped a reference to None per void call; on Python 3.11 a canvas
+    painted long enough then crashed the interpreter. Guards the version exclusion."""
+    import sys
+
+    from PySide6.QtGui import QImage, QPainter
+
+    _, scene, _ = canvas
+    image = QImage(800, 1400, QImage.Format.Format_ARGB32)
+    before = sys.getrefcount(None)
+    for _ in range(20):
+        painter = QPainter(image)
+        scene.render(painter)
+        painter.end()
+    assert sys.getrefcount(None) >= before - 5
