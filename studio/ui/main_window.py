@@ -174,6 +174,7 @@ class MainWindow(QMainWindow):
         self.scene = CanvasScene(self.editor, self)
         if getattr(self, "view", None) is None:
             self.view = CanvasView(self.scene)
+            self.view.context_requested.connect(self._context_menu)
             self.setCentralWidget(self.view)
         else:
             self.view.setScene(self.scene)
@@ -435,11 +436,33 @@ class MainWindow(QMainWindow):
             self.editor.stack.push(MoveNodes(g, moves, mergeable=False, text="Auto layout"))
         self.view.fit()
 
+    def context_actions(self, node_id: str) -> list[QAction]:
+        """What right-clicking a node (or the background) offers."""
+        actions: list[QAction] = []
+        fix = self._fix_for(node_id) if node_id else None
+        if fix:
+            actions.append(self._action(f"Insert {fix} here", lambda: self.quick_fix(node_id)))
+        if node_id:
+            actions += [self.act_duplicate, self.act_copy, self.act_delete]
+        else:
+            actions += [self.act_paste, self.act_select_all, self.act_layout, self.act_fit]
+        return actions
+
+    def _context_menu(self, node_id: str, global_pos) -> None:
+        menu = QMenu(self)
+        menu.addActions(self.context_actions(node_id))
+        menu.exec(global_pos)
+
+    def _fix_for(self, node_id: str) -> str | None:
+        if self.analysis is None:
+            return None
+        return next((p.fix for p in self.analysis.problems_for(node_id) if p.fix), None)
+
     def quick_fix(self, node_id: str | None) -> bool:
         """'Insert Flatten here' and the like: insert the suggested layer before the node."""
-        if not node_id or self.analysis is None:
+        if not node_id:
             return False
-        fix = next((p.fix for p in self.analysis.problems_for(node_id) if p.fix), None)
+        fix = self._fix_for(node_id)
         g = self.editor.graph
         ins = g.in_edges(node_id) if node_id in g else []
         if fix is None or len(ins) != 1:

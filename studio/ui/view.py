@@ -12,6 +12,7 @@ from .palette import MIME
 
 class CanvasView(QGraphicsView):
     zoomed = Signal(float)
+    context_requested = Signal(str, object)  # node id (or "" for the background), global pos
 
     def __init__(self, scene: CanvasScene) -> None:
         super().__init__(scene)
@@ -59,6 +60,13 @@ class CanvasView(QGraphicsView):
             self._panning = False
             self.setDragMode(QGraphicsView.DragMode.RubberBandDrag)
         super().mouseReleaseEvent(event)
+
+    def contextMenuEvent(self, event) -> None:
+        item = self.canvas.node_at(self.mapToScene(event.pos()))
+        if item is not None and not item.isSelected():
+            self.canvas.clearSelection()
+            item.setSelected(True)
+        self.context_requested.emit(item.node_id if item else "", event.globalPos())
 
     # drops from the palette --------------------------------------------------------------
 

@@ -164,7 +164,9 @@ def test_a_broken_graph_shows_its_problem_and_the_quick_fix_repairs_it(window) -
     assert item.text().startswith("✖ Linear 'dense1': input has 3 dims")
     window.problems.itemClicked.emit(item)
     assert window.selected_ids() == ["dense1"]
-    assert window.quick_fix("dense1")
+    [fix] = [a for a in window.context_actions("dense1") if a.text().startswith("Insert")]
+    assert fix.text() == "Insert Flatten here"
+    fix.trigger()
     window.reanalyse()
     assert window.analysis.ok and window.analysis.total_params == 121_930
     fixed = window.editor.graph.predecessors("dense1")[0]
@@ -236,3 +238,23 @@ def test_screenshot_of_the_window(window, tmp_path) -> None:
     path = tmp_path / "window.png"
     window.grab().save(str(path))
     assert path.stat().st_size > 20_000
+
+
+def test_wheel_zooms_and_rubber_band_selects(window, qtbot) -> None:
+    from PySide6.QtCore import QPoint
+    from PySide6.QtGui import QWheelEvent
+
+    view = window.view
+    scale = view.transform().m11()
+    centre = QPointF(view.viewport().rect().center())
+    ev = QWheelEvent(centre, QPointF(view.viewport().mapToGlobal(centre.toPoint())), QPoint(),
+                     QPoint(0, 240), Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                     Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(view.viewport(), ev)
+    assert view.transform().m11() > scale
+    window.act_fit.trigger()
+    s = window.scene
+    top_left = s.nodes["input"].mapToScene(QPointF(-30, -30))
+    bottom_right = s.nodes["relu1"].mapToScene(QPointF(220, 90))
+    drag(view, top_left, bottom_right)  # from the empty background: a rubber band
+    assert set(window.selected_ids()) == {"input", "conv1", "relu1"}
