@@ -139,16 +139,26 @@ def _override(project: Project, args: argparse.Namespace) -> None:
 
 
 def _open(path: Path | None) -> int:
-    """The editor when the GUI is installed; the headless summary otherwise."""
+    """The editor where there is a screen; the headless summary otherwise."""
     target = path or default_sample()
-    try:
-        from .ui.app import run_app
-    except ImportError:
-        project = Project.load(target)
-        print(summary_table(project.graph, name=project.name))
-        print(f"\n{target}: valid. Train it with: studio train {target}")
-        return 0
-    return run_app(target)
+    if _has_display():
+        try:
+            from .ui.app import run_app  # Qt stays off the path of every other command
+        except ImportError:
+            pass
+        else:
+            return run_app(target)
+    project = Project.load(target)
+    print(summary_table(project.graph, name=project.name))
+    print(f"\n{target}: valid (no display for the editor). Train it with: "
+          f"studio train {target}")
+    return 0
+
+
+def _has_display() -> bool:
+    if not sys.platform.startswith("linux"):
+        return True
+    return any(os.environ.get(k) for k in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
