@@ -11,9 +11,11 @@ from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
+    QLabel,
     QMainWindow,
     QMenu,
     QMessageBox,
+    QProgressBar,
     QTabWidget,
 )
 
@@ -28,6 +30,9 @@ from .commands import Editor, MoveNodes
 from .inspector import Inspector
 from .palette import Palette
 from .summary import ProblemsPanel, SummaryPanel
+from .training.dashboard import Dashboard
+from .training.evaluation import EvaluationView
+from .training.worker import RunController
 from .view import CanvasView
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
@@ -58,6 +63,12 @@ class MainWindow(QMainWindow):
         self.palette = Palette()
         self.summary = SummaryPanel()
         self.problems = ProblemsPanel()
+        self.dashboard = Dashboard()
+        self.evaluation = EvaluationView()
+        self.runs = RunController(self)
+        self.runs.ended.connect(self._run_ended)
+        self.last_result = None
+        self.ask_stop_run: Callable[[], bool] = self._ask_stop_run
         self._docks()
         self._actions()
         self._analysis_timer = QTimer(self, singleShot=True, interval=0)
@@ -97,6 +108,8 @@ class MainWindow(QMainWindow):
         tabs = QTabWidget()
         tabs.addTab(self.summary, "Summary")
         tabs.addTab(self.problems, "Problems")
+        tabs.addTab(self.dashboard, "Training")
+        tabs.addTab(self.evaluation, "Evaluation")
         self.bottom_tabs = tabs
         self.bottom_dock = dock("Model", "bottom", tabs, Qt.DockWidgetArea.BottomDockWidgetArea)
 
@@ -129,6 +142,9 @@ class MainWindow(QMainWindow):
                                          "zoom-out")
         self.act_fit = self._action("&Fit to View", lambda: self.view.fit(), "Ctrl+0", "fit")
         self.act_layout = self._action("Auto &Layout", self.auto_layout, "Ctrl+L", "layout")
+        self.act_train = self._action("&Train", self.train, "F5")
+        self.act_pause = self._action("&Pause", self.toggle_pause, "F6")
+        self.act_stop = self._action("&Stop", self.stop_run, "Shift+F5")
         self.samples_menu = QMenu("Open &Sample", self)
         for p in sample_paths():
             self.samples_menu.addAction(p.name.removesuffix(".studio.json"),
@@ -153,6 +169,17 @@ class MainWindow(QMainWindow):
         self.view_menu.addSeparator()
         for d in (self.palette_dock, self.inspector_dock, self.bottom_dock):
             self.view_menu.addAction(d.toggleViewAction())
+        run = mb.addMenu("&Run")
+        for a in (self.act_train, self.act_pause, self.act_stop):
+            run.addAction(a)
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(220)
+        self.progress.setTextVisible(True)
+        self.progress_label = QLabel()
+        self.statusBar().addPermanentWidget(self.progress_label)
+        self.statusBar().addPermanentWidget(self.progress)
+        self.progress.hide()
+        self._update_run_actions()
         self.toolbar = self.addToolBar("Main")
         self.toolbar.setObjectName("toolbar")
         for a in (self.act_new, self.act_open, self.act_save):
@@ -160,6 +187,9 @@ class MainWindow(QMainWindow):
         self.toolbar.addSeparator()
         self._undo_slot = self.toolbar.addSeparator()
         for a in (self.act_delete, self.act_fit, self.act_layout):
+            self.toolbar.addAction(a)
+        self.toolbar.addSeparator()
+        for a in (self.act_train, self.act_pause, self.act_stop):
             self.toolbar.addAction(a)
 
     # -- the project ----------------------------------------------------------------------
@@ -338,6 +368,11 @@ class MainWindow(QMainWindow):
             self.recent_menu.addAction(f, lambda f=f: self.open_path(Path(f)))
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.runs.running:
+            if not self.ask_stop_run():
+                event.ignore()
+                return
+            self.runs.shutdown()
         if not self.maybe_save():
             event.ignore()
             return
@@ -353,6 +388,12 @@ class MainWindow(QMainWindow):
             self, "Unsaved changes",
             f"Save the changes to “{self.project.name}” before closing it?",
             B.Save | B.Discard | B.Cancel, B.Save)
+
+    def _ask_stop_run(self) -> bool:
+        B = QMessageBox.StandardButton
+        return QMessageBox.question(
+            self, "A run is going", "Stop the training run and close? The last checkpoint "
+            "is kept.", B.Yes | B.No, B.No) == B.Yes
 
     def _show_error(self, title: str, text: str) -> None:
         QMessageBox.warning(self, title, text)
@@ -478,3 +519,110 @@ class MainWindow(QMainWindow):
         stack.endMacro()
         return nid is not None
 
+
+    # -- training -------------------------------------------------------------------------
+
+    def runs_dir(self) -> Path:
+        """Runs live beside the project; samples and unsaved projects use the user folder."""
+        p = self.project.path
+        if p is not None and p.parent != sample_paths()[0].parent:
+            return p.parent / "runs"
+        import os
+
+        base = os.environ.get("STUDIO_DATA_DIR")
+        if base:
+            return Path(base) / "runs"
+        import platformdirs
+
+        return Path(platformdirs.user_data_dir("studio")) / "runs"
+
+    def train(self, resume_from: Path | None = None) -> bool:
+        """Train a snapshot of the project on a worker thread (F5)."""
+        if self.runs.running:
+            return False
+        if self.analysis is not None and self.analysis.errors:
+            self.bottom_tabs.setCurrentWidget(self.problems)
+            self._status("fix the problems first: " + self.analysis.errors[0].message)
+            return False
+        import time
+
+        stem = (self.project.path.name.removesuffix(".json").removesuffix(".studio")
+                if self.project.path else "untitled")
+        out = (resume_from.parent if resume_from is not None
+               else self.runs_dir() / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+        self.dashboard.reset()
+        self.dashboard.add_message(f"run folder: {out}")
+        base = self.project.path.parent if self.project.path else None
+        worker = self.runs.start(self.project, out, resume_from, base)
+        worker.started_run.connect(self._run_started)
+        worker.progress.connect(self._run_progress)
+        worker.epoch_end.connect(self._run_epoch)
+        worker.message.connect(self.dashboard.add_message)
+        self.run_dir = out
+        self.bottom_tabs.setCurrentWidget(self.dashboard)
+        self.progress.setValue(0)
+        self.progress.show()
+        self._update_run_actions()
+        return True
+
+    def toggle_pause(self) -> None:
+        w = self.runs.worker
+        if not self.runs.running or w is None:
+            return
+        if w.paused:
+            w.resume()
+        else:
+            w.pause()
+        self._update_run_actions()
+
+    def stop_run(self) -> None:
+        if self.runs.running and self.runs.worker is not None:
+            self.runs.worker.stop()
+            self._status("stopping after this batch…")
+
+    def _update_run_actions(self) -> None:
+        running = self.runs.running
+        self.act_train.setEnabled(not running)
+        self.act_pause.setEnabled(running)
+        self.act_stop.setEnabled(running)
+        paused = running and self.runs.worker is not None and self.runs.worker.paused
+        self.act_pause.setText("&Resume" if paused else "&Pause")
+
+    def _run_started(self, info: dict) -> None:
+        self.dashboard.reset(info)
+        self.dashboard.add_message(f"data: {info['data']}")
+        self.dashboard.add_message(f"model: {info['params']:,} parameters on {info['device']}")
+        self._epochs = info["epochs"]
+
+    def _run_progress(self, logs: dict) -> None:
+        self.dashboard.add_progress(logs)
+        total = logs["epochs"] * logs["batches"]
+        self.progress.setMaximum(total)
+        self.progress.setValue(min(logs["step"], total))
+        eta = logs.get("eta_s")
+        eta_text = "?" if eta is None else f"{int(eta) // 60}:{int(eta) % 60:02d}"
+        self.progress_label.setText(
+            f"epoch {logs['epoch']}/{logs['epochs']} · step {logs['batch']}/{logs['batches']}"
+            f" · {logs['samples_per_s']:,.0f} samples/s · ETA {eta_text}")
+
+    def _run_epoch(self, logs: dict) -> None:
+        self.dashboard.add_epoch(logs)
+        from studio.training.console import format_logs
+
+        self.dashboard.add_message(f"epoch {logs['epoch']}: {format_logs(logs)}")
+
+    def _run_ended(self, result) -> None:
+        self.last_result = result
+        self.dashboard.redraw()
+        self.progress.hide()
+        self.progress_label.setText("")
+        self._update_run_actions()
+        self.dashboard.add_message(result.message)
+        if result.status == "failed":
+            self.dashboard.add_message(f"FAILED: {result.message}")
+            self._status(f"training failed: {result.message}")
+            return
+        self._status(f"training {result.message}")
+        preds = getattr(result, "predictions", None)
+        if preds:
+            self.evaluation.show_predictions(preds, result.logs)

@@ -1,0 +1,146 @@
+"""Live training plots: one persistent curve per series, redrawn by a timer at ≤ 20 Hz.
+
+Points arrive as queued signals and go into growing numpy buffers; the timer hands each curve
+its buffer with ``setData`` only when it changed. Downsampling (peak mode) and clip-to-view keep
+the redraw cost flat as points accumulate.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QPlainTextEdit, QSplitter, QVBoxLayout, QWidget
+
+SMOOTHING = 0.9
+
+
+class Series:
+    """A growing (x, y) buffer with amortised O(1) appends."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self.x = np.empty(capacity)
+        self.y = np.empty(capacity)
+        self.n = 0
+
+    def append(self, x: float, y: float) -> None:
+        if self.n == len(self.x):
+            self.x = np.resize(self.x, 2 * self.n)
+            self.y = np.resize(self.y, 2 * self.n)
+        self.x[self.n] = x
+        self.y[self.n] = y
+        self.n += 1
+
+    def data(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.x[:self.n], self.y[:self.n]
+
+
+class Dashboard(QWidget):
+    """Loss, the task's metric and the learning rate, plus a log of the trainer's messages."""
+
+    CURVES: ClassVar[dict[str, tuple[str, tuple[int, int, int], int, str | None]]] = {
+        # name: (plot, colour, width, symbol)
+        "batch_loss": ("loss", (150, 150, 150), 1, None),
+        "smoothed_loss": ("loss", (31, 119, 180), 2, None),
+        "loss": ("loss", (255, 127, 14), 2, "o"),
+        "val_loss": ("loss", (44, 160, 44), 2, "o"),
+        "metric": ("metric", (255, 127, 14), 2, "o"),
+        "val_metric": ("metric", (44, 160, 44), 2, "o"),
+        "lr": ("lr", (148, 103, 189), 2, None),
+    }
+
+    def __init__(self, redraw_hz: float = 20.0) -> None:
+        super().__init__()
+        pal = self.palette()  # follow the light or dark theme
+        pg.setConfigOptions(antialias=True, foreground=pal.text().color())
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setBackground(pal.base().color())
+        self.plots: dict[str, pg.PlotItem] = {}
+        for row, (name, title, ylabel) in enumerate((
+                ("loss", "Loss", "loss"), ("metric", "Accuracy", "accuracy"),
+                ("lr", "Learning rate", "lr"))):
+            p = self.graphics.addPlot(row=row, col=0, title=title)
+            p.showGrid(x=True, y=True, alpha=0.25)
+            p.setLabel("bottom", "epoch")
+            p.setLabel("left", ylabel)
+            p.addLegend(offset=(-10, 10))
+            p.setDownsampling(auto=True, mode="peak")
+            p.setClipToView(True)
+            self.plots[name] = p
+        self.plots["metric"].setXLink(self.plots["loss"])
+        self.plots["lr"].setXLink(self.plots["loss"])
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        self.series: dict[str, Series] = {}
+        labels = {"batch_loss": "batch", "smoothed_loss": "smoothed", "loss": "train",
+                  "val_loss": "validation", "metric": "train", "val_metric": "validation",
+                  "lr": "lr"}
+        for key, (plot, colour, width, symbol) in self.CURVES.items():
+            kw: dict[str, Any] = {"pen": pg.mkPen(colour, width=width), "name": labels[key]}
+            if symbol:
+                kw.update(symbol=symbol, symbolSize=6, symbolBrush=colour, symbolPen=None)
+            self.curves[key] = self.plots[plot].plot([], [], **kw)
+            self.series[key] = Series()
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(5000)
+        split = QSplitter()
+        split.setOrientation(pg.QtCore.Qt.Orientation.Vertical)
+        split.addWidget(self.graphics)
+        split.addWidget(self.log)
+        split.setSizes([600, 120])
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(split)
+        self._dirty: set[str] = set()
+        self._ema: float | None = None
+        self.metric_name = "accuracy"
+        self.timer = QTimer(self)
+        self.timer.setInterval(int(1000 / redraw_hz))
+        self.timer.timeout.connect(self.redraw)
+        self.timer.start()
+
+    # -- events ---------------------------------------------------------------------------
+
+    def reset(self, info: dict[str, Any] | None = None) -> None:
+        for s in self.series.values():
+            s.n = 0
+        self._dirty = set(self.series)
+        self._ema = None
+        classification = (info or {}).get("task", "classification") == "classification"
+        self.metric_name = "accuracy" if classification else "mae"
+        self.plots["metric"].setTitle("Accuracy" if classification else "Mean absolute error")
+        self.plots["metric"].setLabel("left", self.metric_name)
+        self.redraw()
+
+    def add_progress(self, logs: dict[str, Any]) -> None:
+        loss = logs.get("loss")
+        if loss is None or not math.isfinite(loss):
+            return
+        x = logs["step"] / max(logs["batches"], 1)  # in epochs
+        self._ema = loss if self._ema is None else SMOOTHING * self._ema + (1 - SMOOTHING) * loss
+        self._add("batch_loss", x, loss)
+        self._add("smoothed_loss", x, self._ema)
+        self._add("lr", x, logs["lr"])
+
+    def add_epoch(self, logs: dict[str, Any]) -> None:
+        e = float(logs["epoch"])
+        for key, src in (("loss", "loss"), ("val_loss", "val_loss"),
+                         ("metric", self.metric_name), ("val_metric", f"val_{self.metric_name}")):
+            v = logs.get(src)
+            if isinstance(v, float | int) and math.isfinite(v):
+                self._add(key, e, float(v))
+
+    def add_message(self, text: str) -> None:
+        self.log.appendPlainText(text)
+
+    def _add(self, key: str, x: float, y: float) -> None:
+        self.series[key].append(x, y)
+        self._dirty.add(key)
+
+    def redraw(self) -> None:
+        for key in self._dirty:
+            self.curves[key].setData(*self.series[key].data())
+        self._dirty.clear()

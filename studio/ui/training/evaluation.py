@@ -1,0 +1,218 @@
+"""After a run: per-class metrics, a confusion matrix whose cells open a gallery of those
+samples, the most confidently wrong samples, or for regression predicted versus true."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
+from PySide6.QtWidgets import (
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+GALLERY_LIMIT = 200
+
+
+def collect_predictions(trainer: Any) -> dict[str, Any]:
+    """Validation predictions of a finished run, with displayable images where there are any.
+
+    Runs in the worker thread, on the trainer's device; returns numpy only.
+    """
+    import torch
+
+    b = trainer.bundle
+    if not b.n_val:
+        return {}
+    outs, ys, xs = [], [], []
+    trainer.model.eval()
+    with torch.no_grad():
+        for xb, yb in trainer._split_batches("val", 512).epoch():
+            outs.append(trainer.forward(xb).float().cpu())
+            ys.append(yb.cpu())
+            if b.image and len(xs) * 512 < 5000:
+                xs.append(xb.cpu())
+    out = torch.cat(outs)
+    y = torch.cat(ys)
+    pred: dict[str, Any] = {"task": b.task, "classes": list(b.classes)}
+    if b.task == "classification":
+        if out.shape[-1] == 1:  # a single logit (BCE)
+            p1 = torch.sigmoid(out[:, 0])
+            probs = torch.stack([1 - p1, p1], 1)
+        else:
+            probs = torch.softmax(out, -1)
+        conf, label = probs.max(-1)
+        truth = y.argmax(-1) if y.dim() == 2 and y.shape[1] > 1 else y.reshape(len(y)).long()
+        pred.update(y_true=truth.numpy(), y_pred=label.numpy(), confidence=conf.numpy())
+    else:
+        m, s = b.target_norm or (0.0, 1.0)
+        pred.update(y_true=(y.reshape(len(y), -1)[:, 0] * s + m).numpy(),
+                    y_pred=(out.reshape(len(out), -1)[:, 0] * s + m).numpy())
+    if xs:
+        pred["images"] = to_uint8_images(torch.cat(xs), b.norm)
+    return pred
+
+
+def to_uint8_images(x: Any, norm: dict[str, Any]) -> np.ndarray:
+    """Undo the normalisation: [N, C, H, W] float → [N, H, W, C] uint8 for display."""
+    a = x.numpy().astype(np.float32)
+    if norm:
+        mean = np.asarray(norm["mean"], np.float32).reshape(1, -1, 1, 1)
+        std = np.asarray(norm["std"], np.float32).reshape(1, -1, 1, 1)
+        a = a * std + mean
+    return (np.clip(a, 0, 1) * 255).round().astype(np.uint8).transpose(0, 2, 3, 1)
+
+
+def pixmap(image: np.ndarray, scale: int = 3) -> QPixmap:
+    h, w, c = image.shape
+    data = np.ascontiguousarray(image if c == 3 else image[:, :, 0])
+    fmt = QImage.Format.Format_RGB888 if c == 3 else QImage.Format.Format_Grayscale8
+    img = QImage(data.data, w, h, data.strides[0], fmt).copy()
+    return QPixmap.fromImage(img).scaled(w * scale, h * scale)
+
+
+class Gallery(QListWidget):
+    """Samples as pictures (or text for tabular data) with their true and predicted class."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setViewMode(QListWidget.ViewMode.IconMode)
+        self.setIconSize(QSize(84, 84))
+        self.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.setSpacing(4)
+
+    def show_samples(self, pred: dict[str, Any], indices: np.ndarray) -> None:
+        self.clear()
+        classes = pred["classes"]
+        images = pred.get("images")
+        for i in indices[:GALLERY_LIMIT]:
+            t, p = int(pred["y_true"][i]), int(pred["y_pred"][i])
+            text = f"{classes[t]} → {classes[p]}\n{pred['confidence'][i]:.0%}"
+            item = QListWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, int(i))
+            if images is not None and i < len(images):
+                item.setIcon(QIcon(pixmap(images[i])))
+            self.addItem(item)
+
+
+class ConfusionMatrix(QTableWidget):
+    """Rows: true class; columns: predicted. Clicking a cell asks for its samples."""
+
+    cell_chosen = Signal(int, int)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.cellClicked.connect(self.cell_chosen)
+
+    def show_matrix(self, cm: np.ndarray, classes: list[str]) -> None:
+        k = len(classes)
+        self.setRowCount(k)
+        self.setColumnCount(k)
+        self.setHorizontalHeaderLabels([f"→ {c}" for c in classes])
+        self.setVerticalHeaderLabels(classes)
+        peak = max(int(cm.max()), 1)
+        for r in range(k):
+            row_total = max(int(cm[r].sum()), 1)
+            for c in range(k):
+                v = int(cm[r, c])
+                item = QTableWidgetItem(str(v))
+                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                share = v / row_total
+                base = (44, 160, 44) if r == c else (214, 39, 40)
+                alpha = int(255 * (share if r != c else v / peak)) if v else 0
+                item.setBackground(QColor(*base, alpha))
+                item.setToolTip(f"true {classes[r]}, predicted {classes[c]}: {v} "
+                                f"({share:.1%} of {classes[r]})")
+                self.setItem(r, c, item)
+
+
+class EvaluationView(QWidget):
+    """The views for one run's validation predictions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tabs = QTabWidget()
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.per_class = QTableWidget(0, 4)
+        self.per_class.setHorizontalHeaderLabels(["precision", "recall", "F1", "support"])
+        self.per_class.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.per_class.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.confusion = ConfusionMatrix()
+        self.cell_gallery = Gallery()
+        self.wrong = Gallery()
+        self.scatter = pg.PlotWidget(title="Predicted versus true")
+        self.scatter.setLabel("bottom", "true")
+        self.scatter.setLabel("left", "predicted")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.summary)
+        lay.addWidget(self.tabs)
+        self.pred: dict[str, Any] = {}
+        self.confusion.cell_chosen.connect(self.open_cell)
+
+    def show_predictions(self, pred: dict[str, Any], logs: dict[str, Any]) -> None:
+        self.pred = pred
+        self.tabs.clear()
+        shown = {k: v for k, v in logs.items() if k.startswith(("val_", "test_"))
+                 and isinstance(v, float)}
+        self.summary.setText(" · ".join(f"{k} <b>{v:.4f}</b>" for k, v in shown.items()))
+        if not pred:
+            return
+        if pred["task"] == "classification":
+            k = len(pred["classes"])
+            cm = np.zeros((k, k), dtype=np.int64)
+            np.add.at(cm, (pred["y_true"], np.clip(pred["y_pred"], 0, k - 1)), 1)
+            self._fill_per_class(cm, pred["classes"])
+            self.confusion.show_matrix(cm, pred["classes"])
+            wrong = np.flatnonzero(pred["y_true"] != pred["y_pred"])
+            wrong = wrong[np.argsort(-pred["confidence"][wrong])]
+            self.wrong.show_samples(pred, wrong)
+            self.tabs.addTab(self.confusion, "Confusion matrix")
+            self.tabs.addTab(self.cell_gallery, "Samples")
+            self.tabs.addTab(self.per_class, "Per class")
+            self.tabs.addTab(self.wrong, f"Most confidently wrong ({len(wrong)})")
+        else:
+            self.scatter.clear()
+            t, p = pred["y_true"], pred["y_pred"]
+            self.scatter.plot(t, p, pen=None, symbol="o", symbolSize=5,
+                              symbolBrush=(31, 119, 180, 160))
+            lo, hi = float(min(t.min(), p.min())), float(max(t.max(), p.max()))
+            diagonal = pg.mkPen((150, 150, 150), style=Qt.PenStyle.DashLine)
+            self.scatter.plot([lo, hi], [lo, hi], pen=diagonal)  # perfect predictions
+            self.tabs.addTab(self.scatter, "Predicted vs true")
+
+    def _fill_per_class(self, cm: np.ndarray, classes: list[str]) -> None:
+        tp = np.diag(cm).astype(float)
+        support, predicted = cm.sum(1), cm.sum(0)
+        precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+        recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+        f1 = np.divide(2 * precision * recall, precision + recall,
+                       out=np.zeros_like(tp), where=(precision + recall) > 0)
+        self.per_class.setRowCount(len(classes))
+        self.per_class.setVerticalHeaderLabels(classes)
+        for r in range(len(classes)):
+            for c, v in enumerate((f"{precision[r]:.3f}", f"{recall[r]:.3f}", f"{f1[r]:.3f}",
+                                   str(int(support[r])))):
+                self.per_class.setItem(r, c, QTableWidgetItem(v))
+
+    def open_cell(self, true: int, predicted: int) -> None:
+        p = self.pred
+        idx = np.flatnonzero((p["y_true"] == true) & (p["y_pred"] == predicted))
+        idx = idx[np.argsort(-p["confidence"][idx])]
+        self.cell_gallery.show_samples(p, idx)
+        classes = p["classes"]
+        self.tabs.setTabText(1, f"Samples: {classes[true]} → {classes[predicted]} ({len(idx)})")
+        self.tabs.setCurrentWidget(self.cell_gallery)

@@ -1,0 +1,141 @@
+"""Runs the trainer on a QThread and relays its events to the GUI as queued signals.
+
+The trainer reports at most 20 times a second whatever the step rate, so the GUI thread never
+sees more than that; it never waits on the worker (pause, resume and stop only set flags the
+loop polls between batches).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from studio.core.project import Project
+
+
+class _Relay:
+    """A trainer callback (built lazily: torch loads with the first run) emitting signals."""
+
+    def __new__(cls, worker: TrainingWorker):
+        from studio.training.callbacks import Callback
+
+        class Relay(Callback):
+            def on_run_start(self, info: dict[str, Any]) -> None:
+                worker.started_run.emit(info)
+
+            def on_progress(self, logs: dict[str, Any]) -> None:
+                worker.progress.emit(logs)
+
+            def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+                worker.epoch_end.emit(logs)
+
+            def on_message(self, text: str) -> None:
+                worker.message.emit(text)
+
+            def on_checkpoint(self, kind: str, path: Path) -> None:
+                worker.message.emit(f"wrote {kind} checkpoint {path.name}")
+
+        return Relay()
+
+
+class TrainingWorker(QObject):
+    """Owns one run. Create it, move it to a thread, call ``start``."""
+
+    started_run = Signal(dict)
+    progress = Signal(dict)
+    epoch_end = Signal(dict)
+    message = Signal(str)
+    finished = Signal(object)  # RunResult, plus ``predictions`` for the evaluation views
+
+    def __init__(self, project: Project, out_dir: Path, resume_from: Path | None = None,
+                 base_dir: Path | None = None) -> None:
+        super().__init__()
+        self.project = project.copy()  # the run trains a snapshot; edits go on undisturbed
+        self.out_dir = out_dir
+        self.resume_from = resume_from
+        self.base_dir = base_dir
+        self.trainer: Any = None
+        self.paused = False
+
+    @Slot()
+    def run(self) -> None:
+        from studio.training.trainer import Trainer
+
+        t0 = time.perf_counter()
+        self.trainer = Trainer(self.project, out_dir=self.out_dir, base_dir=self.base_dir,
+                               callbacks=[_Relay(self)])
+        result = self.trainer.fit(resume_from=self.resume_from)
+        result.predictions = None
+        if result.status != "failed" and getattr(self.trainer, "bundle", None) is not None:
+            try:
+                from .evaluation import collect_predictions
+
+                result.predictions = collect_predictions(self.trainer)
+            except Exception as exc:  # evaluation extras must never fail a finished run
+                self.message.emit(f"could not collect predictions: {exc}")
+        result.seconds = time.perf_counter() - t0
+        self.finished.emit(result)
+
+    # called from the GUI thread: flags only, never blocking
+    def pause(self) -> None:
+        if self.trainer is not None:
+            self.trainer.pause()
+            self.paused = True
+
+    def resume(self) -> None:
+        if self.trainer is not None:
+            self.trainer.resume()
+            self.paused = False
+
+    def stop(self) -> None:
+        if self.trainer is not None:
+            self.trainer.stop()
+
+
+class RunController(QObject):
+    """Starts runs on a worker thread and shuts them down cleanly."""
+
+    started = Signal(object)  # the worker
+    ended = Signal(object)  # RunResult
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.thread: QThread | None = None
+        self.worker: TrainingWorker | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.isRunning()
+
+    def start(self, project: Project, out_dir: Path, resume_from: Path | None = None,
+              base_dir: Path | None = None) -> TrainingWorker:
+        if self.running:
+            raise RuntimeError("a run is already going")
+        self.thread = QThread()
+        self.worker = TrainingWorker(project, out_dir, resume_from, base_dir)
+        self.worker.moveToThread(self.thread)
+        self.thread.started.connect(self.worker.run)
+        self.worker.finished.connect(self._finished)
+        self.started.emit(self.worker)
+        self.thread.start()
+        return self.worker
+
+    def _finished(self, result: Any) -> None:
+        thread = self.thread
+        if thread is not None:
+            thread.quit()
+            thread.wait()
+        self.thread = None
+        self.ended.emit(result)
+
+    def shutdown(self, timeout_ms: int = 30_000) -> None:
+        """Stop a run and wait for its thread (no 'QThread destroyed while running')."""
+        if self.worker is not None:
+            self.worker.stop()
+        if self.thread is not None:
+            self.thread.quit()
+            self.thread.wait(timeout_ms)
+            self.thread = None

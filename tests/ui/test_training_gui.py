@@ -1,0 +1,112 @@
+"""Training from the window: live curves, evaluation views, control, faults, closing mid-run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QMessageBox
+
+from studio.core.project import sample_paths
+from studio.ui.main_window import MainWindow
+
+
+def sample(name: str):
+    return next(p for p in sample_paths() if p.name.startswith(name))
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    w = MainWindow(path=sample("mnist_mlp"),
+                   settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    w.errors = []
+    w.show_error = lambda title, text: w.errors.append(text)
+    w.ask_stop_run = lambda: True
+    w.ask_save = lambda: QMessageBox.StandardButton.Discard
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    w.runs.shutdown()
+
+
+def test_train_plots_live_and_matches_the_metrics_file(window, qtbot) -> None:
+    window.editor.set_setting("training", "epochs", 3)
+    seen: list[int] = []
+    window.dashboard.curves["batch_loss"].sigPlotChanged.connect(
+        lambda *_: seen.append(window.dashboard.series["batch_loss"].n))
+    window.act_train.trigger()
+    assert window.runs.running and not window.act_train.isEnabled()
+    qtbot.waitUntil(lambda: window.last_result is not None, timeout=180_000)
+    result = window.last_result
+    assert result.status == "completed", result.message
+    assert seen and max(seen) >= 3  # points arrived while it ran, not only at the end
+    lines = [json.loads(x) for x in (window.run_dir / "metrics.jsonl").read_text().splitlines()]
+    x, y = window.dashboard.curves["val_loss"].getData()
+    assert list(x) == [1.0, 2.0, 3.0]
+    assert np.allclose(y, [ln["val_loss"] for ln in lines])
+    x, y = window.dashboard.curves["metric"].getData()
+    assert np.allclose(y, [ln["accuracy"] for ln in lines])
+    assert lines[-1]["val_accuracy"] > 0.85
+    # the confusion matrix and a cell's gallery of images
+    ev = window.evaluation
+    assert ev.confusion.rowCount() == 10
+    diag = sum(int(ev.confusion.item(i, i).text()) for i in range(10))
+    assert diag == round(lines[-1]["val_accuracy"] * 1000)
+    ev.confusion.cellClicked.emit(3, 3)
+    assert ev.cell_gallery.count() == int(ev.confusion.item(3, 3).text())
+    assert not ev.cell_gallery.item(0).icon().isNull()  # images are shown as images
+    assert ev.wrong.count() == 1000 - diag
+    assert window.act_train.isEnabled()
+
+
+def test_editing_during_a_run_does_not_touch_the_running_model(window, qtbot) -> None:
+    window.editor.set_setting("training", "epochs", 2)
+    window.act_train.trigger()
+    window.editor.set_params("dense1", {"out_features": 7})  # edit while it trains
+    qtbot.waitUntil(lambda: window.last_result is not None, timeout=180_000)
+    assert window.last_result.status == "completed"
+    trained = json.loads((window.run_dir / "project.studio.json").read_text())
+    dense1 = next(n for n in trained["graph"]["nodes"] if n["id"] == "dense1")
+    assert dense1["params"] == {"out_features": 128}
+
+
+def test_pause_resume_stop_from_the_window(window, qtbot) -> None:
+    window.editor.set_setting("training", "epochs", 200)
+    window.act_train.trigger()
+    qtbot.waitUntil(lambda: window.dashboard.series["batch_loss"].n >= 2, timeout=60_000)
+    window.act_pause.trigger()
+    assert window.act_pause.text() == "&Resume"
+    qtbot.wait(300)
+    trainer = window.runs.worker.trainer
+    held = trainer.step
+    qtbot.wait(300)
+    assert trainer.step == held  # paused within one batch
+    window.act_pause.trigger()
+    qtbot.waitUntil(lambda: trainer.step > held + 3, timeout=30_000)
+    window.act_stop.trigger()
+    qtbot.waitUntil(lambda: window.last_result is not None, timeout=60_000)
+    assert window.last_result.status == "stopped"
+    assert (window.run_dir / "last.ckpt").exists()
+
+
+def test_a_failing_run_shows_its_message_and_keeps_the_app_up(window, qtbot, tmp_path) -> None:
+    window.editor.set_setting("data", "dataset", "fashion-mnist")
+    window.editor.set_setting("data", "options", {"root": str(tmp_path / "none")})
+    window.act_train.trigger()
+    qtbot.waitUntil(lambda: window.last_result is not None, timeout=60_000)
+    assert window.last_result.status == "failed"
+    assert "FashionMNIST files not found" in window.dashboard.log.toPlainText()
+    assert "training failed" in window.statusBar().currentMessage()
+    assert window.isVisible() and len(window.editor.graph) == 6
+
+
+def test_closing_mid_run_stops_it_cleanly(window, qtbot) -> None:
+    window.editor.set_setting("training", "epochs", 200)
+    window.act_train.trigger()
+    qtbot.waitUntil(lambda: window.dashboard.series["batch_loss"].n >= 1, timeout=60_000)
+    thread = window.runs.thread
+    assert window.close()
+    assert thread is not None and thread.isFinished()
+    assert not window.runs.running
