@@ -95,6 +95,21 @@ class TrainingWorker(QObject):
             self.trainer.stop()
 
 
+_collector: Any = None
+
+
+def collect_garbage_in_gui_thread() -> None:
+    """Python's collector may run on whichever thread allocates; if it runs on the training
+    thread it can finalise Qt objects (closed windows, plot items in cycles) there, and Qt then
+    crashes. So automatic collection is switched off and a GUI-thread timer collects instead
+    (pyqtgraph's documented remedy). Seen here as segfaults and hangs in the GUI tests."""
+    global _collector
+    if _collector is None:
+        from pyqtgraph.util.garbage_collector import GarbageCollector
+
+        _collector = GarbageCollector(interval=1.0)
+
+
 class RunController(QObject):
     """Starts runs on a worker thread and shuts them down cleanly."""
 
@@ -114,6 +129,9 @@ class RunController(QObject):
               base_dir: Path | None = None) -> TrainingWorker:
         if self.running:
             raise RuntimeError("a run is already going")
+        collect_garbage_in_gui_thread()
+        import studio.training.trainer  # noqa: F401 - load torch here, not on the worker
+
         self.thread = QThread()
         self.worker = TrainingWorker(project, out_dir, resume_from, base_dir)
         self.worker.moveToThread(self.thread)
