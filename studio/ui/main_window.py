@@ -32,6 +32,7 @@ from .palette import Palette
 from .summary import ProblemsPanel, SummaryPanel
 from .training.dashboard import Dashboard
 from .training.evaluation import EvaluationView
+from .training.runs import RunsPanel
 from .training.worker import RunController
 from .view import CanvasView
 
@@ -65,6 +66,11 @@ class MainWindow(QMainWindow):
         self.problems = ProblemsPanel()
         self.dashboard = Dashboard()
         self.evaluation = EvaluationView()
+        self.runs_panel = RunsPanel(self.dashboard.plots["loss"])
+        self.runs_panel.confirm_delete = self._confirm_delete
+        self.runs_panel.resume_requested.connect(
+            lambda info: self.train(resume_from=info.path / "last.ckpt",
+                                    snapshot=info.path / "project.studio.json"))
         self.runs = RunController(self)
         self.runs.ended.connect(self._run_ended)
         self.last_result = None
@@ -110,6 +116,7 @@ class MainWindow(QMainWindow):
         tabs.addTab(self.problems, "Problems")
         tabs.addTab(self.dashboard, "Training")
         tabs.addTab(self.evaluation, "Evaluation")
+        tabs.addTab(self.runs_panel, "Runs")
         self.bottom_tabs = tabs
         self.bottom_dock = dock("Model", "bottom", tabs, Qt.DockWidgetArea.BottomDockWidgetArea)
 
@@ -227,6 +234,7 @@ class MainWindow(QMainWindow):
             old_scene.deleteLater()
         self.reanalyse()
         self._update_title()
+        self.runs_panel.set_folder(self.runs_dir())
         QTimer.singleShot(0, self.view.fit)
 
     def _undo_actions(self) -> None:
@@ -339,6 +347,7 @@ class MainWindow(QMainWindow):
         self.editor.stack.setClean()
         self._add_recent(path)
         self._update_title()
+        self.runs_panel.set_folder(self.runs_dir())
         self.statusBar().showMessage(f"Saved {path}", 5000)
         return True
 
@@ -536,11 +545,18 @@ class MainWindow(QMainWindow):
 
         return Path(platformdirs.user_data_dir("studio")) / "runs"
 
-    def train(self, resume_from: Path | None = None) -> bool:
-        """Train a snapshot of the project on a worker thread (F5)."""
+    def train(self, resume_from: Path | None = None, snapshot: Path | None = None) -> bool:
+        """Train a snapshot of the project on a worker thread (F5); with ``resume_from``,
+        continue a stopped run from its own project snapshot."""
         if self.runs.running:
             return False
-        if self.analysis is not None and self.analysis.errors:
+        project = self.project
+        if snapshot is not None:
+            loaded = self._load_or_none(snapshot)
+            if loaded is None:
+                return False
+            project = loaded
+        elif self.analysis is not None and self.analysis.errors:
             self.bottom_tabs.setCurrentWidget(self.problems)
             self._status("fix the problems first: " + self.analysis.errors[0].message)
             return False
@@ -548,12 +564,17 @@ class MainWindow(QMainWindow):
 
         stem = (self.project.path.name.removesuffix(".json").removesuffix(".studio")
                 if self.project.path else "untitled")
-        out = (resume_from.parent if resume_from is not None
-               else self.runs_dir() / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+        out = resume_from.parent if resume_from is not None else None
+        if out is None:
+            base_name = f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+            out, n = self.runs_dir() / base_name, 1
+            while out.exists():  # two runs in one second keep separate folders
+                n += 1
+                out = self.runs_dir() / f"{base_name}-{n}"
         self.dashboard.reset()
         self.dashboard.add_message(f"run folder: {out}")
         base = self.project.path.parent if self.project.path else None
-        worker = self.runs.start(self.project, out, resume_from, base)
+        worker = self.runs.start(project, out, resume_from, base)
         worker.started_run.connect(self._run_started)
         worker.progress.connect(self._run_progress)
         worker.epoch_end.connect(self._run_epoch)
@@ -611,8 +632,14 @@ class MainWindow(QMainWindow):
 
         self.dashboard.add_message(f"epoch {logs['epoch']}: {format_logs(logs)}")
 
+    def _confirm_delete(self, names: list[str]) -> bool:
+        B = QMessageBox.StandardButton
+        return QMessageBox.question(self, "Delete runs", "Delete " + ", ".join(names) +
+                                    " and their checkpoints?", B.Yes | B.No, B.No) == B.Yes
+
     def _run_ended(self, result) -> None:
         self.last_result = result
+        self.runs_panel.refresh()
         self.dashboard.redraw()
         self.progress.hide()
         self.progress_label.setText("")

@@ -24,6 +24,7 @@ def window(qtbot, tmp_path):
     w.errors = []
     w.show_error = lambda title, text: w.errors.append(text)
     w.ask_stop_run = lambda: True
+    w.runs_panel.confirm_delete = lambda names: True
     w.ask_save = lambda: QMessageBox.StandardButton.Discard
     qtbot.addWidget(w)
     w.show()
@@ -110,3 +111,45 @@ def test_closing_mid_run_stops_it_cleanly(window, qtbot) -> None:
     assert window.close()
     assert thread is not None and thread.isFinished()
     assert not window.runs.running
+
+
+def test_runs_are_listed_overlaid_compared_resumed_and_deleted(window, qtbot) -> None:
+    from PySide6.QtCore import Qt
+
+    window.editor.set_setting("training", "epochs", 1)
+    window.act_train.trigger()
+    qtbot.waitUntil(lambda: window.last_result is not None, timeout=120_000)
+    first = window.run_dir
+    window.last_result = None
+    window.editor.set_setting("training", "epochs", 2)
+    window.act_train.trigger()
+    qtbot.waitUntil(lambda: window.dashboard.series["batch_loss"].n >= 2, timeout=60_000)
+    window.act_stop.trigger()
+    qtbot.waitUntil(lambda: window.last_result is not None, timeout=60_000)
+    stopped = window.run_dir
+    panel = window.runs_panel
+    assert {first.name, stopped.name} <= set(panel.runs)
+    assert panel.runs[stopped.name].status == "stopped" and panel.runs[stopped.name].resumable
+    # overlay the finished run's validation curve on the loss plot
+    panel.item(first.name).setCheckState(0, Qt.CheckState.Checked)
+    assert first.name in panel.overlays
+    assert list(panel.overlays[first.name].getData()[0]) == [1.0]
+    # compare settings
+    panel.item(first.name).setSelected(True)
+    panel.item(stopped.name).setSelected(True)
+    panel.btn_compare.click()
+    assert "training.epochs:" in panel.compare_text.toPlainText()
+    # resume the stopped run: it finishes in its own folder
+    panel.tree.clearSelection()
+    panel.item(stopped.name).setSelected(True)
+    window.last_result = None
+    panel.btn_resume.click()
+    qtbot.waitUntil(lambda: window.last_result is not None, timeout=120_000)
+    assert window.last_result.status == "completed" and window.run_dir == stopped
+    assert panel.runs[stopped.name].status == "completed"
+    # delete the first run
+    panel.tree.clearSelection()
+    panel.item(first.name).setSelected(True)
+    panel.btn_delete.click()
+    assert not first.exists() and first.name not in panel.runs
+    assert first.name not in panel.overlays

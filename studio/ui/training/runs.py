@@ -1,0 +1,189 @@
+"""The runs list: every run kept in the runs folder; overlay, compare, resume, delete."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QHeaderView,
+    QPlainTextEdit,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+COLOURS = [(214, 39, 40), (148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127),
+           (188, 189, 34), (23, 190, 207)]
+
+
+@dataclass
+class RunInfo:
+    path: Path
+    status: str = "unknown"
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def resumable(self) -> bool:
+        return (self.path / "last.ckpt").exists() and self.status in ("stopped", "failed")
+
+    def last(self, key: str) -> float | None:
+        return self.epochs[-1].get(key) if self.epochs else None
+
+
+def read_run(path: Path) -> RunInfo:
+    info = RunInfo(path)
+    try:
+        info.status = json.loads((path / "summary.json").read_text())["status"]
+    except (OSError, ValueError, KeyError):
+        info.status = "running" if (path / "metrics.jsonl").exists() else "unknown"
+    try:
+        for line in (path / "metrics.jsonl").read_text().splitlines():
+            info.epochs.append(json.loads(line))
+    except (OSError, ValueError):
+        pass
+    try:
+        project = json.loads((path / "project.studio.json").read_text())
+        info.settings = {"data": project.get("data", {}), "training": project.get("training", {})}
+    except (OSError, ValueError):
+        pass
+    return info
+
+
+def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(d, dict):
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: d}
+
+
+def compare_settings(runs: list[RunInfo]) -> str:
+    """The settings that differ between runs, one line each."""
+    flat = [flatten(r.settings) for r in runs]
+    keys = sorted(set().union(*flat))
+    lines = []
+    for k in keys:
+        values = [json.dumps(f.get(k)) for f in flat]
+        if len(set(values)) > 1:
+            lines.append(f"{k}: " + " | ".join(f"{r.name}={v}" for r, v in zip(runs, values,
+                                                                               strict=True)))
+    return "\n".join(lines) or "These runs have the same settings."
+
+
+class RunsPanel(QWidget):
+    resume_requested = Signal(object)  # RunInfo
+
+    def __init__(self, plot: pg.PlotItem) -> None:
+        super().__init__()
+        self.plot = plot  # overlays go on the dashboard's loss plot
+        self.folder: Path | None = None
+        self.runs: dict[str, RunInfo] = {}
+        self.overlays: dict[str, pg.PlotDataItem] = {}
+        self.confirm_delete: Callable[[list[str]], bool] = lambda names: True
+        self.tree = QTreeWidget()
+        self.tree.setColumnCount(5)
+        self.tree.setHeaderLabels(["run", "status", "epochs", "val_loss", "val_accuracy"])
+        self.tree.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.tree.setSelectionMode(QTreeWidget.SelectionMode.ExtendedSelection)
+        self.tree.itemChanged.connect(self._checked)
+        self.compare_text = QPlainTextEdit()
+        self.compare_text.setReadOnly(True)
+        self.compare_text.setPlaceholderText("Select two or more runs and press Compare.")
+        buttons = QHBoxLayout()
+        self.btn_refresh = QPushButton("Refresh")
+        self.btn_compare = QPushButton("Compare settings")
+        self.btn_resume = QPushButton("Resume")
+        self.btn_delete = QPushButton("Delete")
+        for b in (self.btn_refresh, self.btn_compare, self.btn_resume, self.btn_delete):
+            buttons.addWidget(b)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(self.tree, 3)
+        lay.addLayout(buttons)
+        lay.addWidget(self.compare_text, 1)
+        self.btn_refresh.clicked.connect(self.refresh)
+        self.btn_compare.clicked.connect(self.compare)
+        self.btn_resume.clicked.connect(self.resume)
+        self.btn_delete.clicked.connect(self.delete)
+
+    def set_folder(self, folder: Path) -> None:
+        self.folder = folder
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.tree.blockSignals(True)
+        self.tree.clear()
+        self.runs.clear()
+        if self.folder is not None and self.folder.is_dir():
+            for path in sorted((p for p in self.folder.iterdir() if p.is_dir()), reverse=True):
+                info = read_run(path)
+                self.runs[info.name] = info
+                vl, va = info.last("val_loss"), info.last("val_accuracy")
+                item = QTreeWidgetItem([info.name, info.status, str(len(info.epochs)),
+                                        "" if vl is None else f"{vl:.4f}",
+                                        "" if va is None else f"{va:.4f}"])
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+                item.setCheckState(0, Qt.CheckState.Checked if info.name in self.overlays
+                                   else Qt.CheckState.Unchecked)
+                self.tree.addTopLevelItem(item)
+        self.tree.blockSignals(False)
+        for name in list(self.overlays):
+            if name not in self.runs:
+                self.plot.removeItem(self.overlays.pop(name))
+
+    def selected(self) -> list[RunInfo]:
+        return [self.runs[i.text(0)] for i in self.tree.selectedItems() if i.text(0) in self.runs]
+
+    def item(self, name: str) -> QTreeWidgetItem | None:
+        found = self.tree.findItems(name, Qt.MatchFlag.MatchExactly, 0)
+        return found[0] if found else None
+
+    def _checked(self, item: QTreeWidgetItem, column: int) -> None:
+        if column != 0:
+            return
+        name = item.text(0)
+        on = item.checkState(0) == Qt.CheckState.Checked
+        if on and name not in self.overlays and name in self.runs:
+            info = self.runs[name]
+            xs = [float(e["epoch"]) for e in info.epochs if "val_loss" in e]
+            ys = [float(e["val_loss"]) for e in info.epochs if "val_loss" in e]
+            colour = COLOURS[len(self.overlays) % len(COLOURS)]
+            self.overlays[name] = self.plot.plot(
+                xs, ys, pen=pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine),
+                name=f"{name} val")
+        elif not on and name in self.overlays:
+            self.plot.removeItem(self.overlays.pop(name))
+
+    def compare(self) -> None:
+        runs = self.selected()
+        self.compare_text.setPlainText(compare_settings(runs) if len(runs) >= 2
+                                       else "Select two or more runs.")
+
+    def resume(self) -> None:
+        runs = [r for r in self.selected() if r.resumable]
+        if len(runs) == 1:
+            self.resume_requested.emit(runs[0])
+
+    def delete(self) -> None:
+        runs = self.selected()
+        if not runs or not self.confirm_delete([r.name for r in runs]):
+            return
+        for r in runs:
+            shutil.rmtree(r.path, ignore_errors=True)
+        self.refresh()
