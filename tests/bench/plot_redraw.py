@@ -1,0 +1,55 @@
+"""Dashboard redraw cost with 10⁶ points stored (target ≤ 8 ms per redraw).
+
+Run: python -m tests.bench.plot_redraw
+Fills the batch-loss curve with 10⁶ points, then appends one point at a time and times
+``Dashboard.redraw`` (setData on the changed curves) plus a synchronous repaint of the plot
+widget, for 60 redraws; also at 10⁴ points, to show the cost stays flat.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np
+from PySide6.QtWidgets import QApplication
+
+from studio.ui.training.dashboard import Dashboard
+
+
+def measure(n: int, app: QApplication) -> float:
+    d = Dashboard(redraw_hz=1)
+    d.timer.stop()
+    d.resize(1200, 700)
+    d.show()
+    rng = np.random.default_rng(0)
+    s = d.series["batch_loss"]
+    ys = np.abs(rng.standard_normal(n)).cumsum()[::-1] / n
+    for i in range(n):
+        s.append(i / 1000, ys[i])
+    d._dirty.add("batch_loss")
+    d.redraw()
+    app.processEvents()
+    times = []
+    for i in range(60):
+        d._add("batch_loss", (n + i) / 1000, 0.1)
+        t0 = time.perf_counter()
+        d.redraw()
+        d.graphics.viewport().repaint()
+        times.append((time.perf_counter() - t0) * 1000)
+    d.close()
+    return statistics.median(times)
+
+
+def main() -> None:
+    app = QApplication.instance() or QApplication([])
+    small, big = measure(10_000, app), measure(1_000_000, app)
+    print(f"dashboard redraw (setData + repaint): 10⁴ points {small:.2f} ms, 10⁶ points "
+          f"{big:.2f} ms (median of 60; target 8 ms)")
+
+
+if __name__ == "__main__":
+    main()
