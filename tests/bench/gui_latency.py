@@ -19,7 +19,7 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("STUDIO_DATA_DIR", tempfile.mkdtemp())
 
-from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtCore import QEventLoop, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
 from studio.core.project import sample_paths
@@ -52,11 +52,12 @@ def gui_run(app: QApplication, w: MainWindow) -> tuple[float, list[float]]:
     timer.setInterval(10)
     timer.timeout.connect(tick)
     w.last_result = None
+    loop = QEventLoop()  # wait as the app does, in Qt's loop: a Python poll would hold the GIL
+    w.runs.ended.connect(loop.quit)
     timer.start()
     w.train()
-    while w.last_result is None:
-        app.processEvents()
-        time.sleep(0.001)
+    loop.exec()
+    w.runs.ended.disconnect(loop.quit)
     timer.stop()
     return rate(w.last_result.history), late[5:]
 
