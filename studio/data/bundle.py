@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -185,7 +184,3 @@ def describe(bundle: DataBundle) -> str:
     return (f"{n:,} samples of shape {list(bundle.sample_shape)} ({what}); "
             f"{bundle.n_train:,} train, {bundle.n_val:,} validation"
             + (f", {len(bundle.x_test):,} test" if bundle.x_test is not None else ""))
-
-
-def batches_per_epoch(n: int, batch_size: int) -> int:
-    return max(1, math.ceil(n / batch_size))

@@ -14,8 +14,6 @@ from typing import Any
 
 import torch
 
-from studio.core.choices import CLASSIFICATION_LOSSES
-
 
 def predictions(out: torch.Tensor, loss_type: str) -> torch.Tensor:
     """Class ids from network outputs (a single logit means a binary BCE output)."""
@@ -197,7 +195,3 @@ class EvalMeter:
             logs[f"{prefix}rmse"] = math.sqrt(sq_e / values)
             logs[f"{prefix}r2"] = 1 - sq_e / sst if sst > 0 else 0.0
         return logs
-
-
-def is_classification_loss(loss_type: str) -> bool:
-    return loss_type in CLASSIFICATION_LOSSES

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 from studio.core.errors import StudioError
 from studio.core.graph import Edge, Node
 from studio.core.layout import layered_positions
-from studio.core.project import Project, default_sample, sample_paths
+from studio.core.project import Project, default_sample, sample_paths, samples_dir
 from studio.core.shapes import Analysis, analyze
 
 from .canvas import NODE_H, CanvasScene, NodeItem
@@ -325,7 +325,7 @@ class MainWindow(QMainWindow):
         return True
 
     def save(self) -> bool:
-        if self.project.path is None or self.project.path.parent == sample_paths()[0].parent:
+        if self.project.path is None or self.project.path.parent == samples_dir():
             return self.save_as()  # never overwrite a shipped sample silently
         return self._save_to(self.project.path)
 
@@ -534,7 +534,7 @@ class MainWindow(QMainWindow):
     def runs_dir(self) -> Path:
         """Runs live beside the project; samples and unsaved projects use the user folder."""
         p = self.project.path
-        if p is not None and p.parent != sample_paths()[0].parent:
+        if p is not None and p.parent != samples_dir():
             return p.parent / "runs"
         import os
 

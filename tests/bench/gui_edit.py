@@ -12,18 +12,15 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
 from studio.core.project import Project
-from studio.ui.main_window import MainWindow
 from tests.bench.graphs import residual_cnn
+from tests.bench.window import bench_window
 
 
 def main() -> None:
@@ -31,11 +28,8 @@ def main() -> None:
     ap.add_argument("--edits", type=int, default=60)
     args = ap.parse_args()
     app = QApplication.instance() or QApplication([])
-    ini = Path(tempfile.mkdtemp()) / "s.ini"
-    w = MainWindow(settings=QSettings(str(ini), QSettings.Format.IniFormat))
+    w = bench_window()
     w.set_project(Project(name="200 nodes", graph=residual_cnn(200)))
-    w.resize(1500, 950)
-    w.show()
     app.processEvents()
     w.view.fit()
     app.processEvents()

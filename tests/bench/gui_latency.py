@@ -14,16 +14,16 @@ import os
 import statistics
 import tempfile
 import time
-from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("STUDIO_DATA_DIR", tempfile.mkdtemp())
 
-from PySide6.QtCore import QEventLoop, QSettings, QTimer
+from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
 from studio.core.project import sample_paths
 from studio.ui.main_window import MainWindow
+from tests.bench.window import bench_window
 
 EPOCHS = 2
 
@@ -68,10 +68,7 @@ def main() -> None:
     args = ap.parse_args()
     app = QApplication.instance() or QApplication([])
     path = next(p for p in sample_paths() if p.name == "mnist_cnn.studio.json")
-    w = MainWindow(path, settings=QSettings(str(Path(tempfile.mkdtemp()) / "s.ini"),
-                                            QSettings.Format.IniFormat))
-    w.resize(1500, 950)
-    w.show()
+    w = bench_window(path)
     w.editor.set_setting("training", "epochs", EPOCHS)
     project = w.project.copy()
     headless(project)  # warm-up
