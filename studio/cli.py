@@ -13,6 +13,7 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from .core.errors import StudioError
 from .core.project import Project, default_sample
@@ -51,6 +52,24 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int)
     t.add_argument("--lr", type=float, help="override the optimizer's learning rate")
     t.add_argument("--tensorboard", action="store_true", help="also write TensorBoard events")
+    t.add_argument("--events", action="store_true",
+                   help="machine-readable: JSON-lines events on stdout, pause/resume/stop "
+                        "commands on stdin (its end stops the run), validation predictions "
+                        "saved in the run folder")
+    t.add_argument("--base-dir", type=Path, metavar="DIR",
+                   help="folder that relative data paths in the project start from "
+                        "(default: the project file's folder)")
+    t.add_argument("--nice", type=int, default=0, metavar="N",
+                   help="lower this process's scheduling priority by N (the window uses it "
+                        "so that its painting is never queued behind the run)")
+    e = sub.add_parser("evaluate", help="metrics and predictions of trained weights")
+    e.add_argument("project", type=Path)
+    e.add_argument("--weights", type=Path, required=True, metavar="FILE",
+                   help="a run's .ckpt or .safetensors")
+    e.add_argument("--split", choices=["val", "test"], default="val")
+    e.add_argument("--predictions", type=Path, metavar="OUT.npz",
+                   help="also save the predictions for the evaluation views")
+    e.add_argument("--base-dir", type=Path, metavar="DIR")
     return p
 
 
@@ -85,6 +104,8 @@ def _train(args: argparse.Namespace) -> int:
 
     project = Project.load(args.project)
     _override(project, args)
+    if args.nice > 0 and hasattr(os, "nice"):
+        os.nice(args.nice)
     from .training.console import ConsoleProgress, format_logs
     from .training.trainer import Trainer
 
@@ -95,7 +116,18 @@ def _train(args: argparse.Namespace) -> int:
         else:
             stem = args.project.name.removesuffix(".json").removesuffix(".studio")
             out = args.project.parent / "runs" / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    callbacks = [ConsoleProgress()]
+    events = None
+    if args.events:
+        from .training.remote import EventStream
+
+        # events own the real stdout; anything else printed (libraries, native code) goes to
+        # stderr so it cannot corrupt the stream
+        sys.stdout.flush()
+        events = EventStream(os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1))
+        os.dup2(2, 1)
+        callbacks: list = [events]
+    else:
+        callbacks = [ConsoleProgress()]
     if args.tensorboard:
         try:
             from .training.console import TensorBoardLogger
@@ -103,7 +135,11 @@ def _train(args: argparse.Namespace) -> int:
         except ImportError:
             raise StudioError("--tensorboard needs the tensorboard package: "
                               "pip install tensorboard") from None
-    trainer = Trainer(project, out_dir=out, callbacks=callbacks)
+    trainer = Trainer(project, out_dir=out, callbacks=callbacks, base_dir=args.base_dir)
+    if events is not None:
+        from .training.remote import listen
+
+        listen(trainer, events)
 
     def on_sigint(_sig: int, _frame: object) -> None:
         print("\nstopping after this batch (Ctrl-C again to abort)…", file=sys.stderr)
@@ -115,10 +151,47 @@ def _train(args: argparse.Namespace) -> int:
         result = trainer.fit(resume_from=args.resume)
     finally:
         signal.signal(signal.SIGINT, previous)
+    if events is not None:
+        _report_end(trainer, result, events, out)
+        return 0
     if result.status == "failed":
         raise result.error or StudioError(result.message)
     print(f"{result.message}: {format_logs(result.logs)} — {out}")
     return 130 if result.status == "stopped" else 0
+
+
+def _report_end(trainer: Any, result: Any, events: Any, out: Path) -> None:
+    """The final event; the predictions for the evaluation views go to a file beside it."""
+    from .training.predictions import collect_predictions, save_predictions
+
+    predictions = None
+    if result.status != "failed" and getattr(trainer, "bundle", None) is not None:
+        try:
+            pred = collect_predictions(trainer)
+            if pred:
+                predictions = out / "predictions.npz"
+                save_predictions(predictions, pred, result.logs)
+        except Exception as exc:  # evaluation extras must never fail a finished run
+            events.emit("message", text=f"could not collect predictions: {exc}")
+    err = result.error
+    events.emit("end", status=result.status, message=result.message, epochs=result.epochs,
+                logs=result.logs, history=result.history, out_dir=str(out),
+                error=None if err is None else {"message": err.message, "where": err.where},
+                predictions=None if predictions is None else str(predictions))
+
+
+@command("evaluate")
+def _evaluate(args: argparse.Namespace) -> int:
+    project = Project.load(args.project)
+    from .training.console import format_logs
+    from .training.predictions import evaluate_weights, save_predictions
+
+    base = args.base_dir or args.project.parent
+    pred, logs = evaluate_weights(project, args.weights, base, args.split)
+    if args.predictions is not None:
+        save_predictions(args.predictions, pred, logs)
+    print(f"{args.weights} on {args.split}: {format_logs(logs)}")
+    return 0
 
 
 def _override(project: Project, args: argparse.Namespace) -> None:

@@ -201,6 +201,15 @@ class Trainer:
 
     # -- set-up ---------------------------------------------------------------------------
 
+    def setup(self) -> None:
+        """Data, model and optimizer without training (evaluation of saved weights)."""
+        self.callbacks.set_trainer(self)
+        try:
+            self._setup(None)
+        except torch.OutOfMemoryError:
+            self._oom()
+            raise self.failed from None
+
     def _setup(self, resume_from: str | Path | None) -> None:
         s, d = self.settings, self.project.data
         self.device = resolve_device(s.device)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -38,6 +40,7 @@ from .view import CanvasView
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 MAX_RECENT = 10
+RUN_WHERE = ((0, "In This Process (a Thread)"), (1, "In a Separate Process"))
 FILE_FILTER = "Studio projects (*.studio.json);;JSON files (*.json);;All files (*)"
 
 
@@ -68,6 +71,7 @@ class MainWindow(QMainWindow):
         self.evaluation = EvaluationView()
         self.runs_panel = RunsPanel(self.dashboard.plots["loss"])
         self.runs_panel.confirm_delete = self._confirm_delete
+        self.runs_panel.evaluate_requested.connect(self.evaluate_weights)
         self.runs_panel.resume_requested.connect(
             lambda info: self.train(resume_from=info.path / "last.ckpt",
                                     snapshot=info.path / "project.studio.json"))
@@ -179,6 +183,17 @@ class MainWindow(QMainWindow):
         run = mb.addMenu("&Run")
         for a in (self.act_train, self.act_pause, self.act_stop):
             run.addAction(a)
+        run.addSeparator()
+        self.run_where = run.addMenu("Run &Where")
+        self.run_where_group = QActionGroup(self)
+        for n, text in RUN_WHERE:
+            a = self.run_where.addAction(text)
+            a.setCheckable(True)
+            a.setData(n)
+            self.run_where_group.addAction(a)
+        self.run_where_group.triggered.connect(
+            lambda a: self.settings.setValue("run/processes", a.data()))
+        self.set_run_processes(self._setting_int("run/processes", 1))
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(220)
         self.progress.setTextVisible(True)
@@ -531,6 +546,24 @@ class MainWindow(QMainWindow):
 
     # -- training -------------------------------------------------------------------------
 
+    def _setting_int(self, key: str, default: int) -> int:
+        try:
+            return int(self.settings.value(key, default))
+        except (TypeError, ValueError):
+            return default
+
+    @property
+    def run_processes(self) -> int:
+        """0: a thread of this process; 1: a child process; N > 1: N processes (DDP)."""
+        a = self.run_where_group.checkedAction()
+        return int(a.data()) if a is not None else 1
+
+    def set_run_processes(self, n: int) -> None:
+        for a in self.run_where_group.actions():
+            a.setChecked(a.data() == n)
+        if self.run_where_group.checkedAction() is None:
+            self.run_where_group.actions()[1].setChecked(True)
+
     def runs_dir(self) -> Path:
         """Runs live beside the project; samples and unsaved projects use the user folder."""
         p = self.project.path
@@ -560,7 +593,6 @@ class MainWindow(QMainWindow):
             self.bottom_tabs.setCurrentWidget(self.problems)
             self._status("fix the problems first: " + self.analysis.errors[0].message)
             return False
-        import time
 
         stem = (self.project.path.name.removesuffix(".json").removesuffix(".studio")
                 if self.project.path else "untitled")
@@ -574,7 +606,8 @@ class MainWindow(QMainWindow):
         self.dashboard.reset()
         self.dashboard.add_message(f"run folder: {out}")
         base = self.project.path.parent if self.project.path else None
-        worker = self.runs.start(project, out, resume_from, base)
+        worker = self.runs.start(project, out, resume_from, base,
+                                 process=self.run_processes >= 1)
         worker.started_run.connect(self._run_started)
         worker.progress.connect(self._run_progress)
         worker.epoch_end.connect(self._run_epoch)
@@ -583,6 +616,7 @@ class MainWindow(QMainWindow):
         self.bottom_tabs.setCurrentWidget(self.dashboard)
         self.progress.setValue(0)
         self.progress.show()
+        self._progress_shown = 0.0
         self._update_run_actions()
         return True
 
@@ -617,6 +651,10 @@ class MainWindow(QMainWindow):
 
     def _run_progress(self, logs: dict) -> None:
         self.dashboard.add_progress(logs)
+        now = time.monotonic()  # the status bar at 4 Hz: each repaint costs the run CPU
+        if now - self._progress_shown < 0.25 and logs["batch"] < logs["batches"]:
+            return
+        self._progress_shown = now
         total = logs["epochs"] * logs["batches"]
         self.progress.setMaximum(total)
         self.progress.setValue(min(logs["step"], total))
@@ -631,6 +669,32 @@ class MainWindow(QMainWindow):
         from studio.training.console import format_logs
 
         self.dashboard.add_message(f"epoch {logs['epoch']}: {format_logs(logs)}")
+
+    def evaluate_weights(self, run: Any, weights: Path) -> None:
+        """The evaluation views for one checkpoint of a run, computed in a child process."""
+        from .training.process import EvaluationJob
+
+        out = run.path / f"evaluation-{weights.stem}.npz"
+        base = self.project.path.parent if self.project.path else None
+        job = EvaluationJob(run.path / "project.studio.json", weights, out, base, parent=self)
+        self.evaluation_job = job
+        self._status(f"evaluating {run.name}/{weights.name}…")
+
+        def done(pred: dict, logs: dict) -> None:
+            from studio.training.console import format_logs
+
+            self.evaluation.show_predictions(pred, logs)
+            self.bottom_tabs.setCurrentWidget(self.evaluation)
+            self.dashboard.add_message(f"{run.name}/{weights.name}: {format_logs(logs)}")
+            self._status(f"evaluated {run.name}/{weights.name}")
+
+        def failed(text: str) -> None:
+            self.dashboard.add_message(f"evaluation failed: {text}")
+            self._status(f"evaluation failed: {text}")
+
+        job.done.connect(done)
+        job.failed.connect(failed)
+        job.start()
 
     def _confirm_delete(self, names: list[str]) -> bool:
         B = QMessageBox.StandardButton

@@ -17,8 +17,8 @@ def sample(name: str):
     return next(p for p in sample_paths() if p.name.startswith(name))
 
 
-@pytest.fixture
-def window(qtbot, tmp_path):
+@pytest.fixture(params=["process"])
+def window(qtbot, tmp_path, request):
     w = MainWindow(path=sample("mnist_mlp"),
                    settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
     w.errors = []
@@ -26,12 +26,14 @@ def window(qtbot, tmp_path):
     w.ask_stop_run = lambda: True
     w.runs_panel.confirm_delete = lambda names: True
     w.ask_save = lambda: QMessageBox.StandardButton.Discard
+    w.set_run_processes({"thread": 0, "process": 1}[request.param])
     qtbot.addWidget(w)
     w.show()
     yield w
     w.runs.shutdown()
 
 
+@pytest.mark.parametrize("window", ["thread", "process"], indirect=True)
 def test_train_plots_live_and_matches_the_metrics_file(window, qtbot) -> None:
     window.editor.set_setting("training", "epochs", 3)
     seen: list[int] = []
@@ -73,6 +75,7 @@ def test_editing_during_a_run_does_not_touch_the_running_model(window, qtbot) ->
     assert dense1["params"] == {"out_features": 128}
 
 
+@pytest.mark.parametrize("window", ["thread", "process"], indirect=True)
 def test_pause_resume_stop_from_the_window(window, qtbot) -> None:
     window.editor.set_setting("training", "epochs", 200)
     window.act_train.trigger()
@@ -80,18 +83,19 @@ def test_pause_resume_stop_from_the_window(window, qtbot) -> None:
     window.act_pause.trigger()
     assert window.act_pause.text() == "&Resume"
     qtbot.wait(300)
-    trainer = window.runs.worker.trainer
-    held = trainer.step
+    worker = window.runs.worker
+    held = worker.step
     qtbot.wait(300)
-    assert trainer.step == held  # paused within one batch
+    assert worker.step == held  # paused within one batch
     window.act_pause.trigger()
-    qtbot.waitUntil(lambda: trainer.step > held + 3, timeout=30_000)
+    qtbot.waitUntil(lambda: worker.step > held + 3, timeout=30_000)
     window.act_stop.trigger()
     qtbot.waitUntil(lambda: window.last_result is not None, timeout=60_000)
     assert window.last_result.status == "stopped"
     assert (window.run_dir / "last.ckpt").exists()
 
 
+@pytest.mark.parametrize("window", ["thread", "process"], indirect=True)
 def test_a_failing_run_shows_its_message_and_keeps_the_app_up(window, qtbot, tmp_path) -> None:
     window.editor.set_setting("data", "dataset", "fashion-mnist")
     window.editor.set_setting("data", "options", {"root": str(tmp_path / "none")})
@@ -103,13 +107,18 @@ def test_a_failing_run_shows_its_message_and_keeps_the_app_up(window, qtbot, tmp
     assert window.isVisible() and len(window.editor.graph) == 6
 
 
+@pytest.mark.parametrize("window", ["thread", "process"], indirect=True)
 def test_closing_mid_run_stops_it_cleanly(window, qtbot) -> None:
     window.editor.set_setting("training", "epochs", 200)
     window.act_train.trigger()
     qtbot.waitUntil(lambda: window.dashboard.series["batch_loss"].n >= 1, timeout=60_000)
-    thread = window.runs.thread
+    thread, worker = window.runs.thread, window.runs.worker
     assert window.close()
-    assert thread is not None and thread.isFinished()
+    if thread is not None:
+        assert thread.isFinished()
+    else:  # the child process was stopped and waited for, not left behind
+        assert worker.proc.state() == worker.proc.ProcessState.NotRunning
+        assert worker.proc.exitCode() == 0
     assert not window.runs.running
 
 
@@ -153,3 +162,65 @@ def test_runs_are_listed_overlaid_compared_resumed_and_deleted(window, qtbot) ->
     panel.btn_delete.click()
     assert not first.exists() and first.name not in panel.runs
     assert first.name not in panel.overlays
+
+
+def test_a_killed_training_process_leaves_the_app_up_and_the_run_resumable(window, qtbot
+                                                                          ) -> None:
+    import os
+    import signal
+
+    window.editor.set_setting("training", "epochs", 200)
+    window.act_train.trigger()
+    qtbot.waitUntil(lambda: window.dashboard.series["val_loss"].n >= 1, timeout=120_000)
+    worker = window.runs.worker
+    os.kill(worker.proc.processId(), signal.SIGKILL)  # as the OOM killer would
+    qtbot.waitUntil(lambda: window.last_result is not None, timeout=30_000)
+    result = window.last_result
+    assert result.status == "failed" and "killed or crashed" in result.message
+    assert "training failed" in window.statusBar().currentMessage()
+    assert window.isVisible() and len(window.editor.graph) == 6 and window.act_train.isEnabled()
+    run = window.runs_panel.runs[window.run_dir.name]
+    assert run.status == "failed" and run.resumable
+    # resuming continues after the last completed epoch
+    window.runs_panel.tree.clearSelection()
+    window.runs_panel.item(run.name).setSelected(True)
+    window.last_result = None
+    window.runs_panel.btn_resume.click()
+    qtbot.waitUntil(lambda: "resumed after epoch" in window.dashboard.log.toPlainText(),
+                    timeout=60_000)
+    window.act_stop.trigger()
+    qtbot.waitUntil(lambda: window.last_result is not None, timeout=60_000)
+    assert window.last_result.status == "stopped"
+
+
+def test_any_checkpoint_of_a_run_can_be_evaluated_on_demand(window, qtbot) -> None:
+    window.editor.set_setting("training", "epochs", 2)
+    window.act_train.trigger()
+    qtbot.waitUntil(lambda: window.last_result is not None, timeout=120_000)
+    lines = [json.loads(x) for x in (window.run_dir / "metrics.jsonl").read_text().splitlines()]
+    panel = window.runs_panel
+    item = panel.item(window.run_dir.name)
+    files = {item.child(i).text(0): item.child(i) for i in range(item.childCount())}
+    assert set(files) == {"best.ckpt", "last.ckpt", "model.safetensors"}
+    window.evaluation.tabs.clear()
+    for name in ("last.ckpt", "best.ckpt"):
+        panel.tree.clearSelection()
+        files[name].setSelected(True)
+        window.evaluation.summary.setText("")
+        panel.btn_evaluate.click()
+        qtbot.waitUntil(lambda: window.evaluation.summary.text() != "", timeout=60_000)
+        assert window.bottom_tabs.currentWidget() is window.evaluation
+        ev = window.evaluation
+        diag = sum(int(ev.confusion.item(i, i).text()) for i in range(10))
+        best = max(range(len(lines)), key=lambda i: -lines[i]["val_loss"])
+        expected = lines[-1] if name == "last.ckpt" else lines[best]
+        assert diag == round(expected["val_accuracy"] * 1000)  # the checkpoint's own epoch
+        assert f"val_accuracy <b>{expected['val_accuracy']:.4f}" in ev.summary.text()
+    # a checkpoint that does not fit the project is a message, not a crash
+    (window.run_dir / "last.ckpt").write_bytes(b"not a checkpoint")
+    panel.tree.clearSelection()
+    files["last.ckpt"].setSelected(True)
+    panel.btn_evaluate.click()
+    qtbot.waitUntil(lambda: "evaluation failed" in window.statusBar().currentMessage(),
+                    timeout=60_000)
+    assert "not a readable Studio checkpoint" in window.statusBar().currentMessage()

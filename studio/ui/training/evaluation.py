@@ -24,55 +24,6 @@ from PySide6.QtWidgets import (
 GALLERY_LIMIT = 200
 
 
-def collect_predictions(trainer: Any) -> dict[str, Any]:
-    """Validation predictions of a finished run, with displayable images where there are any.
-
-    Runs in the worker thread, on the trainer's device; returns numpy only.
-    """
-    import torch
-
-    b = trainer.bundle
-    if not b.n_val:
-        return {}
-    outs, ys, xs = [], [], []
-    trainer.model.eval()
-    with torch.no_grad():
-        for xb, yb in trainer._split_batches("val", 512).epoch():
-            outs.append(trainer.forward(xb).float().cpu())
-            ys.append(yb.cpu())
-            if b.image and len(xs) * 512 < 5000:
-                xs.append(xb.cpu())
-    out = torch.cat(outs)
-    y = torch.cat(ys)
-    pred: dict[str, Any] = {"task": b.task, "classes": list(b.classes)}
-    if b.task == "classification":
-        if out.shape[-1] == 1:  # a single logit (BCE)
-            p1 = torch.sigmoid(out[:, 0])
-            probs = torch.stack([1 - p1, p1], 1)
-        else:
-            probs = torch.softmax(out, -1)
-        conf, label = probs.max(-1)
-        truth = y.argmax(-1) if y.dim() == 2 and y.shape[1] > 1 else y.reshape(len(y)).long()
-        pred.update(y_true=truth.numpy(), y_pred=label.numpy(), confidence=conf.numpy())
-    else:
-        m, s = b.target_norm or (0.0, 1.0)
-        pred.update(y_true=(y.reshape(len(y), -1)[:, 0] * s + m).numpy(),
-                    y_pred=(out.reshape(len(out), -1)[:, 0] * s + m).numpy())
-    if xs:
-        pred["images"] = to_uint8_images(torch.cat(xs), b.norm)
-    return pred
-
-
-def to_uint8_images(x: Any, norm: dict[str, Any]) -> np.ndarray:
-    """Undo the normalisation: [N, C, H, W] float → [N, H, W, C] uint8 for display."""
-    a = x.numpy().astype(np.float32)
-    if norm:
-        mean = np.asarray(norm["mean"], np.float32).reshape(1, -1, 1, 1)
-        std = np.asarray(norm["std"], np.float32).reshape(1, -1, 1, 1)
-        a = a * std + mean
-    return (np.clip(a, 0, 1) * 255).round().astype(np.uint8).transpose(0, 2, 3, 1)
-
-
 def pixmap(image: np.ndarray, scale: int = 3) -> QPixmap:
     h, w, c = image.shape
     data = np.ascontiguousarray(image if c == 3 else image[:, :, 0])

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+WEIGHT_FILES = ("best.ckpt", "last.ckpt", "model.safetensors")
 COLOURS = [(214, 39, 40), (148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127),
            (188, 189, 34), (23, 190, 207)]
 
@@ -39,7 +40,8 @@ class RunInfo:
 
     @property
     def resumable(self) -> bool:
-        return (self.path / "last.ckpt").exists() and self.status in ("stopped", "failed")
+        return (self.path / "last.ckpt").exists() and self.status in (
+            "stopped", "failed", "interrupted")
 
     def last(self, key: str) -> float | None:
         return self.epochs[-1].get(key) if self.epochs else None
@@ -50,7 +52,9 @@ def read_run(path: Path) -> RunInfo:
     try:
         info.status = json.loads((path / "summary.json").read_text())["status"]
     except (OSError, ValueError, KeyError):
-        info.status = "running" if (path / "metrics.jsonl").exists() else "unknown"
+        # no summary: running now, or ended with its process (the window's list marks the
+        # active run); either way its last checkpoint can continue it
+        info.status = "interrupted" if (path / "metrics.jsonl").exists() else "unknown"
     try:
         for line in (path / "metrics.jsonl").read_text().splitlines():
             info.epochs.append(json.loads(line))
@@ -88,6 +92,7 @@ def compare_settings(runs: list[RunInfo]) -> str:
 
 class RunsPanel(QWidget):
     resume_requested = Signal(object)  # RunInfo
+    evaluate_requested = Signal(object, object)  # RunInfo, the weights file
 
     def __init__(self, plot: pg.PlotItem) -> None:
         super().__init__()
@@ -109,8 +114,12 @@ class RunsPanel(QWidget):
         self.btn_refresh = QPushButton("Refresh")
         self.btn_compare = QPushButton("Compare settings")
         self.btn_resume = QPushButton("Resume")
+        self.btn_evaluate = QPushButton("Evaluate")
+        self.btn_evaluate.setToolTip("Metrics, confusion matrix and galleries of the selected "
+                                     "checkpoint (a run: its best one)")
         self.btn_delete = QPushButton("Delete")
-        for b in (self.btn_refresh, self.btn_compare, self.btn_resume, self.btn_delete):
+        for b in (self.btn_refresh, self.btn_compare, self.btn_resume, self.btn_evaluate,
+                  self.btn_delete):
             buttons.addWidget(b)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
@@ -120,6 +129,7 @@ class RunsPanel(QWidget):
         self.btn_refresh.clicked.connect(self.refresh)
         self.btn_compare.clicked.connect(self.compare)
         self.btn_resume.clicked.connect(self.resume)
+        self.btn_evaluate.clicked.connect(self.evaluate)
         self.btn_delete.clicked.connect(self.delete)
 
     def set_folder(self, folder: Path) -> None:
@@ -141,6 +151,11 @@ class RunsPanel(QWidget):
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
                 item.setCheckState(0, Qt.CheckState.Checked if info.name in self.overlays
                                    else Qt.CheckState.Unchecked)
+                for fname in WEIGHT_FILES:  # each checkpoint can be evaluated on its own
+                    if (path / fname).exists():
+                        child = QTreeWidgetItem([fname])
+                        child.setData(0, Qt.ItemDataRole.UserRole, str(path / fname))
+                        item.addChild(child)
                 self.tree.addTopLevelItem(item)
         self.tree.blockSignals(False)
         for name in list(self.overlays):
@@ -167,6 +182,7 @@ class RunsPanel(QWidget):
             self.overlays[name] = self.plot.plot(
                 xs, ys, pen=pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine),
                 name=f"{name} val")
+            self.plot.enableAutoRange(axis="x")  # show the longest of the overlaid runs
         elif not on and name in self.overlays:
             self.plot.removeItem(self.overlays.pop(name))
 
@@ -179,6 +195,23 @@ class RunsPanel(QWidget):
         runs = [r for r in self.selected() if r.resumable]
         if len(runs) == 1:
             self.resume_requested.emit(runs[0])
+
+    def evaluate(self) -> None:
+        items = self.tree.selectedItems()
+        if len(items) != 1:
+            return
+        item = items[0]
+        parent = item.parent()
+        if parent is not None:
+            self.evaluate_requested.emit(self.runs[parent.text(0)],
+                                         Path(item.data(0, Qt.ItemDataRole.UserRole)))
+            return
+        info = self.runs.get(item.text(0))
+        if info is None:
+            return
+        weights = next((info.path / f for f in WEIGHT_FILES if (info.path / f).exists()), None)
+        if weights is not None:
+            self.evaluate_requested.emit(info, weights)
 
     def delete(self) -> None:
         runs = self.selected()

@@ -15,6 +15,8 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from studio.core.project import Project
 
+from .process import ProcessWorker
+
 
 class _Relay:
     """A trainer callback (built lazily: torch loads with the first run) emitting signals."""
@@ -71,13 +73,17 @@ class TrainingWorker(QObject):
         result.predictions = None
         if result.status != "failed" and getattr(self.trainer, "bundle", None) is not None:
             try:
-                from .evaluation import collect_predictions
+                from studio.training.predictions import collect_predictions
 
                 result.predictions = collect_predictions(self.trainer)
             except Exception as exc:  # evaluation extras must never fail a finished run
                 self.message.emit(f"could not collect predictions: {exc}")
         result.seconds = time.perf_counter() - t0
         self.finished.emit(result)
+
+    @property
+    def step(self) -> int:
+        return self.trainer.step if self.trainer is not None else 0
 
     # called from the GUI thread: flags only, never blocking
     def pause(self) -> None:
@@ -111,7 +117,7 @@ def collect_garbage_in_gui_thread() -> None:
 
 
 class RunController(QObject):
-    """Starts runs on a worker thread and shuts them down cleanly."""
+    """Starts runs (on a worker thread, or in a child process) and shuts them down cleanly."""
 
     started = Signal(object)  # the worker
     ended = Signal(object)  # RunResult
@@ -119,27 +125,41 @@ class RunController(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.thread: QThread | None = None
-        self.worker: TrainingWorker | None = None
+        self.worker: TrainingWorker | ProcessWorker | None = None
 
     @property
     def running(self) -> bool:
+        if isinstance(self.worker, ProcessWorker):
+            return self.worker.running and not self.worker._done
         return self.thread is not None and self.thread.isRunning()
 
     def start(self, project: Project, out_dir: Path, resume_from: Path | None = None,
-              base_dir: Path | None = None) -> TrainingWorker:
+              base_dir: Path | None = None, process: bool = False
+              ) -> TrainingWorker | ProcessWorker:
+        """``process``: train in ``studio train --events`` (fastest, and a crash of the run
+        cannot take the window down); otherwise on a QThread in this process."""
         if self.running:
             raise RuntimeError("a run is already going")
+        if process:
+            self.thread = None
+            pw = ProcessWorker(project, out_dir, resume_from, base_dir, parent=self)
+            pw.finished.connect(self._finished)
+            self.worker = pw
+            self.started.emit(pw)
+            pw.start()
+            return pw
         collect_garbage_in_gui_thread()
         import studio.training.trainer  # noqa: F401 - load torch here, not on the worker
 
         self.thread = QThread()
-        self.worker = TrainingWorker(project, out_dir, resume_from, base_dir)
-        self.worker.moveToThread(self.thread)
-        self.thread.started.connect(self.worker.run)
-        self.worker.finished.connect(self._finished)
-        self.started.emit(self.worker)
+        worker = TrainingWorker(project, out_dir, resume_from, base_dir)
+        worker.moveToThread(self.thread)
+        self.thread.started.connect(worker.run)
+        worker.finished.connect(self._finished)
+        self.worker = worker
+        self.started.emit(worker)
         self.thread.start()
-        return self.worker
+        return worker
 
     def _finished(self, result: Any) -> None:
         thread = self.thread
@@ -150,9 +170,17 @@ class RunController(QObject):
         self.ended.emit(result)
 
     def shutdown(self, timeout_ms: int = 30_000) -> None:
-        """Stop a run and wait for its thread (no 'QThread destroyed while running')."""
-        if self.worker is not None:
-            self.worker.stop()
+        """Stop a run and wait for it (no 'QThread destroyed while running', no orphan)."""
+        w = self.worker
+        if isinstance(w, ProcessWorker):
+            if w.running:
+                w.stop()
+                if not w.proc.waitForFinished(timeout_ms):
+                    w.proc.kill()
+                    w.proc.waitForFinished(5_000)
+            return
+        if w is not None:
+            w.stop()
         if self.thread is not None:
             self.thread.quit()
             self.thread.wait(timeout_ms)
