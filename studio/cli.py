@@ -62,6 +62,22 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--nice", type=int, default=0, metavar="N",
                    help="lower this process's scheduling priority by N (the window uses it "
                         "so that its painting is never queued behind the run)")
+    x = sub.add_parser("export", help="write a verified ONNX, torch.export, safetensors or "
+                                      "Python-code export")
+    x.add_argument("project", type=Path)
+    x.add_argument("--weights", type=Path, metavar="FILE",
+                   help="trained weights: a run's .ckpt or .safetensors (default: untrained)")
+    x.add_argument("--format", required=True, choices=["onnx", "pt2", "safetensors", "python"])
+    x.add_argument("--out", type=Path, required=True, help="file (a folder for python)")
+    x.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
+    x.add_argument("--base-dir", type=Path, metavar="DIR")
+    im = sub.add_parser("import", help="a torchvision architecture as an editable project")
+    im.add_argument("source", metavar="torchvision:NAME", help="e.g. torchvision:resnet18")
+    im.add_argument("--out", type=Path, required=True, help="the project file to write")
+    im.add_argument("--weights", action="store_true",
+                    help="also save torchvision's pretrained weights beside the project "
+                         "(needs them cached or a connection)")
+    im.add_argument("--input-size", type=int, default=224, help="image height and width")
     e = sub.add_parser("evaluate", help="metrics and predictions of trained weights")
     e.add_argument("project", type=Path)
     e.add_argument("--weights", type=Path, required=True, metavar="FILE",
@@ -178,6 +194,34 @@ def _report_end(trainer: Any, result: Any, events: Any, out: Path) -> None:
                 logs=result.logs, history=result.history, out_dir=str(out),
                 error=None if err is None else {"message": err.message, "where": err.where},
                 predictions=None if predictions is None else str(predictions))
+
+
+@command("export")
+def _export(args: argparse.Namespace) -> int:
+    project = Project.load(args.project)
+    from .export import export
+
+    base = args.base_dir or args.project.parent
+    report = export(project, args.format, args.out, args.weights, base, opset=args.opset)
+    for m in report.messages:
+        print(f"note: {m}", file=sys.stderr)
+    print(report.summary())
+    return 0
+
+
+@command("import")
+def _import(args: argparse.Namespace) -> int:
+    from .export.torchvision_import import import_torchvision
+
+    kind, _, name = args.source.partition(":")
+    if kind != "torchvision" or not name:
+        raise StudioError("import from torchvision:NAME, e.g. torchvision:resnet18", "source")
+    result = import_torchvision(name, args.out, pretrained=args.weights,
+                                size=args.input_size)
+    for m in result.messages:
+        print(f"note: {m}", file=sys.stderr)
+    print(result.summary())
+    return 0
 
 
 @command("evaluate")

@@ -528,6 +528,21 @@ def _elementwise_infer(shapes: Sequence[Shape], _p: Params) -> Shape:
     return first
 
 
+def _broadcast_infer(shapes: Sequence[Shape], _p: Params) -> Shape:
+    first = shapes[0]
+    out = list(first)
+    for i, s in enumerate(shapes[1:], start=1):
+        if len(s) != len(first):
+            raise Misfit(f"input {i} has shape {_fmt(s)} but input 0 has {_fmt(first)}; "
+                         "multiplied tensors need the same number of dims")
+        for d, (a, b) in enumerate(zip(out, s, strict=True)):
+            if a != b and 1 not in (a, b):
+                raise Misfit(f"input {i} has shape {_fmt(s)} but input 0 has "
+                             f"{_fmt(first)}; sizes must match or be 1")
+            out[d] = max(a, b) if 1 in (a, b) else a
+    return tuple(out)
+
+
 def _concat_infer(shapes: Sequence[Shape], p: Params) -> Shape:
     first = shapes[0]
     nd = len(first) + 1
@@ -650,6 +665,13 @@ _SPECS: list[LayerSpec] = [
         torch_class="Dropout2d",
     ),
     LayerSpec(
+        "StochasticDepth", "Regularization", "Drops whole residual branches at random while "
+        "training (row: per sample); identity in evaluation. Used by EfficientNet.",
+        Schema((P("p", "float", 0.2, "Probability of dropping.", min=0.0, max=1.0),
+                P("mode", "choice", "row", "row: per sample; batch: all at once.",
+                  choices=("row", "batch")))), _same,
+    ),
+    LayerSpec(
         "BatchNorm1d", "Normalization", "Normalises each feature over the batch ([C] or [C, L]).",
         Schema((
             _EPS,
@@ -757,6 +779,9 @@ _SPECS: list[LayerSpec] = [
     _activation("GELU", "Gaussian error linear unit, as in transformers.",
                 P("approximate", "choice", "none", "Exact, or the tanh approximation.",
                   choices=("none", "tanh"))),
+    _activation("ReLU6", "min(max(0, x), 6): ReLU capped at 6 (MobileNet)."),
+    _activation("Hardswish", "x·ReLU6(x + 3)/6: a cheap swish (MobileNetV3)."),
+    _activation("Hardsigmoid", "ReLU6(x + 3)/6: a cheap sigmoid (MobileNetV3 gates)."),
     _activation("SiLU", "x·sigmoid(x) (swish)."),
     _activation("Sigmoid", "1 / (1 + e⁻ˣ): squashes to (0, 1)."),
     _activation("Tanh", "Hyperbolic tangent: squashes to (−1, 1)."),
@@ -766,8 +791,9 @@ _SPECS: list[LayerSpec] = [
                 P("dim", "int", -1, "Dim to normalise (batch is 0).", min=-64, max=64)),
     LayerSpec("Add", "Merge", "Element-wise sum of its inputs (residual connections).",
               Schema(), _elementwise_infer, inputs=None),
-    LayerSpec("Multiply", "Merge", "Element-wise product of its inputs (gating).",
-              Schema(), _elementwise_infer, inputs=None),
+    LayerSpec("Multiply", "Merge", "Element-wise product of its inputs (gating); sizes of 1 "
+              "broadcast, as in squeeze-and-excitation ([C, 1, 1] × [C, H, W]).",
+              Schema(), _broadcast_infer, inputs=None),
     LayerSpec(
         "Concat", "Merge", "Joins its inputs along dim (batch is 0).",
         Schema((P("dim", "int", 1, "Dim to join along (channels/features: 1).",

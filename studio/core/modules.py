@@ -73,6 +73,27 @@ class Concat(nn.Module):
         return f"dim={self.dim}"
 
 
+class StochasticDepth(nn.Module):
+    """Drops whole residual branches at random while training (EfficientNet); identity in
+    evaluation. ``row``: per sample; ``batch``: the whole batch at once."""
+
+    def __init__(self, p: float = 0.2, mode: str = "row") -> None:
+        super().__init__()
+        self.p = p
+        self.mode = mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        shape = [x.shape[0]] + [1] * (x.dim() - 1) if self.mode == "row" else [1] * x.dim()
+        mask = torch.empty(shape, dtype=x.dtype, device=x.device).bernoulli_(keep)
+        return x * mask / keep
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, mode={self.mode}"
+
+
 class LSTM(nn.LSTM):
     """Batch-first LSTM returning either the whole sequence or the final hidden state."""
 
