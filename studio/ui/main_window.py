@@ -11,6 +11,7 @@ from typing import Any
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QDockWidget,
     QFileDialog,
     QLabel,
@@ -41,7 +42,8 @@ from .view import CanvasView
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 MAX_RECENT = 10
 RUN_WHERE = ((0, "In This Process (a Thread)"), (1, "In a Separate Process"))
-FILE_FILTER = "Studio projects (*.studio.json);;JSON files (*.json);;All files (*)"
+FILE_FILTER = ("Studio projects (*.studio.json);;Trained weights with their project "
+               "(*.safetensors);;JSON files (*.json);;All files (*)")
 
 
 def icon(name: str) -> QIcon:
@@ -64,6 +66,8 @@ class MainWindow(QMainWindow):
         # dialogs go through these so tests can answer them
         self.ask_save: Callable[[], QMessageBox.StandardButton] = self._ask_save
         self.show_error: Callable[[str, str], None] = self._show_error
+        self.ask_architecture: Callable[[], str | None] = self._ask_architecture
+        self.opened_weights: Path | None = None
         self.palette = Palette()
         self.summary = SummaryPanel()
         self.problems = ProblemsPanel()
@@ -141,6 +145,8 @@ class MainWindow(QMainWindow):
         self.act_save = self._action("&Save", self.save, K.Save, "save")
         self.act_save_as = self._action("Save &As…", self.save_as, K.SaveAs)
         self.act_revert = self._action("&Revert", self.revert)
+        self.act_export = self._action("&Export…", self.export_dialog, "Ctrl+E")
+        self.act_import_tv = self._action("Import &torchvision Model…", self.import_torchvision)
         self.act_quit = self._action("&Quit", self.close, K.Quit)
         self.act_copy = self._action("&Copy", self.copy_selection, K.Copy)
         self.act_paste = self._action("&Paste", self.paste, K.Paste)
@@ -171,6 +177,9 @@ class MainWindow(QMainWindow):
         f.addSeparator()
         for a in (self.act_save, self.act_save_as, self.act_revert):
             f.addAction(a)
+        f.addSeparator()
+        f.addAction(self.act_import_tv)
+        f.addAction(self.act_export)
         f.addSeparator()
         f.addAction(self.act_quit)
         self.edit_menu = mb.addMenu("&Edit")
@@ -302,10 +311,67 @@ class MainWindow(QMainWindow):
 
     def _load_or_none(self, path: Path) -> Project | None:
         try:
+            if path.suffix == ".safetensors":  # a weights file carries its project
+                return self._project_from_weights(path)
             return Project.load(path)
         except StudioError as exc:
             self.show_error("Could not open the project", str(exc))
             return None
+
+    def _project_from_weights(self, path: Path) -> Project:
+        from studio.training.checkpoint import load_weights
+
+        _state, meta = load_weights(path)
+        if "studio.project" not in meta:
+            raise StudioError("this .safetensors file has no Studio project in its metadata",
+                              str(path))
+        project = Project.loads(meta["studio.project"])
+        project.path = None  # saved under a new name; the weights stay where they are
+        self.opened_weights = path
+        return project
+
+    def export_dialog(self) -> None:
+        from .export_dialog import ExportDialog
+
+        if self.analysis is not None and self.analysis.errors:
+            self._status("fix the problems first: " + self.analysis.errors[0].message)
+            return
+        base = self.project.path.parent if self.project.path else None
+        self.exporter = ExportDialog(self.project, self.runs_dir(), base, self,
+                                     weights=self.opened_weights)
+        self.exporter.show()
+
+    def _ask_architecture(self) -> str | None:
+        from PySide6.QtWidgets import QInputDialog
+
+        from studio.export.torchvision_import import ARCHITECTURES
+
+        name, ok = QInputDialog.getItem(self, "Import torchvision model", "Architecture",
+                                        list(ARCHITECTURES), 0, False)
+        return name if ok else None
+
+    def import_torchvision(self) -> None:
+        """A torchvision architecture as a new, unsaved project laid out on the canvas."""
+        if not self.maybe_save():
+            return
+        name = self.ask_architecture()
+        if not name:
+            return
+        from studio.export.torchvision_import import import_torchvision
+
+        self._status(f"importing {name}…")
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            result = import_torchvision(name)
+        except StudioError as exc:
+            self.show_error("Could not import", str(exc))
+            return
+        finally:
+            QApplication.restoreOverrideCursor()
+        self.opened_weights = None
+        self.set_project(result.project)
+        self.view.fit()
+        self._status(result.summary())
 
     def maybe_save(self) -> bool:
         """True when it is fine to drop the current project (saved, discarded, or clean)."""

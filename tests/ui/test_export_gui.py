@@ -1,0 +1,73 @@
+"""File ▸ Export and Import from the window, as a user drives them."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QMessageBox
+
+from studio.core.project import sample_paths
+from studio.ui.main_window import MainWindow
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    path = next(p for p in sample_paths() if p.name.startswith("mnist_mlp"))
+    w = MainWindow(path=path,
+                   settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    w.errors = []
+    w.show_error = lambda title, text: w.errors.append(text)
+    w.ask_save = lambda: QMessageBox.StandardButton.Discard
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    w.runs.shutdown()
+
+
+def test_every_format_exports_from_the_dialog_with_its_verification(window, qtbot, tmp_path
+                                                                    ) -> None:
+    window.editor.set_setting("training", "epochs", 1)
+    window.act_train.trigger()
+    qtbot.waitUntil(lambda: window.last_result is not None, timeout=120_000)
+    window.act_export.trigger()
+    dlg = window.exporter
+    assert dlg.isVisible() and not dlg.isModal()
+    assert dlg.weights.currentText().endswith("/best.ckpt")  # the newest run, preselected
+    for i, (fmt, suffix) in enumerate((("onnx", ".onnx"), ("pt2", ".pt2"),
+                                       ("safetensors", ".safetensors"), ("python", ""))):
+        dlg.format.setCurrentIndex(i)
+        assert dlg.opset.isEnabled() == (fmt == "onnx")
+        out = tmp_path / f"exported{suffix or '_py'}"
+        dlg.out.setText(str(out))
+        with qtbot.waitSignal(dlg.finished_export, timeout=120_000) as sig:
+            dlg.btn_export.click()
+            assert not dlg.btn_export.isEnabled()  # one export at a time
+        ok, text = sig.args
+        assert ok, text
+        assert text.startswith(f"✓ {fmt} → {out}: verified on 16 samples of the project's data")
+        assert out.exists()
+    grab = dlg.grab()
+    assert not grab.isNull()
+    grab.save(str(tmp_path / "export-dialog.png"))
+    # a destination that cannot be written is a red message, not a crash
+    dlg.format.setCurrentIndex(0)
+    dlg.out.setText("/proc/nope/x.onnx")
+    with qtbot.waitSignal(dlg.finished_export, timeout=120_000) as sig:
+        dlg.btn_export.click()
+    assert sig.args[0] is False and sig.args[1].startswith("✗ ")
+    # the exported weights file reopens as a project with those weights preselected
+    window.open_path(tmp_path / "exported.safetensors", ask=False)
+    assert not window.errors and len(window.editor.graph) == 6
+    assert window.project.path is None and window.opened_weights is not None
+    window.act_export.trigger()
+    assert window.exporter.weights.currentData() == str(tmp_path / "exported.safetensors")
+
+
+def test_import_a_torchvision_model_onto_the_canvas(window, qtbot) -> None:
+    window.ask_architecture = lambda: "resnet18"
+    window.act_import_tv.trigger()
+    assert not window.errors
+    assert len(window.editor.graph) == 70 and window.project.path is None
+    assert "11,689,512 parameters" in window.statusBar().currentMessage()
+    assert window.analysis is None or not window.analysis.errors
+    assert len(window.scene.items()) > 70  # nodes and edges drawn
