@@ -163,6 +163,8 @@ def merge_case(draw, kind: str):
             dim = dim - len(shape) - 1  # the same dim counted from the end
         return shapes, {"dim": dim}
     shapes = [shape] * k
+    if kind == "Multiply" and draw(st.booleans()):  # gating: sizes of 1 broadcast
+        shapes = [*shapes[:-1], tuple(1 if draw(st.booleans()) else d for d in shape)]
     if draw(st.integers(0, 5)) == 0:
         shapes = [*shapes[:-1], (*shape[:-1], shape[-1] + 1)]
     return shapes, {}
@@ -188,12 +190,16 @@ CASES = {
     "Flatten": flatten_case(), "Reshape": reshape_case(), "Permute": permute_case(),
     "Dropout": st.tuples(st.lists(any_shape(), min_size=1, max_size=1), st.just({})),
     "Dropout2d": st.tuples(st.lists(any_shape(3, 3), min_size=1, max_size=1), st.just({})),
+    "StochasticDepth": st.tuples(st.lists(any_shape(), min_size=1, max_size=1),
+                                 st.fixed_dictionaries({"mode": st.sampled_from(["row",
+                                                                                 "batch"])})),
     "LSTM": rnn_case(), "GRU": rnn_case(),
     "MultiheadAttention": attention_case("num_heads"),
     "TransformerEncoderLayer": attention_case("nhead"),
     "Add": merge_case("Add"), "Multiply": merge_case("Multiply"), "Concat": merge_case("Concat"),
     **{k: norm_case(k) for k in ("BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm")},
-    **{k: activation_case(k) for k in ("ReLU", "LeakyReLU", "ELU", "GELU", "SiLU", "Sigmoid",
+    **{k: activation_case(k) for k in ("ReLU", "ReLU6", "Hardswish", "Hardsigmoid", "LeakyReLU",
+                                       "ELU", "GELU", "SiLU", "Sigmoid",
                                        "Tanh", "Softmax", "LogSoftmax")},
 }
 
