@@ -203,10 +203,7 @@ def _export(args: argparse.Namespace) -> int:
 
     base = args.base_dir or args.project.parent
     report = export(project, args.format, args.out, args.weights, base, opset=args.opset)
-    for m in report.messages:
-        print(f"note: {m}", file=sys.stderr)
-    print(report.summary())
-    return 0
+    return _report(report)
 
 
 @command("import")
@@ -218,9 +215,14 @@ def _import(args: argparse.Namespace) -> int:
         raise StudioError("import from torchvision:NAME, e.g. torchvision:resnet18", "source")
     result = import_torchvision(name, args.out, pretrained=args.weights,
                                 size=args.input_size)
-    for m in result.messages:
+    return _report(result)
+
+
+def _report(outcome: Any) -> int:
+    """Notes on stderr (the export dialog shows them), the one-line summary on stdout."""
+    for m in outcome.messages:
         print(f"note: {m}", file=sys.stderr)
-    print(result.summary())
+    print(outcome.summary())
     return 0
 
 

@@ -99,7 +99,7 @@ def sample_inputs(project: Project, base_dir: Path | None, n: int = 16) -> tuple
     return out, False
 
 
-def _wrapper(model: Any, n_inputs: int) -> Any:
+def _wrapper(model: Any) -> Any:
     """Named positional inputs (``input``, ``input_1``…) for exporters that need them."""
     from torch import nn
 
@@ -185,7 +185,7 @@ def _onnx(project: Project, model: Any, xs: list[Any], ref: Any, out: Path, opse
     names = ["input"] + [f"input_{i}" for i in range(1, len(xs))]
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):  # the exporter prints progress lines
-        program = torch.onnx.export(_wrapper(model, len(xs)), tuple(xs), dynamo=True,
+        program = torch.onnx.export(_wrapper(model), tuple(xs), dynamo=True,
                                     input_names=names, output_names=["output"],
                                     dynamic_shapes=(_dynamic(xs),), opset_version=opset,
                                     verbose=False)
@@ -208,7 +208,7 @@ def _pt2(project: Project, model: Any, xs: list[Any], ref: Any, out: Path, opset
          report: ExportReport) -> float:
     import torch
 
-    program = torch.export.export(_wrapper(model, len(xs)), tuple(xs),
+    program = torch.export.export(_wrapper(model), tuple(xs),
                                   dynamic_shapes=(_dynamic(xs),))
     buf = io.BytesIO()
     torch.export.save(program, buf, extra_files={"studio.project": project.dumps()})

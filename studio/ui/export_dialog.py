@@ -25,11 +25,12 @@ from PySide6.QtWidgets import (
 
 from studio.core.project import Project
 
+from .training.runs import WEIGHT_FILES
+
 FORMATS = (("onnx", "ONNX (.onnx), checked and run in onnxruntime", ".onnx"),
            ("pt2", "torch.export program (.pt2)", ".pt2"),
            ("safetensors", "Weights with the project embedded (.safetensors)", ".safetensors"),
            ("python", "Python package: model.py, train.py, weights, README", ""))
-WEIGHT_FILES = ("best.ckpt", "last.ckpt", "model.safetensors")
 
 
 def candidate_weights(runs_dir: Path | None, limit: int = 20) -> list[Path]:
