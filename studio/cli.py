@@ -42,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print one JSON object instead")
     v = sub.add_parser("validate", help="check a project file and its network")
     v.add_argument("project", type=Path)
+    v.add_argument("--weights", type=Path, metavar="FILE",
+                   help="also check which layers of this weights file fit the network")
     t = sub.add_parser("train", help="train a project without the GUI")
     t.add_argument("project", type=Path)
     t.add_argument("--epochs", type=int, help="override the project's epochs")
@@ -49,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", type=Path, help="run folder (default: runs/NAME-TIME beside the "
                    "project; with --resume, the checkpoint's folder)")
     t.add_argument("--resume", type=Path, metavar="CKPT", help="continue from a checkpoint")
+    t.add_argument("--init-weights", type=Path, metavar="FILE",
+                   help="start from another run's weights (.safetensors or .ckpt), matched by "
+                        "node id; changed or new layers keep their initial weights")
     t.add_argument("--batch-size", type=int)
     t.add_argument("--lr", type=float, help="override the optimizer's learning rate")
     t.add_argument("--tensorboard", action="store_true", help="also write TensorBoard events")
@@ -110,6 +115,15 @@ def _validate(args: argparse.Namespace) -> int:
     print(f"{args.project}: OK — {len(project.graph)} nodes, output "
           f"{format_shape(a.output_shape())}, {a.total_params:,} params, "
           f"{a.total_macs:,} mult-adds per sample")
+    weights = args.weights or project.training.init_weights
+    if weights:
+        from .training.transfer import check
+
+        base = None if args.weights else args.project.parent
+        report = check(project, weights, base)
+        for line in report.lines():
+            print(f"note: {line}", file=sys.stderr)
+        print(f"initial weights: {report.summary()}")
     return 0
 
 
@@ -247,6 +261,8 @@ def _override(project: Project, args: argparse.Namespace) -> None:
     for flag, model, name, value in (
             ("--epochs", t, "epochs", args.epochs), ("--device", t, "device", args.device),
             ("--batch-size", d, "batch_size", args.batch_size),
+            ("--init-weights", t, "init_weights",
+             None if args.init_weights is None else str(args.init_weights.resolve())),
             ("--lr", t, "optimizer", None if args.lr is None else {**t.optimizer, "lr": args.lr})):
         if value is None:
             continue

@@ -127,6 +127,8 @@ class TrainingSettings(_Strict):
     l1: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0
     l2: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0
     grad_clip: Annotated[float, Field(gt=0.0)] | None = None
+    #: a run's weights (.safetensors or .ckpt) to start from, matched by node id
+    init_weights: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
 
     @field_validator("loss")
     @classmethod

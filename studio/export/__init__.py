@@ -56,11 +56,10 @@ def load_model(project: Project, weights: str | Path | None) -> tuple[Any, list[
     if weights is None:
         notes.append("no weights given: exported with the project's initial (untrained) weights")
     else:
-        from studio.training.checkpoint import load_checkpoint, load_weights
+        from studio.training.transfer import read_state
 
         path = Path(weights)
-        state = (load_weights(path)[0] if path.suffix == ".safetensors"
-                 else load_checkpoint(path)["model"])
+        state = read_state(path)
         try:
             model.load_state_dict(state)
         except RuntimeError as exc:

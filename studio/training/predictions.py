@@ -99,15 +99,13 @@ def evaluate_weights(project: Project, weights: Path, base_dir: Path | None = No
     on the project's data: the evaluation views on demand for any run."""
     import torch
 
-    from .checkpoint import load_checkpoint, load_weights
     from .trainer import Trainer
+    from .transfer import read_state
 
     weights = Path(weights)
-    if weights.suffix == ".safetensors":
-        state, _meta = load_weights(weights)
-    else:
-        state = load_checkpoint(weights)["model"]
+    state = read_state(weights)
     trainer = Trainer(project, base_dir=base_dir, default_callbacks=False)
+    trainer.settings.init_weights = None  # the given weights replace them anyway
     trainer.setup()
     try:
         trainer.model.load_state_dict(state)

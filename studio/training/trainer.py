@@ -224,6 +224,8 @@ class Trainer:
         self._check_memory()
         self.bundle = bundle.to(self.device)
         self.model = build_module(self.project.graph, seed=s.seed, analysis=self.analysis)
+        if s.init_weights and resume_from is None:
+            self._init_weights(s.init_weights)
         self.model.to(self.device)
         cuda = self.device.type == "cuda"
         if cuda and any(n.type.startswith("Conv") for n in self.project.graph):
@@ -273,6 +275,20 @@ class Trainer:
             "params": self.analysis.total_params, "task": self.bundle.task,
             "classes": self.bundle.classes, "out_dir": str(self.out_dir or ""),
         })
+
+    def _init_weights(self, path: str) -> None:
+        from .transfer import load_into, resolve
+
+        full = resolve(path, self.base_dir)
+        self.settings.init_weights = str(full.resolve())  # the run folder's copy stands alone
+        try:
+            report = load_into(self.model, full)
+        except TrainingError as exc:
+            raise TrainingError(f"{exc.message} ({exc.where})", "training.init_weights"
+                                ) from None
+        self.message("initial weights: " + report.summary())
+        for line in report.lines():
+            self.message("  " + line)
 
     def _batches(self) -> Batches:
         b, d = self.bundle, self.project.data

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Signal
@@ -18,8 +19,10 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
+    QPushButton,
     QScrollArea,
     QSpinBox,
     QVBoxLayout,
@@ -259,6 +262,19 @@ class Inspector(QScrollArea):
                     lambda v: self._set("training", "precision", v))
         self._check(tf, "torch.compile", t.compile, lambda v: self._set("training", "compile", v))
         self._ispin(tf, "seed", t.seed, 0, INT_LIMIT, lambda v: self._set("training", "seed", v))
+        if t.init_weights:
+            row = QWidget()
+            h = QHBoxLayout(row)
+            h.setContentsMargins(0, 0, 0, 0)
+            name = QLabel(Path(t.init_weights).name)
+            name.setToolTip(t.init_weights)
+            h.addWidget(name, 1)
+            clear = QPushButton("Clear")
+            clear.setToolTip("start from the seeded initial weights instead")
+            clear.clicked.connect(lambda: self._set("training", "init_weights", None))
+            h.addWidget(clear)
+            self.init_weights_clear = clear
+            tf.addRow("initial weights", row)
         self._spin(tf, "l1", t.l1, 0.0, 10.0, 1e-4, lambda v: self._set("training", "l1", v))
         self._spin(tf, "l2", t.l2, 0.0, 10.0, 1e-4, lambda v: self._set("training", "l2", v))
         lay.addWidget(train)

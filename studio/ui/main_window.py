@@ -67,6 +67,8 @@ class MainWindow(QMainWindow):
         self.ask_save: Callable[[], QMessageBox.StandardButton] = self._ask_save
         self.show_error: Callable[[str, str], None] = self._show_error
         self.ask_architecture: Callable[[], str | None] = self._ask_architecture
+        self.ask_weights_file: Callable[[], Path | None] = self._ask_weights_file
+        self.show_info: Callable[[str, str], None] = self._show_info
         self.opened_weights: Path | None = None
         self.palette = Palette()
         self.summary = SummaryPanel()
@@ -147,6 +149,7 @@ class MainWindow(QMainWindow):
         self.act_revert = self._action("&Revert", self.revert)
         self.act_export = self._action("&Export…", self.export_dialog, "Ctrl+E")
         self.act_import_tv = self._action("Import &torchvision Model…", self.import_torchvision)
+        self.act_init_weights = self._action("Start From &Weights…", self.start_from_weights)
         self.act_quit = self._action("&Quit", self.close, K.Quit)
         self.act_copy = self._action("&Copy", self.copy_selection, K.Copy)
         self.act_paste = self._action("&Paste", self.paste, K.Paste)
@@ -179,6 +182,7 @@ class MainWindow(QMainWindow):
             f.addAction(a)
         f.addSeparator()
         f.addAction(self.act_import_tv)
+        f.addAction(self.act_init_weights)
         f.addAction(self.act_export)
         f.addSeparator()
         f.addAction(self.act_quit)
@@ -373,6 +377,44 @@ class MainWindow(QMainWindow):
         self.view.fit()
         self._status(result.summary())
 
+    def _ask_weights_file(self) -> Path | None:
+        start = self.runs_dir()
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Start from the weights of another run", str(start if start.exists() else
+                                                              Path.home()),
+            "Weights and checkpoints (*.safetensors *.ckpt)")
+        return Path(path) if path else None
+
+    def start_from_weights(self) -> None:
+        """Train from another run's weights: check which layers fit, then set
+        ``training.init_weights`` as one undoable step and show what loads and what does not."""
+        path = self.ask_weights_file()
+        if path is None:
+            return
+        if self.analysis is not None and self.analysis.errors:
+            self._status("fix the problems first: " + self.analysis.errors[0].message)
+            return
+        from studio.training.transfer import check
+
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            report = check(self.project, path)
+        except StudioError as exc:
+            self.show_error("Could not use these weights", str(exc))
+            return
+        finally:
+            QApplication.restoreOverrideCursor()
+        value = str(path)
+        if self.project.path is not None:
+            import contextlib
+            import os
+
+            with contextlib.suppress(ValueError):  # another drive on Windows: keep it absolute
+                value = os.path.relpath(path, self.project.path.parent)
+        self.editor.set_setting("training", "init_weights", value)
+        self._status("initial weights: " + report.summary())
+        self.show_info("Initial weights", "\n".join([report.summary() + ".", *report.lines()]))
+
     def maybe_save(self) -> bool:
         """True when it is fine to drop the current project (saved, discarded, or clean)."""
         if not self.is_modified():
@@ -487,6 +529,9 @@ class MainWindow(QMainWindow):
 
     def _show_error(self, title: str, text: str) -> None:
         QMessageBox.warning(self, title, text)
+
+    def _show_info(self, title: str, text: str) -> None:
+        QMessageBox.information(self, title, text)
 
     # -- editing --------------------------------------------------------------------------
 

@@ -71,3 +71,40 @@ def test_import_a_torchvision_model_onto_the_canvas(window, qtbot) -> None:
     assert "11,689,512 parameters" in window.statusBar().currentMessage()
     assert window.analysis is None or not window.analysis.errors
     assert len(window.scene.items()) > 70  # nodes and edges drawn
+
+
+def test_start_from_another_runs_weights_with_a_report_and_undo(window, qtbot, tmp_path) -> None:
+    from studio.training import Trainer
+
+    source = Trainer(window.project, out_dir=tmp_path / "source").fit(resume_from=None)
+    assert source.ok
+    window._save_to(tmp_path / "net.studio.json")
+    params = dict(window.editor.graph.nodes["dense2"].params)
+    window.editor.set_params("dense2", {**params, "bias": False})  # dense2 no longer fits
+    infos: list[str] = []
+    window.show_info = lambda title, text: infos.append(text)
+    window.ask_weights_file = lambda: tmp_path / "source" / "model.safetensors"
+    window.act_init_weights.trigger()
+    assert not window.errors
+    assert window.project.training.init_weights == "source/model.safetensors"  # relative
+    assert infos[0].startswith("1 layer(s) loaded from model.safetensors (2 tensors); 1 changed")
+    assert "'dense2': the file has dense2.bias, the network does not" in infos[0]
+    window.editor.stack.undo()  # the edit of out_features stays; the weights setting goes
+    assert window.project.training.init_weights is None
+    window.editor.stack.undo()
+    window.act_init_weights.trigger()  # now everything fits
+    assert infos[1].startswith("2 layer(s) loaded from model.safetensors (4 tensors).")
+    window.inspector.show_settings()
+    assert window.inspector.init_weights_clear.isVisible()
+    window.editor.set_setting("training", "epochs", 1)
+    window.act_train.trigger()
+    qtbot.waitUntil(lambda: window.last_result is not None, timeout=120_000)
+    assert window.last_result.ok, window.last_result.message
+    assert "initial weights: 2 layer(s) loaded" in window.dashboard.log.toPlainText()
+    # a pretrained start: the first epoch is already as good as the source run's last
+    assert window.last_result.logs["val_accuracy"] >= source.logs["val_accuracy"] - 0.02
+    window.inspector.init_weights_clear.click()
+    assert window.project.training.init_weights is None
+    window.ask_weights_file = lambda: tmp_path / "net.studio.json"  # not weights at all
+    window.act_init_weights.trigger()
+    assert window.errors and "not a readable Studio checkpoint" in window.errors[-1]
