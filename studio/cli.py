@@ -64,6 +64,15 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--base-dir", type=Path, metavar="DIR",
                    help="folder that relative data paths in the project start from "
                         "(default: the project file's folder)")
+    t.add_argument("--nproc-per-node", type=int, default=1, metavar="N",
+                   help="train on N data-parallel processes (torchrun + DDP: gloo on the CPU, "
+                        "NCCL on GPUs); the batch size stays the global one")
+    t.add_argument("--nnodes", type=int, default=1, metavar="M",
+                   help="machines taking part; start the same command on each")
+    t.add_argument("--rdzv-endpoint", metavar="HOST:PORT",
+                   help="where the machines of a multi-node run meet (one of them)")
+    t.add_argument("--rdzv-id", default="studio", metavar="ID",
+                   help="a name for the run, the same on every machine")
     t.add_argument("--nice", type=int, default=0, metavar="N",
                    help="lower this process's scheduling priority by N (the window uses it "
                         "so that its painting is never queued behind the run)")
@@ -134,6 +143,11 @@ def _train(args: argparse.Namespace) -> int:
 
     project = Project.load(args.project)
     _override(project, args)
+    launching = (args.nproc_per_node != 1 or args.nnodes != 1) and \
+        "TORCHELASTIC_RUN_ID" not in os.environ
+    if launching:
+        return _launch(args)
+    rank = int(os.environ.get("RANK", "0")) if "TORCHELASTIC_RUN_ID" in os.environ else 0
     if args.nice > 0 and hasattr(os, "nice"):
         os.nice(args.nice)
     from .training.console import ConsoleProgress, format_logs
@@ -147,6 +161,11 @@ def _train(args: argparse.Namespace) -> int:
             stem = args.project.name.removesuffix(".json").removesuffix(".studio")
             out = args.project.parent / "runs" / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     events = None
+    if rank > 0:  # a data-parallel helper: rank 0 reports and writes for the run
+        trainer = Trainer(project, out_dir=out, base_dir=args.base_dir)
+        _stop_on_sigterm(trainer)
+        trainer.fit(resume_from=args.resume)
+        return 0
     if args.events:
         from .training.remote import EventStream
 
@@ -177,6 +196,7 @@ def _train(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
     previous = signal.signal(signal.SIGINT, on_sigint)
+    _stop_on_sigterm(trainer)
     try:
         result = trainer.fit(resume_from=args.resume)
     finally:
@@ -188,6 +208,32 @@ def _train(args: argparse.Namespace) -> int:
         raise result.error or StudioError(result.message)
     print(f"{result.message}: {format_logs(result.logs)} — {out}")
     return 130 if result.status == "stopped" else 0
+
+
+def _stop_on_sigterm(trainer: Any) -> None:
+    """SIGTERM (a launcher, a job scheduler, the window) stops after the current batch and
+    writes ``last.ckpt``, as Ctrl-C does."""
+    import signal
+
+    def on_term(_sig: int, _frame: object) -> None:
+        trainer.stop()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    signal.signal(signal.SIGTERM, on_term)
+
+
+def _launch(args: argparse.Namespace) -> int:
+    """Re-run this command under torchrun with one output folder for all processes."""
+    import time
+
+    from .training.distributed import launch
+
+    argv = list(args.argv)
+    if args.out is None and args.resume is None:
+        stem = args.project.name.removesuffix(".json").removesuffix(".studio")
+        out = args.project.parent / "runs" / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+        argv += ["--out", str(out)]
+    return launch(argv, args.nproc_per_node, args.nnodes, args.rdzv_endpoint, args.rdzv_id)
 
 
 def _report_end(trainer: Any, result: Any, events: Any, out: Path) -> None:
@@ -290,6 +336,14 @@ def _open(path: Path | None) -> int:
     return 0
 
 
+def _exit_worker(code: int) -> None:
+    """A torchrun worker leaves without interpreter shutdown: gloo's threads can abort a
+    process that tears down its objects in the wrong order, turning a good run into a crash."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def _has_display() -> bool:
     if not sys.platform.startswith("linux"):
         return True
@@ -298,11 +352,19 @@ def _has_display() -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    code = _main(argv)
+    if "TORCHELASTIC_RUN_ID" in os.environ:
+        _exit_worker(code)
+    return code
+
+
+def _main(argv: list[str]) -> int:
     parser = _parser()
     try:
         if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
             return _open(Path(argv[0]))
         args = parser.parse_args(argv)
+        args.argv = argv
         if args.command is None:
             return _open(None)
         return COMMANDS[args.command](args)

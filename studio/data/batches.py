@@ -16,31 +16,44 @@ import torch.nn.functional as F
 
 
 class Batches:
-    """Shuffled mini-batches of (x, y). ``start`` resumes an epoch part-way through."""
+    """Shuffled mini-batches of (x, y). ``start`` resumes an epoch part-way through.
+
+    With a ``shard`` (a data-parallel run) the epoch's order and this process's part of it
+    come from the shard's ``DistributedSampler``; call ``set_epoch`` before each epoch.
+    """
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, *, shuffle: bool,
                  generator: torch.Generator | None = None,
-                 augment: Augmenter | None = None) -> None:
+                 augment: Augmenter | None = None, shard: Any = None) -> None:
         self.x, self.y = x, y
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.generator = generator
         self.augment = augment
+        self.shard = shard
+
+    def set_epoch(self, epoch: int) -> None:
+        if self.shard is not None:
+            self.shard.set_epoch(epoch)
 
     def __len__(self) -> int:
-        return max(1, math.ceil(len(self.x) / self.batch_size)) if len(self.x) else 0
+        n = len(self.shard) if self.shard is not None else len(self.x)
+        return max(1, math.ceil(n / self.batch_size)) if n else 0
 
     def epoch(self, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        n, bs = len(self.x), self.batch_size
-        if self.shuffle:
-            order = torch.randperm(n, generator=self.generator).to(self.x.device)
-            for i in range(start * bs, n, bs):
-                idx = order[i:i + bs]
-                xb = self.x[idx]
-                yield (self.augment(xb) if self.augment else xb), self.y[idx]
+        bs = self.batch_size
+        if self.shard is not None:
+            order = self.shard.positions().to(self.x.device)
+        elif self.shuffle:
+            order = torch.randperm(len(self.x), generator=self.generator).to(self.x.device)
         else:
-            for i in range(start * bs, n, bs):
+            for i in range(start * bs, len(self.x), bs):
                 yield self.x[i:i + bs], self.y[i:i + bs]
+            return
+        for i in range(start * bs, len(order), bs):
+            idx = order[i:i + bs]
+            xb = self.x[idx]
+            yield (self.augment(xb) if self.augment else xb), self.y[idx]
 
 
 class Augmenter:

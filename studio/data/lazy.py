@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -57,20 +58,29 @@ class LoaderBatches:
     def __init__(self, files: ImageFiles, indices: np.ndarray, batch_size: int, *,
                  shuffle: bool, device: torch.device, mean: Sequence[float],
                  std: Sequence[float], generator: torch.Generator | None = None,
-                 augment: Augmenter | None = None, workers: int | None = None) -> None:
+                 augment: Augmenter | None = None, workers: int | None = None,
+                 shard: Any = None) -> None:
         self.files, self.indices = files, np.asarray(indices)
+        self.shard = shard
         self.batch_size, self.shuffle = batch_size, shuffle
         self.device, self.generator, self.augment = device, generator, augment
         self.mean = torch.tensor(mean, device=device).reshape(1, -1, 1, 1) * 255.0
         self.std = torch.tensor(std, device=device).reshape(1, -1, 1, 1) * 255.0
         self.workers = min(4, os.cpu_count() or 1) if workers is None else workers
 
+    def set_epoch(self, epoch: int) -> None:
+        if self.shard is not None:
+            self.shard.set_epoch(epoch)
+
     def __len__(self) -> int:
-        return math.ceil(len(self.indices) / self.batch_size) if len(self.indices) else 0
+        n = len(self.shard) if self.shard is not None else len(self.indices)
+        return math.ceil(n / self.batch_size) if n else 0
 
     def epoch(self, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = self.indices
-        if self.shuffle:
+        if self.shard is not None:
+            order = order[self.shard.positions().numpy()]
+        elif self.shuffle:
             order = order[torch.randperm(len(order), generator=self.generator).numpy()]
         order = order[start * self.batch_size:]
         if not len(order):

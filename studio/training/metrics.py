@@ -108,6 +108,21 @@ class TrainWindow:
             result, resolved = (weighted / total, None), True
         return result
 
+    def merge(self, sum_: Any) -> None:
+        """Sum the epoch's totals over data-parallel processes with ``sum_`` (in place)."""
+        self.flush(wait=True)
+        t = torch.stack([self.loss_sum.double(), self.correct.double(), self.abs_err.double(),
+                         torch.tensor(float(self.count), dtype=torch.float64,
+                                      device=self.loss_sum.device),
+                         torch.tensor(float(self.values), dtype=torch.float64,
+                                      device=self.loss_sum.device)])
+        sum_(t)
+        loss, correct, err, count, values = t.tolist()
+        self.loss_sum.fill_(loss)
+        self.correct.fill_(round(correct))
+        self.abs_err.fill_(err)
+        self.count, self.values = round(count), round(values)
+
     def compute(self, target_scale: float = 1.0) -> dict[str, float]:
         self.flush(wait=True)
         n = max(self.count, 1)

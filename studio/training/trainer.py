@@ -115,7 +115,15 @@ class Trainer:
             if es is not None:
                 extra.append(EarlyStopping(es.monitor, es.mode, es.patience, es.min_delta,
                                            es.restore_best))
-        if self.out_dir is not None:
+        from .distributed import world_from_env
+
+        self.rank, self.world, self.local_rank = world_from_env()
+        self.main = self.rank == 0  # only the first of a data-parallel run writes
+        self.group: Any = None
+        self._halt = False  # a stop every process agreed on (data-parallel runs)
+        self._pending_agree: Any = None
+        self._agree_every = 1  # batches between agreements; set from the first epoch's pace
+        if self.out_dir is not None and self.main:
             monitor = es.monitor if es is not None else "val_loss"
             extra.append(Checkpointer(self.out_dir, monitor))
         self._user_callbacks = list(callbacks)
@@ -165,7 +173,7 @@ class Trainer:
         """Run to the end, a stop or a failure; never raises for a failed run."""
         self.callbacks.set_trainer(self)
         try:
-            self._setup(resume_from)
+            self._setup_agreed(resume_from)
             self._loop()
             if self.failed is None:
                 self._finish()
@@ -183,7 +191,27 @@ class Trainer:
         except Exception as exc:  # never let a run take its host (GUI, CLI) down
             self.failed = TrainingError(f"internal error: {type(exc).__name__}: {_short(exc)}")
             self.message(traceback.format_exc())
-        return self._result()
+        try:
+            return self._result()
+        finally:
+            if self.group is not None:
+                # DDP holds the process group; drop it first so the group's threads end now,
+                # not during interpreter shutdown (where gloo aborts the process)
+                self.forward = self.model
+                self.group.close()
+
+    def _setup_agreed(self, resume_from: str | Path | None) -> None:
+        """Set up; in a data-parallel run every process learns whether all of them could."""
+        ok = False
+        try:
+            self._setup(resume_from)
+            ok = True
+        finally:
+            if self.group is not None:
+                _, _, failed = self.group.agree(False, False, not ok)
+                if ok and failed:
+                    self._adopt_failure()
+                    raise self.failed  # type: ignore[misc]
 
     def _oom(self) -> None:
         bs = self.project.data.batch_size
@@ -213,7 +241,9 @@ class Trainer:
     def _setup(self, resume_from: str | Path | None) -> None:
         s, d = self.settings, self.project.data
         self.device = resolve_device(s.device)
-        torch.manual_seed(s.seed)
+        if self.world > 1:
+            self._join()
+        torch.manual_seed(s.seed + 7919 * self.rank)  # rank 0 draws as a one-process run
         self.analysis = analyze(self.project.graph)
         if self.analysis.errors:
             p = self.analysis.errors[0]
@@ -231,6 +261,11 @@ class Trainer:
         if cuda and any(n.type.startswith("Conv") for n in self.project.graph):
             self.model.to(memory_format=torch.channels_last)
         self.forward = self.model
+        if self.group is not None:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.forward = DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if cuda else None)
         self._compile_pending = False
         if s.compile:
             try:
@@ -261,7 +296,7 @@ class Trainer:
         self.shuffle_epoch_state = self.shuffle_gen.get_state()
         if resume_from is not None:
             self._restore(load_checkpoint(resume_from, self.device))
-        if self.out_dir is not None:
+        if self.out_dir is not None and self.main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             self.project.save(self.out_dir / "project.studio.json")
             self.callbacks.callbacks.insert(1, MetricsFile(self.out_dir / "metrics.jsonl",
@@ -272,9 +307,27 @@ class Trainer:
         self.callbacks.on_run_start({
             "device": str(self.device), "epochs": s.epochs, "start_epoch": self.epoch,
             "steps_per_epoch": spe, "batch_size": d.batch_size, "data": describe(self.bundle),
+            "processes": self.world,
             "params": self.analysis.total_params, "task": self.bundle.task,
             "classes": self.bundle.classes, "out_dir": str(self.out_dir or ""),
         })
+
+    def _join(self) -> None:
+        from .distributed import Group
+
+        if self.device.type == "cuda":
+            local = self.local_rank
+            if local >= torch.cuda.device_count():
+                raise TrainingError(
+                    f"{local + 1} or more processes on this machine but only "
+                    f"{torch.cuda.device_count()} GPU(s); use one process per GPU or the CPU",
+                    "--nproc-per-node")
+            self.device = torch.device("cuda", local)
+        self.group = Group.join(self.device.type)
+        bs = self.project.data.batch_size
+        if bs % self.world and self.main:
+            self.message(f"batch size {bs} does not split evenly over {self.world} processes; "
+                         f"each takes {max(1, bs // self.world)}")
 
     def _init_weights(self, path: str) -> None:
         from .transfer import load_into, resolve
@@ -293,7 +346,8 @@ class Trainer:
     def _batches(self) -> Batches:
         b, d = self.bundle, self.project.data
         self.shuffle_gen = torch.Generator().manual_seed(self.settings.seed + 1)
-        self.aug_gen = torch.Generator(device=self.device).manual_seed(self.settings.seed + 2)
+        self.aug_gen = torch.Generator(device=self.device).manual_seed(
+            self.settings.seed + 2 + 7919 * self.rank)
         augment = None
         if d.augment:
             if not (b.image and len(b.sample_shape) == 3):
@@ -302,10 +356,16 @@ class Trainer:
                 mean = torch.tensor(b.norm.get("mean", [0.0]), device=self.device)
                 std = torch.tensor(b.norm.get("std", [1.0]), device=self.device)
                 augment = Augmenter(d.augment, (0.0 - mean) / std, self.aug_gen)
-        return self._split_batches("train", d.batch_size, augment)
+        shard = None
+        if self.group is not None:
+            from .distributed import Shard
 
-    def _split_batches(self, split: str, batch_size: int, augment: Augmenter | None = None
-                       ) -> Batches | LoaderBatches:
+            n = len(b.train_idx) if b.files is not None else len(b.x_train)
+            shard = Shard(n, self.world, self.rank, self.settings.seed + 1)
+        return self._split_batches("train", max(1, d.batch_size // self.world), augment, shard)
+
+    def _split_batches(self, split: str, batch_size: int, augment: Augmenter | None = None,
+                       shard: Any = None) -> Batches | LoaderBatches:
         """Batches of one split: sliced from device tensors, or read from disk when lazy."""
         b = self.bundle
         train = split == "train"
@@ -313,11 +373,11 @@ class Trainer:
             return LoaderBatches(b.files, b.train_idx if train else b.val_idx, batch_size,
                                  shuffle=train, device=self.device, mean=b.norm["mean"],
                                  std=b.norm["std"], generator=self.shuffle_gen,
-                                 augment=augment)
+                                 augment=augment, shard=shard)
         x, y = {"train": (b.x_train, b.y_train), "val": (b.x_val, b.y_val),
                 "test": (b.x_test, b.y_test)}[split]
         return Batches(x, y, batch_size, shuffle=train, generator=self.shuffle_gen,
-                       augment=augment)
+                       augment=augment, shard=shard)
 
     def _preflight(self, b: DataBundle, a: Analysis) -> None:
         """Check the data fits the network before spending any time on it."""
@@ -450,6 +510,11 @@ class Trainer:
         if self.scaler is not None and ckpt.get("scaler"):
             self.scaler.load_state_dict(ckpt["scaler"])
         self.epoch, self.batch_in_epoch, self.step = ckpt["epoch"], ckpt["batch"], ckpt["step"]
+        saved_world = ckpt.get("world_size", 1)
+        if saved_world != self.world and self.batch_in_epoch:
+            self.message(f"the run stopped mid-epoch with {saved_world} process(es) and "
+                         f"resumes with {self.world}: epoch {self.epoch + 1} starts again")
+            self.batch_in_epoch = 0
         torch.set_rng_state(ckpt["rng_torch"].cpu())
         if self.device.type == "cuda" and ckpt.get("rng_cuda"):
             torch.cuda.set_rng_state_all([t.cpu() for t in ckpt["rng_cuda"]])
@@ -476,10 +541,12 @@ class Trainer:
         self.window = TrainWindow(classification, self.loss_type, self.device)
         self.run_t0 = time.perf_counter()
         self.run_step0 = self.step
-        while self.epoch < s.epochs and not self._stop.is_set():
+        group = self.group
+        while self.epoch < s.epochs and not (self._halt if group else self._stop.is_set()):
             epoch = self.epoch
             cb.on_epoch_start(epoch)
             self.model.train()
+            self.batches.set_epoch(epoch)
             start = self.batch_in_epoch
             if start == 0:
                 self.shuffle_epoch_state = self.shuffle_gen.get_state()
@@ -492,10 +559,15 @@ class Trainer:
             running, stopping = self._running.is_set, self._stop.is_set
             clock = time.perf_counter
             for b, (xb, yb) in enumerate(self.batches.epoch(start), start=start):
-                if not running():
-                    self._wait_while_paused()
-                if stopping():
-                    break
+                if group is not None:
+                    # processes act on agreed decisions only, taken every few batches
+                    if (b - start) % self._agree_every == 0 and self._agree(sync=False):
+                        break
+                else:
+                    if not running():
+                        self._wait_while_paused()
+                    if stopping():
+                        break
                 if self._compile_pending:
                     self._first_compiled_step(step, xb, yb)
                 else:
@@ -505,12 +577,68 @@ class Trainer:
                     self._report(epoch, spe)
                     next_report = time.perf_counter() + self.report_interval
             self._report(epoch, spe, wait=True)  # every window read: NaN never reaches a file
+            if group is not None:
+                self._agree()  # a NaN in the last batch of one process stops them all
             if self.failed is not None or self.batch_in_epoch < spe:
                 break  # stopped or failed mid-epoch
             logs = self._epoch_logs(epoch, time.perf_counter() - t0)
             self.epoch, self.batch_in_epoch = epoch + 1, 0
             self._step_scheduler(logs)
             cb.on_epoch_end(epoch, logs)
+            if group is not None:
+                self._agree()  # early stopping (same logs everywhere) or a stop meanwhile
+
+    def _agree(self, sync: bool = True) -> bool:
+        """Data-parallel runs: every process learns whether any wants to stop, pause or has
+        failed, and they act together; while one is paused they all wait. True to stop.
+
+        Between batches (``sync=False``) each process starts the next agreement and acts on the
+        one started a batch earlier, so the all-reduce never stalls a step.
+        """
+        g = self.group
+        pending, self._pending_agree = self._pending_agree, None
+        mine = (self._stop.is_set(), self.paused, self.failed is not None)
+        if sync:
+            stop, pause, failed = g.agree(*mine)
+            if pending is not None:
+                stop, pause, failed = (a or b for a, b in zip((stop, pause, failed),
+                                                              pending.result(), strict=True))
+        else:
+            self._pending_agree = g.start_agree(*mine)
+            if pending is None:
+                return False
+            stop, pause, failed = pending.result()
+        announced = False
+        while True:
+            if failed:
+                self._adopt_failure()
+            if stop or failed:
+                self.request_stop(self._stop_reason or "stopped")
+                self._halt = True
+                return True
+            if not pause:
+                if announced:
+                    self.message("resumed")
+                return False
+            if not announced:
+                self.message("paused")
+                announced = True
+                if self._pending_agree is not None:  # settle the one in flight first
+                    self._pending_agree.result()
+                    self._pending_agree = None
+            time.sleep(0.1)
+            stop, pause, failed = g.agree(self._stop.is_set(), self.paused,
+                                          self.failed is not None)
+
+    def _adopt_failure(self) -> None:
+        """Every process takes the first failure's message (rank 0 reports it)."""
+        mine = None if self.failed is None else (self.failed.message, self.failed.where)
+        for rank, theirs in enumerate(self.group.gather(mine)):
+            if theirs is not None:
+                if self.failed is None:
+                    self.failed = TrainingError(
+                        theirs[0] + (f" (process {rank})" if rank else ""), theirs[1])
+                break
 
     def _first_compiled_step(self, step: Any, xb: torch.Tensor, yb: torch.Tensor) -> None:
         """Compile on the first step; if the compiler fails (no C++ toolchain, an op it cannot
@@ -600,7 +728,7 @@ class Trainer:
         now = time.perf_counter()
         t_last, step_last, _ = self._last_report
         dt = max(now - t_last, 1e-9)
-        bs = self.project.data.batch_size
+        bs = max(1, self.project.data.batch_size // self.world) * self.world
         rate = (self.step - step_last) * bs / dt
         run_rate = (self.step - self.run_step0) / max(now - self.run_t0, 1e-9)
         remaining = (self.settings.epochs * spe) - self.step
@@ -616,12 +744,20 @@ class Trainer:
 
     def _epoch_logs(self, epoch: int, seconds: float) -> dict[str, Any]:
         scale = self.bundle.target_norm[1] if self.bundle.target_norm else 1.0
+        if self.group is not None:
+            self.window.merge(self.group.sum_)  # the epoch's training metrics over all shards
         logs: dict[str, Any] = {"epoch": epoch + 1, **self.window.compute(scale)}
-        if self.bundle.n_val:
+        if self.bundle.n_val and self.main:
             logs.update(self.evaluate("val"))
         done = self.window.count
         logs.update(lr=self.optimizer.param_groups[0]["lr"], time_s=seconds,
                     samples_per_s=done / seconds if seconds > 0 else 0.0)
+        if self.group is not None:  # one set of logs, so every process's callbacks agree
+            steps = max(self.window.steps, 1)  # this process's steps in the epoch
+            # agree about every 50 ms: often enough for stop and pause, rarely enough to cost
+            # nothing (an all-reduce takes ~0.5 ms on a busy CPU)
+            every = max(1, min(64, int(0.05 / max(seconds / steps, 1e-6))))
+            logs, self._agree_every = self.group.broadcast((logs, every))
         return logs
 
     def _step_scheduler(self, logs: dict[str, Any]) -> None:
@@ -641,9 +777,10 @@ class Trainer:
         self.model.eval()
         meter = EvalMeter(self.bundle.task, self.bundle.num_classes, self.loss_type, self.device,
                           self.bundle.target_norm)
+        forward = self.model if self.group is not None else self.forward  # no collectives
         for xb, yb in self._split_batches(split, max(self.project.data.batch_size, 256)).epoch():
             with self._autocast():
-                out = self.forward(xb)
+                out = forward(xb)
                 loss = self.loss_fn(out, yb)
             meter.update(loss.float(), out.float(), yb)
         self.model.train(was_training)
@@ -655,6 +792,10 @@ class Trainer:
         if self._stop_reason != "stopped":
             self.callbacks.on_train_end()
         b = self.bundle
+        if self.group is not None:
+            self._check_ranks_agree()
+        if not self.main:
+            return
         if b.x_test is not None and b.y_test is not None and self._stop_reason != "stopped":
             self.test_logs = self.evaluate("test")
         if self.out_dir is not None:
@@ -664,6 +805,17 @@ class Trainer:
             save_weights(self.out_dir / "model.safetensors", self.model.state_dict(),
                          self.weights_metadata())
             self.callbacks.on_checkpoint("weights", self.out_dir / "model.safetensors")
+
+    def _check_ranks_agree(self) -> None:
+        """DDP keeps the processes' weights equal; prove it at the end of every run."""
+        from .distributed import params_digest
+
+        digests = self.group.gather(params_digest(self.model))
+        if any(d != digests[0] for d in digests):
+            self.message("warning: the processes ended with different weights; rank 0's are "
+                         "saved")
+        else:
+            self.message(f"{self.world} processes ended with identical weights")
 
     def weights_metadata(self) -> dict[str, Any]:
         return {"studio.project": self.project.dumps(), "studio.norm": self.bundle.norm,
@@ -676,6 +828,7 @@ class Trainer:
         return {
             "project": self.project.dumps(),
             "epoch": self.epoch, "batch": self.batch_in_epoch, "step": self.step,
+            "world_size": self.world,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler else None,
@@ -718,7 +871,7 @@ class Trainer:
             status, msg = "completed", f"completed {self.epoch} epochs"
         result = RunResult(status, msg, self.epoch, logs, list(self.history.epochs),
                            self.out_dir, self.failed)
-        if self.out_dir is not None and self.out_dir.exists():
+        if self.out_dir is not None and self.out_dir.exists() and self.main:
             from studio.core.project import atomic_write
 
             clean = {k: v for k, v in logs.items() if not k.endswith("confusion")}
