@@ -197,7 +197,7 @@ class Trainer:
             if self.group is not None:
                 # DDP holds the process group; drop it first so the group's threads end now,
                 # not during interpreter shutdown (where gloo aborts the process)
-                self.forward = self.model
+                self.forward = getattr(self, "model", None)
                 self.group.close()
 
     def _setup_agreed(self, resume_from: str | Path | None) -> None:

@@ -41,7 +41,8 @@ from .view import CanvasView
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 MAX_RECENT = 10
-RUN_WHERE = ((0, "In This Process (a Thread)"), (1, "In a Separate Process"))
+RUN_WHERE = ((0, "In This Process (a Thread)"), (1, "In a Separate Process"),
+             (2, "On 2 Processes (Data-Parallel)"), (4, "On 4 Processes (Data-Parallel)"))
 FILE_FILTER = ("Studio projects (*.studio.json);;Trained weights with their project "
                "(*.safetensors);;JSON files (*.json);;All files (*)")
 
@@ -718,7 +719,7 @@ class MainWindow(QMainWindow):
         self.dashboard.add_message(f"run folder: {out}")
         base = self.project.path.parent if self.project.path else None
         worker = self.runs.start(project, out, resume_from, base,
-                                 process=self.run_processes >= 1)
+                                 processes=self.run_processes)
         worker.started_run.connect(self._run_started)
         worker.progress.connect(self._run_progress)
         worker.epoch_end.connect(self._run_epoch)
@@ -757,7 +758,10 @@ class MainWindow(QMainWindow):
     def _run_started(self, info: dict) -> None:
         self.dashboard.reset(info)
         self.dashboard.add_message(f"data: {info['data']}")
-        self.dashboard.add_message(f"model: {info['params']:,} parameters on {info['device']}")
+        where = info["device"]
+        if info.get("processes", 1) > 1:
+            where = f"{info['processes']} data-parallel processes ({where})"
+        self.dashboard.add_message(f"model: {info['params']:,} parameters on {where}")
         self._epochs = info["epochs"]
 
     def _run_progress(self, logs: dict) -> None:

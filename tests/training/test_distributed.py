@@ -80,7 +80,7 @@ def test_each_process_takes_its_own_shard_and_the_shards_cover_the_epoch() -> No
             s.set_epoch(epoch)
             parts.append(s.positions().tolist())
         assert [len(p) for p in parts] == [4, 4, 4]  # padded to equal lengths
-        assert set(sum(parts, [])) == set(range(10))
+        assert {i for p in parts for i in p} == set(range(10))
         if epoch == 0:
             first = parts
     assert parts != first  # set_epoch reshuffles

@@ -26,14 +26,14 @@ def window(qtbot, tmp_path, request):
     w.ask_stop_run = lambda: True
     w.runs_panel.confirm_delete = lambda names: True
     w.ask_save = lambda: QMessageBox.StandardButton.Discard
-    w.set_run_processes({"thread": 0, "process": 1}[request.param])
+    w.set_run_processes({"thread": 0, "process": 1, "ddp2": 2}[request.param])
     qtbot.addWidget(w)
     w.show()
     yield w
     w.runs.shutdown()
 
 
-@pytest.mark.parametrize("window", ["thread", "process"], indirect=True)
+@pytest.mark.parametrize("window", ["thread", "process", "ddp2"], indirect=True)
 def test_train_plots_live_and_matches_the_metrics_file(window, qtbot) -> None:
     window.editor.set_setting("training", "epochs", 3)
     seen: list[int] = []
@@ -62,6 +62,11 @@ def test_train_plots_live_and_matches_the_metrics_file(window, qtbot) -> None:
     assert not ev.cell_gallery.item(0).icon().isNull()  # images are shown as images
     assert ev.wrong.count() == 1000 - diag
     assert window.act_train.isEnabled()
+    log = window.dashboard.log.toPlainText()
+    if window.run_processes == 2:
+        assert "on 2 data-parallel processes (cpu)" in log
+        assert "2 processes ended with identical weights" in log
+        assert window.run_where_group.checkedAction().text() == "On 2 Processes (Data-Parallel)"
 
 
 def test_editing_during_a_run_does_not_touch_the_running_model(window, qtbot) -> None:
@@ -75,7 +80,7 @@ def test_editing_during_a_run_does_not_touch_the_running_model(window, qtbot) ->
     assert dense1["params"] == {"out_features": 128}
 
 
-@pytest.mark.parametrize("window", ["thread", "process"], indirect=True)
+@pytest.mark.parametrize("window", ["thread", "process", "ddp2"], indirect=True)
 def test_pause_resume_stop_from_the_window(window, qtbot) -> None:
     window.editor.set_setting("training", "epochs", 200)
     window.act_train.trigger()
@@ -95,7 +100,7 @@ def test_pause_resume_stop_from_the_window(window, qtbot) -> None:
     assert (window.run_dir / "last.ckpt").exists()
 
 
-@pytest.mark.parametrize("window", ["thread", "process"], indirect=True)
+@pytest.mark.parametrize("window", ["thread", "process", "ddp2"], indirect=True)
 def test_a_failing_run_shows_its_message_and_keeps_the_app_up(window, qtbot, tmp_path) -> None:
     window.editor.set_setting("data", "dataset", "fashion-mnist")
     window.editor.set_setting("data", "options", {"root": str(tmp_path / "none")})
@@ -107,7 +112,7 @@ def test_a_failing_run_shows_its_message_and_keeps_the_app_up(window, qtbot, tmp
     assert window.isVisible() and len(window.editor.graph) == 6
 
 
-@pytest.mark.parametrize("window", ["thread", "process"], indirect=True)
+@pytest.mark.parametrize("window", ["thread", "process", "ddp2"], indirect=True)
 def test_closing_mid_run_stops_it_cleanly(window, qtbot) -> None:
     window.editor.set_setting("training", "epochs", 200)
     window.act_train.trigger()

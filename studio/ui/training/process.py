@@ -31,8 +31,10 @@ class ProcessWorker(QObject):
     finished = Signal(object)  # RunResult, plus ``predictions``
 
     def __init__(self, project: Project, out_dir: Path, resume_from: Path | None = None,
-                 base_dir: Path | None = None, parent: QObject | None = None) -> None:
+                 base_dir: Path | None = None, parent: QObject | None = None,
+                 processes: int = 1) -> None:
         super().__init__(parent)
+        self.processes = processes
         self.project = project.copy()
         self.out_dir = out_dir
         self.resume_from = resume_from
@@ -58,6 +60,8 @@ class ProcessWorker(QObject):
             args += ["--resume", str(self.resume_from)]
         if self.base_dir is not None:
             args += ["--base-dir", str(self.base_dir)]
+        if self.processes > 1:
+            args += ["--nproc-per-node", str(self.processes)]
         return args
 
     def start(self) -> None:

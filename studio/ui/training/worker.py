@@ -134,15 +134,17 @@ class RunController(QObject):
         return self.thread is not None and self.thread.isRunning()
 
     def start(self, project: Project, out_dir: Path, resume_from: Path | None = None,
-              base_dir: Path | None = None, process: bool = False
+              base_dir: Path | None = None, processes: int = 0
               ) -> TrainingWorker | ProcessWorker:
-        """``process``: train in ``studio train --events`` (fastest, and a crash of the run
-        cannot take the window down); otherwise on a QThread in this process."""
+        """``processes`` ≥ 1: train in ``studio train --events`` (fastest, and a crash of
+        the run cannot take the window down), on that many data-parallel processes; 0: on a
+        QThread in this process."""
         if self.running:
             raise RuntimeError("a run is already going")
-        if process:
+        if processes >= 1:
             self.thread = None
-            pw = ProcessWorker(project, out_dir, resume_from, base_dir, parent=self)
+            pw = ProcessWorker(project, out_dir, resume_from, base_dir, parent=self,
+                               processes=processes)
             pw.finished.connect(self._finished)
             self.worker = pw
             self.started.emit(pw)
