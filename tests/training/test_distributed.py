@@ -155,3 +155,24 @@ def test_a_failure_in_one_process_ends_every_process_with_one_line(tmp_path) -> 
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert [line for line in r.stderr.splitlines() if line.startswith("studio:")] == [
         line for line in r.stderr.splitlines() if "nowhere.csv" in line][:1]
+
+
+def test_two_machines_meet_at_a_rendezvous_endpoint(tmp_path) -> None:
+    """The multi-node command, with both "machines" on loopback: c10d rendezvous, 2 nodes."""
+    path = tmp_path / "wine.studio.json"
+    mlp(epochs=3).save(path)
+    endpoint = f"127.0.0.1:{_free_port()}"
+    cmd = [sys.executable, "-m", "studio", "train", str(path), "--nnodes", "2",
+           "--rdzv-endpoint", endpoint, "--rdzv-id", "test", "--out", str(tmp_path / "run")]
+    nodes = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=240) for p in nodes]
+    assert [p.returncode for p in nodes] == [0, 0], outs
+    text = "".join(o + e for o, e in outs)
+    assert text.count("completed 3 epochs") == 1  # one report, from rank 0
+    assert "2 processes ended with identical weights" in text
+    assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 3
+    r = studio("train", str(path), "--nnodes", "2")
+    assert r.returncode == 2 and r.stderr.strip() == (
+        "studio: error: --rdzv-endpoint: a run on several machines needs --rdzv-endpoint "
+        "HOST:PORT (the same on every machine)")
