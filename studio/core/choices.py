@@ -201,4 +201,4 @@ DATASETS: dict[str, DatasetKind] = {
 }
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")

@@ -122,7 +122,7 @@ class TrainingSettings(_Strict):
     device: Literal[DEVICES] = "auto"  # type: ignore[valid-type]
     seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 0
     early_stopping: EarlyStopping | None = None
-    precision: Literal[PRECISIONS] = "fp32"  # type: ignore[valid-type]
+    precision: Literal[PRECISIONS] = "auto"  # type: ignore[valid-type]
     compile: bool = False
     l1: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0
     l2: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0

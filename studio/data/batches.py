@@ -24,8 +24,10 @@ class Batches:
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, *, shuffle: bool,
                  generator: torch.Generator | None = None,
-                 augment: Augmenter | None = None, shard: Any = None) -> None:
+                 augment: Augmenter | None = None, shard: Any = None,
+                 affine: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
         self.x, self.y = x, y
+        self.affine = affine  # uint8 samples: normalised = x · a + b, per batch
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.generator = generator
@@ -48,12 +50,18 @@ class Batches:
             order = torch.randperm(len(self.x), generator=self.generator).to(self.x.device)
         else:
             for i in range(start * bs, len(self.x), bs):
-                yield self.x[i:i + bs], self.y[i:i + bs]
+                yield self._float(self.x[i:i + bs]), self.y[i:i + bs]
             return
         for i in range(start * bs, len(order), bs):
             idx = order[i:i + bs]
-            xb = self.x[idx]
+            xb = self._float(self.x[idx])
             yield (self.augment(xb) if self.augment else xb), self.y[idx]
+
+    def _float(self, xb: torch.Tensor) -> torch.Tensor:
+        if self.affine is None:
+            return xb
+        a, b = self.affine
+        return torch.addcmul(b, xb.float(), a)
 
 
 class Augmenter:

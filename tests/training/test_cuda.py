@@ -94,3 +94,19 @@ def test_activations_beyond_gpu_memory_fail_with_a_batch_size_hint() -> None:
     assert "out of memory on cuda with batch size 4000; try a batch size of 2000" in \
         result.message
     torch.cuda.empty_cache()
+
+
+def test_the_fast_path_is_automatic_on_cuda() -> None:
+    """precision auto: uint8 images resident on the GPU, bf16 autocast, channels_last."""
+    project = sample("mnist_cnn")
+    assert project.training.precision == "auto"
+    project.training.device = "cuda"
+    project.training.epochs = 2
+    trainer = Trainer(project)
+    result = trainer.fit()
+    assert result.status == "completed", result.message
+    assert trainer.bundle.x_train.dtype == torch.uint8 and trainer.bundle.x_train.is_cuda
+    if torch.cuda.is_bf16_supported():
+        assert trainer.amp_dtype == torch.bfloat16
+    assert trainer.model.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    assert result.logs["val_accuracy"] > 0.9

@@ -262,3 +262,41 @@ def test_compiled_run_trains_and_saves_plain_weight_names(tmp_path) -> None:
     assert result.logs["val_accuracy"] > 0.5
     names = set(load_checkpoint(tmp_path / "last.ckpt")["model"])
     assert names == {"h.weight", "h.bias", "out.weight", "out.bias"}
+
+
+def test_images_kept_as_uint8_train_like_float_images() -> None:
+    """The GPU fast path's uint8 residency, forced on the CPU: same batches, same training."""
+    project = sample("mnist_cnn")
+    project.training.epochs = 1
+    plain = Trainer(project)
+    plain.setup()
+    compact = Trainer(project)
+    compact.compact_images = True
+    compact.setup()
+    assert compact.bundle.x_train.dtype == torch.uint8
+    assert compact.bundle.x_train.element_size() * 4 == plain.bundle.x_train.element_size()
+    xa, ya = next(iter(plain._split_batches("val", 256).epoch()))
+    xb, yb = next(iter(compact._split_batches("val", 256).epoch()))
+    assert xb.dtype == torch.float32 and torch.equal(ya, yb)
+    assert torch.allclose(xa, xb, atol=1e-5)
+    a = Trainer(project).fit()
+    t = Trainer(project)
+    t.compact_images = True
+    b = t.fit()
+    assert b.logs["val_accuracy"] == pytest.approx(a.logs["val_accuracy"], abs=0.01)
+    assert b.logs["val_loss"] == pytest.approx(a.logs["val_loss"], rel=0.05)
+
+
+def test_only_exact_8bit_images_are_packed() -> None:
+    from studio.data.bundle import load_data
+    from studio.training.trainer import pack_uint8
+
+    project = sample("mnist_cnn")
+    bundle = load_data(project.data, seed=0)
+    packed = pack_uint8(bundle)
+    assert packed is not None
+    u8, a, b = packed
+    assert torch.allclose(u8.x_val.float() * a + b, bundle.x_val, atol=1e-5)
+    bundle.x_train = bundle.x_train + 1e-3  # no longer whole pixel values
+    assert pack_uint8(bundle) is None
+    assert pack_uint8(load_data(mlp().data, seed=0)) is None  # not images at all
