@@ -17,6 +17,7 @@ def _user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
     base = tmp_path_factory.getbasetemp()
     monkeypatch.setenv("STUDIO_CACHE_DIR", str(base / "cache"))
     monkeypatch.setenv("STUDIO_DATA_DIR", str(base / "data"))
+    monkeypatch.setenv("STUDIO_RECOVERY_DIR", str(base / "recovery"))
 
 
 def _hypothesis_profiles() -> None:

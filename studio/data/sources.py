@@ -231,8 +231,9 @@ def _user_path(options: dict[str, Any], base: Path | None) -> Path:
 def _task(y: np.ndarray, want: str) -> str:
     if want != "auto":
         return want
-    if y.dtype.kind in "iub" or (y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0)
-                                 and len(np.unique(y)) <= max(20, len(y) // 20)):
+    with np.errstate(invalid="ignore"):  # inf and nan are simply not whole numbers
+        whole = y.dtype.kind == "f" and bool(np.all(np.mod(y, 1) == 0))
+    if y.dtype.kind in "iub" or (whole and len(np.unique(y)) <= max(20, len(y) // 20)):
         return "classification"
     return "regression" if y.dtype.kind == "f" else "classification"
 
@@ -259,6 +260,9 @@ def _csv(options: dict[str, Any], base: Path | None) -> Arrays:
     t = header.index(target)
     feats = options.get("features")
     cols = [c for c in range(len(header)) if c != t] if feats is None else list(feats)
+    if not cols:
+        raise DatasetError(f"the table has only its target column {target!r}; a network "
+                           "needs at least one feature column", str(path))
     for c in cols:
         if c >= len(header) or c == t:
             raise DatasetError(f"feature column {c} is {'the target' if c == t else 'missing'}",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +33,13 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not path.exists():
         raise TrainingError("checkpoint not found", str(path))
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # a damaged file's oddities are the error below
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for foreign or torn files
+        first = (str(exc).strip().splitlines() or ["empty or cut short"])[0][:200]
         raise TrainingError(f"not a readable Studio checkpoint ({type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0][:200]})", str(path)) from None
+                            f"{first})", str(path)) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise TrainingError("not a Studio checkpoint", str(path))
     if state.get("version", 0) > VERSION:

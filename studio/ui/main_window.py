@@ -96,6 +96,7 @@ class MainWindow(QMainWindow):
             lambda item: self.quick_fix(item.data(Qt.ItemDataRole.UserRole)))
         project = self._load_or_none(path or default_sample()) or Project()
         self.set_project(project)
+        self._start_autosave()
         geometry = self.settings.value("geometry")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
@@ -253,6 +254,7 @@ class MainWindow(QMainWindow):
         # bound methods, not lambdas: Qt drops them with the window, so a stack torn down
         # after it cannot call into a deleted window
         self.editor.stack.cleanChanged.connect(self._update_title)
+        self.editor.stack.cleanChanged.connect(self._clean_changed)
         self.editor.stack.indexChanged.connect(self._update_title)
         self.scene.selectionChanged.connect(self._selection_changed)
         self.scene.message.connect(self._status)
@@ -500,6 +502,88 @@ class MainWindow(QMainWindow):
         for f in files:
             self.recent_menu.addAction(f, lambda f=f: self.open_path(Path(f)))
 
+    # -- autosave and crash recovery -------------------------------------------------------
+
+    def _start_autosave(self) -> None:
+        """Unsaved edits go to a recovery file every 30 s (and when a run starts), beside a
+        lock the OS drops if this process dies; the next launch offers them back."""
+        import os
+
+        from studio.core.recovery import RecoverySession
+
+        self.ask_restore: Callable[[Any], str] = self._ask_restore
+        try:
+            self.recovery: RecoverySession | None = RecoverySession()
+        except OSError as exc:
+            self.recovery = None
+            self._status(f"autosave is off: the recovery folder cannot be written ({exc})")
+        ms = int(os.environ.get("STUDIO_AUTOSAVE_MS", "30000"))
+        self.autosave_timer = QTimer(self, interval=max(ms, 50))
+        self.autosave_timer.timeout.connect(self.autosave)
+        self.autosave_timer.start()
+
+    def autosave(self) -> None:
+        if self.recovery is None:
+            return
+        try:
+            if self.is_modified():
+                self.recovery.write(self.project)
+            else:
+                self.recovery.clear()
+        except OSError as exc:  # a full disk must not interrupt editing: say it, go on
+            self._status(f"autosave failed: {exc.strerror or exc}")
+
+    def _clean_changed(self, clean: bool) -> None:
+        if clean and getattr(self, "recovery", None) is not None:
+            self.recovery.clear()
+
+    def offer_recovery(self) -> bool:
+        """After a crash: offer the newest unsaved work left behind; True if restored."""
+        from studio.core.recovery import orphans
+
+        try:
+            found = orphans(self.recovery.folder if self.recovery else None)
+        except OSError:
+            return False
+        for rec in found:
+            answer = self.ask_restore(rec)
+            if answer == "discard":
+                rec.discard()
+                continue
+            if answer != "restore":
+                continue  # later: offered again at the next launch
+            if not self.maybe_save():
+                return False
+            try:
+                project = rec.load()
+            except StudioError as exc:
+                self.show_error("Could not restore", str(exc))
+                continue
+            self.opened_weights = None
+            self.set_project(project)
+            self.editor.stack.resetClean()  # restored edits are unsaved edits
+            self._update_title()
+            self.autosave()  # now this session's to keep safe
+            rec.discard()
+            when = time.strftime("%H:%M", time.localtime(rec.saved_at))
+            self._status(f"restored unsaved changes to “{rec.name}” from {when}")
+            return True
+        return False
+
+    def _ask_restore(self, rec: Any) -> str:
+        B = QMessageBox.StandardButton
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(rec.saved_at))
+        where = f" ({rec.original})" if rec.original else ""
+        box = QMessageBox(QMessageBox.Icon.Question, "Recover unsaved changes",
+                          f"Studio did not close normally. Unsaved changes to “{rec.name}”"
+                          f"{where} from {when} were kept.", B.NoButton, self)
+        restore = box.addButton("Restore", QMessageBox.ButtonRole.AcceptRole)
+        discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton("Later", QMessageBox.ButtonRole.RejectRole)
+        box.exec()
+        clicked = box.clickedButton()
+        return "restore" if clicked is restore else "discard" if clicked is discard else "later"
+
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.runs.running:
             if not self.ask_stop_run():
@@ -513,6 +597,8 @@ class MainWindow(QMainWindow):
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("windowState", self.saveState())
         self.settings.sync()
+        if self.recovery is not None:
+            self.recovery.close()
         event.accept()
 
     def _ask_save(self) -> QMessageBox.StandardButton:
@@ -695,6 +781,7 @@ class MainWindow(QMainWindow):
         continue a stopped run from its own project snapshot."""
         if self.runs.running:
             return False
+        self.autosave()  # a run is when a machine is most likely to fall over
         project = self.project
         if snapshot is not None:
             loaded = self._load_or_none(snapshot)

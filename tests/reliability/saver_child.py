@@ -1,0 +1,73 @@
+"""Saves a project, a checkpoint, a weights file and the settings in a loop, in child processes
+that it kills with SIGKILL at random moments (for the atomic-save test; not a test module).
+
+Run: python -m tests.reliability.saver_child FOLDER KILLS SEED — prints one JSON line.
+Children are forked from this process after the imports, so each kill costs milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sys
+import time
+from pathlib import Path
+
+import torch
+from PySide6.QtCore import QSettings
+
+from studio.core.project import Project, sample_paths
+from studio.training.checkpoint import save_checkpoint, save_weights
+
+
+def versions() -> list[Project]:
+    base = Project.load(next(p for p in sample_paths() if p.name.startswith("mnist_cnn")))
+    out = []
+    for k in (1, 2):
+        p = base.copy()
+        p.name = f"version {k}"
+        p.training.epochs = k
+        out.append(p)
+    return out
+
+
+def saver(folder: Path) -> None:
+    """Never returns: rewrites every file, alternating between two versions of each."""
+    projects = versions()
+    states = [{f"w{i}": torch.full((64, 256), float(k)) for i in range(8)} for k in (1, 2)]
+    settings = QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat)
+    k = 0
+    while True:
+        k = 1 - k
+        projects[k].save(folder / "project.studio.json")
+        save_checkpoint(folder / "last.ckpt", {"epoch": k + 1, "model": states[k]})
+        save_weights(folder / "model.safetensors", states[k], {"studio.version": k + 1})
+        settings.setValue("recentFiles", [f"/p/{k + 1}/{i}" for i in range(20)])
+        settings.setValue("version", k + 1)
+        settings.sync()
+
+
+def main() -> None:
+    folder, kills, seed = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    for _ in range(kills):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                saver(folder)
+            finally:
+                os._exit(1)
+        time.sleep(rng.uniform(0.002, 0.06))
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    leftovers = sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+    print(json.dumps({"kills": kills, "seconds": time.perf_counter() - started,
+                      "torn_temp_files": len(leftovers)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
