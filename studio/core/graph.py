@@ -20,6 +20,12 @@ from .events import Signal
 ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
+def snap(pos: tuple[float, float]) -> tuple[float, float]:
+    """Positions to 0.01, the precision project files keep: what the canvas shows is exactly
+    what a save and a load give back."""
+    return (round(float(pos[0]), 2) + 0.0, round(float(pos[1]), 2) + 0.0)
+
+
 @dataclass
 class Node:
     """One layer on the canvas. ``params`` holds only what the user set; defaults fill the rest."""
@@ -29,6 +35,9 @@ class Node:
     params: dict[str, Any] = field(default_factory=dict)
     pos: tuple[float, float] = (0.0, 0.0)
     trainable: bool = True
+
+    def __post_init__(self) -> None:
+        self.pos = snap(self.pos)
 
     @property
     def spec(self) -> catalog.LayerSpec | None:
@@ -266,7 +275,7 @@ class Graph:
 
     def move_node(self, node_id: str, pos: tuple[float, float]) -> None:
         node = self.node(node_id)
-        node.pos = (float(pos[0]), float(pos[1]))
+        node.pos = snap(pos)
         self.node_changed.emit(node)
 
     def set_trainable(self, node_id: str, trainable: bool) -> None:
