@@ -66,8 +66,9 @@ def check(folder: Path) -> str | None:
                 return "checkpoint tensors are a mix"
         if (folder / "model.safetensors").exists():
             t, meta = load_weights(folder / "model.safetensors")
-            if len(t) != 8:
-                return "weights file lost tensors"
+            v = int(meta["studio.version"])
+            if len(t) != 8 or not all(bool((x == v).all()) for x in t.values()):
+                return "weights file torn"
         if (folder / "settings.ini").exists():
             s = QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat)
             v = s.value("version")
