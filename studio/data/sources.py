@@ -141,8 +141,9 @@ def _idx_set(name: str, options: dict[str, Any], base: Path | None) -> Arrays:
     stems = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
     found = [_find(raw, s) for s in stems]
-    if None in found:
-        _download(name, root, options)
+    if None in found and _download(name, options):
+        root = data_dir()  # downloads land in Studio's own folder, never where a file says
+        raw = root / tv_name / "raw"
         found = [_find(raw, s) for s in stems]
     if None in found:
         missing = stems[found.index(None)]
@@ -186,8 +187,8 @@ def _cifar10(options: dict[str, Any], base: Path | None) -> Arrays:
     root = _root(options, base)
     folder = root / "cifar-10-batches-py"
     names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
-    if not all((folder / n).exists() for n in names):
-        _download("cifar10", root, options)
+    if not all((folder / n).exists() for n in names) and _download("cifar10", options):
+        folder = data_dir() / "cifar-10-batches-py"
     missing = [n for n in names if not (folder / n).exists()]
     if missing:
         raise DatasetError(f"CIFAR-10 files not found: looked for {missing[0]} in {folder}. "
@@ -199,12 +200,14 @@ def _cifar10(options: dict[str, Any], base: Path | None) -> Arrays:
     return Arrays(x, y, "classification", CIFAR_CLASSES, parts[5][0], parts[5][1], image=True)
 
 
-def _download(name: str, root: Path, options: dict[str, Any]) -> None:
-    """torchvision's downloader, only when the project allows it."""
+def _download(name: str, options: dict[str, Any]) -> bool:
+    """torchvision's downloader, only when the project allows it; always into Studio's data
+    folder, so a project file can never make the app write where it names (True: tried)."""
     if not options.get("download") or os.environ.get("STUDIO_NO_DOWNLOAD"):
-        return
+        return False
     import torchvision.datasets as tvd
 
+    root = data_dir()
     cls = {"mnist": tvd.MNIST, "fashion-mnist": tvd.FashionMNIST, "cifar10": tvd.CIFAR10}[name]
     try:
         for train in (True, False):
@@ -212,6 +215,7 @@ def _download(name: str, root: Path, options: dict[str, Any]) -> None:
     except Exception as exc:  # network errors come in many types
         raise DatasetError(f"download of {name} failed ({exc}); check the connection or copy "
                            f"the files into {root}", "data.options.download") from None
+    return True
 
 
 # -- user files ---------------------------------------------------------------------------
@@ -238,8 +242,17 @@ def _task(y: np.ndarray, want: str) -> str:
     return "regression" if y.dtype.kind == "f" else "classification"
 
 
+#: a CSV is parsed in memory as Python strings (~10× its size); beyond this, use .npz
+MAX_CSV_BYTES = 512 * 2**20
+
+
 def _csv(options: dict[str, Any], base: Path | None) -> Arrays:
     path = _user_path(options, base)
+    size = path.stat().st_size
+    if size > MAX_CSV_BYTES:
+        raise DatasetError(f"is {size / 2**20:,.0f} MiB; CSV files up to "
+                           f"{MAX_CSV_BYTES // 2**20} MiB are read (save larger tables as "
+                           ".npz with arrays x and y)", str(path))
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             rows = list(csv.reader(f))

@@ -28,10 +28,22 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     atomic_write(Path(path), buf.getvalue())
 
 
+def check_size(path: Path) -> None:
+    """Refuse a file that cannot fit in free memory before reading any of it."""
+    from .trainer import _free_memory
+
+    size = path.stat().st_size
+    free = _free_memory(torch.device("cpu"))
+    if free is not None and size > free:
+        raise TrainingError(f"the file is {size / 2**30:.1f} GiB but only {free / 2**30:.1f} "
+                            "GiB of memory is free", str(path))
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise TrainingError("checkpoint not found", str(path))
+    check_size(path)
     try:
         with warnings.catch_warnings():  # a damaged file's oddities are the error below
             warnings.simplefilter("ignore")
@@ -62,6 +74,7 @@ def load_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, s
 
     path = Path(path)
     try:
+        check_size(path)
         data = path.read_bytes()
         tensors = load(data)
         header_len = int.from_bytes(data[:8], "little")
