@@ -21,12 +21,29 @@ SMOOTHING = 0.9
 
 
 class Series:
-    """A growing (x, y) buffer with amortised O(1) appends."""
+    """A growing (x, y) buffer with amortised O(1) appends, and a bounded view to plot.
+
+    A plot cannot show more points than it has pixels, but handing it a million costs a
+    million: ``plot_data`` gives at most about ``LIMIT`` points — the minimum and maximum of
+    each bucket of consecutive points, in order, so spikes stay visible — kept up to date
+    incrementally (bucket size doubles as the run grows), so a redraw costs the same at the
+    millionth step as at the thousandth.
+    """
+
+    LIMIT = 2048
 
     def __init__(self, capacity: int = 1024) -> None:
         self.x = np.empty(capacity)
         self.y = np.empty(capacity)
         self.n = 0
+        self._reset_view(1)
+
+    def _reset_view(self, bucket: int) -> None:
+        self.bucket = bucket
+        self._done = 0  # raw points folded into buckets
+        self._vx = np.empty(self.LIMIT + 2)
+        self._vy = np.empty(self.LIMIT + 2)
+        self._vn = 0
 
     def append(self, x: float, y: float) -> None:
         if self.n == len(self.x):
@@ -36,8 +53,45 @@ class Series:
         self.y[self.n] = y
         self.n += 1
 
+    def clear(self) -> None:
+        self.n = 0
+        self._reset_view(1)
+
     def data(self) -> tuple[np.ndarray, np.ndarray]:
         return self.x[:self.n], self.y[:self.n]
+
+    def plot_data(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.n <= self.LIMIT:
+            return self.data()
+        if self.bucket == 1:
+            self._reset_view(2 * max(1, self.n // self.LIMIT))
+        self._fold()
+        tail = slice(self._done, self.n)
+        return (np.concatenate([self._vx[:self._vn], self.x[tail]]),
+                np.concatenate([self._vy[:self._vn], self.y[tail]]))
+
+    def _fold(self) -> None:
+        b = self.bucket
+        k = (self.n - 1 - self._done) // b  # the newest point stays raw: always drawn
+        if k == 0:
+            return
+        if self._vn + 2 * k > self.LIMIT:  # full: twice the bucket, rebuilt from the raw data
+            self._reset_view(b * 2)
+            self._fold()
+            return
+        lo, hi = self._done, self._done + k * b
+        ys = self.y[lo:hi].reshape(k, b)
+        rows = np.arange(k)
+        i_min, i_max = ys.argmin(1), ys.argmax(1)
+        first = np.minimum(i_min, i_max)
+        second = np.maximum(i_min, i_max)
+        idx = np.empty(2 * k, dtype=np.int64)
+        idx[0::2] = lo + rows * b + first
+        idx[1::2] = lo + rows * b + second
+        self._vx[self._vn:self._vn + 2 * k] = self.x[idx]
+        self._vy[self._vn:self._vn + 2 * k] = self.y[idx]
+        self._vn += 2 * k
+        self._done = hi
 
 
 class Dashboard(QWidget):
@@ -111,7 +165,7 @@ class Dashboard(QWidget):
 
     def reset(self, info: dict[str, Any] | None = None) -> None:
         for s in self.series.values():
-            s.n = 0
+            s.clear()
         self._dirty = set(self.series)
         self._ema = None
         classification = (info or {}).get("task", "classification") == "classification"
@@ -152,7 +206,15 @@ class Dashboard(QWidget):
         self.series[key].append(x, y)
         self._dirty.add(key)
 
+    #: beyond this many epochs the per-epoch markers go: drawing them grows with the run
+    MARKERS_UP_TO = 60
+
     def redraw(self) -> None:
         for key in self._dirty:
-            self.curves[key].setData(*self.series[key].data())
+            curve, series = self.curves[key], self.series[key]
+            if self.CURVES[key][3] is not None:
+                many = series.n > self.MARKERS_UP_TO
+                if many == (curve.opts["symbol"] is not None):
+                    curve.setSymbol(None if many else self.CURVES[key][3])
+            curve.setData(*series.plot_data())
         self._dirty.clear()

@@ -1,0 +1,38 @@
+"""The dashboard's bounded plot view: few points to draw, every spike still shown."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from studio.ui.training.dashboard import Series
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 40_000), st.integers(1, 9), st.integers(0, 2**31))
+def test_plot_view_is_bounded_ordered_and_keeps_the_extremes(n, chunks, seed) -> None:
+    rng = np.random.default_rng(seed)
+    ys = rng.standard_normal(n).cumsum()
+    s = Series()
+    Series.LIMIT = 512
+    try:
+        cuts = sorted(rng.integers(0, n, chunks - 1)) + [n]
+        done = 0
+        for cut in cuts:  # appends and redraws interleave, as during a run
+            for i in range(done, cut):
+                s.append(float(i), float(ys[i]))
+            done = cut
+            x, y = s.plot_data()
+            assert len(x) == len(y) <= 512 + s.bucket
+            assert np.all(np.diff(x) > 0)  # in order, no point twice
+            assert np.array_equal(y, ys[x.astype(int)])  # real points, not averages
+            if done:
+                assert y.max() == ys[:done].max() and y.min() == ys[:done].min()
+                assert x[-1] == done - 1  # the newest point is always drawn
+            if done <= 512:
+                assert len(x) == done
+    finally:
+        Series.LIMIT = 2048
+    s.clear()
+    assert s.plot_data()[0].size == 0 and s.bucket == 1
