@@ -17,7 +17,7 @@ def test_plot_view_is_bounded_ordered_and_keeps_the_extremes(n, chunks, seed) ->
     s = Series()
     Series.LIMIT = 512
     try:
-        cuts = sorted(rng.integers(0, n, chunks - 1)) + [n]
+        cuts = [*sorted(int(c) for c in rng.integers(0, n, chunks - 1)), n]
         done = 0
         for cut in cuts:  # appends and redraws interleave, as during a run
             for i in range(done, cut):
