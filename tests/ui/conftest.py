@@ -11,7 +11,7 @@ def _no_modal_dialogs(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args, **kwargs):
         raise AssertionError(f"a modal dialog would have blocked the test: {args[1:3]}")
 
-    for name in ("question", "warning", "critical", "information"):
+    for name in ("question", "warning", "critical", "information", "exec"):
         monkeypatch.setattr(QMessageBox, name, refuse)
     for name in ("getOpenFileName", "getSaveFileName"):
         monkeypatch.setattr(QFileDialog, name, refuse)

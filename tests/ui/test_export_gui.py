@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QMessageBox
 
 from studio.core.project import sample_paths
-from studio.ui.main_window import MainWindow
+
+from .helpers import open_window
 
 
 @pytest.fixture
 def window(qtbot, tmp_path):
     path = next(p for p in sample_paths() if p.name.startswith("mnist_mlp"))
-    w = MainWindow(path=path,
-                   settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
-    w.errors = []
-    w.show_error = lambda title, text: w.errors.append(text)
-    w.ask_save = lambda: QMessageBox.StandardButton.Discard
-    qtbot.addWidget(w)
-    w.show()
+    w = open_window(qtbot, tmp_path, path)
     yield w
     w.runs.shutdown()
 

@@ -10,12 +10,11 @@ import sys
 import time
 
 import pytest
-from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QMessageBox
 
 from studio.core.project import Project, sample_paths
 from studio.core.recovery import RecoverySession, orphans
-from studio.ui.main_window import MainWindow
+
+from .helpers import open_window
 
 
 @pytest.fixture
@@ -26,15 +25,7 @@ def project_file(tmp_path):
     return path
 
 
-def make_window(qtbot, tmp_path, path):
-    w = MainWindow(path=path,
-                   settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
-    w.errors = []
-    w.show_error = lambda title, text: w.errors.append(text)
-    w.ask_save = lambda: QMessageBox.StandardButton.Discard
-    qtbot.addWidget(w)
-    w.show()
-    return w
+make_window = open_window
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
