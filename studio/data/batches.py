@@ -52,10 +52,16 @@ class Batches:
             for i in range(start * bs, len(self.x), bs):
                 yield self._float(self.x[i:i + bs]), self.y[i:i + bs]
             return
+        x, y, augment = self.x, self.y, self.augment
+        if self.affine is None and augment is None:  # the common case, kept lean (measured)
+            for i in range(start * bs, len(order), bs):
+                idx = order[i:i + bs]
+                yield x[idx], y[idx]
+            return
         for i in range(start * bs, len(order), bs):
             idx = order[i:i + bs]
-            xb = self._float(self.x[idx])
-            yield (self.augment(xb) if self.augment else xb), self.y[idx]
+            xb = self._float(x[idx])
+            yield (augment(xb) if augment else xb), y[idx]
 
     def _float(self, xb: torch.Tensor) -> torch.Tensor:
         if self.affine is None:
