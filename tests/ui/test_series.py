@@ -36,3 +36,19 @@ def test_plot_view_is_bounded_ordered_and_keeps_the_extremes(n, chunks, seed) ->
         Series.LIMIT = 2048
     s.clear()
     assert s.plot_data()[0].size == 0 and s.bucket == 1
+
+
+def test_a_constant_learning_rate_is_drawn_at_its_value(qtbot) -> None:
+    from studio.ui.training.dashboard import Dashboard
+
+    d = Dashboard()
+    qtbot.addWidget(d)
+    d.reset({"epochs": 2})
+    for step in range(1, 50):
+        d.add_progress({"step": step, "batches": 25, "loss": 1.0 / step, "lr": 1e-3})
+    d.redraw()
+    lo, hi = d.plots["lr"].vb.viewRange()[1]
+    assert lo <= 0.0 < 1e-3 < hi <= 3e-3  # not an axis centred on zero running negative
+    d.add_progress({"step": 50, "batches": 25, "loss": 0.1, "lr": 5e-4})  # a schedule starts
+    d.redraw()
+    assert d.plots["lr"].vb.autoRangeEnabled()[1]

@@ -36,6 +36,7 @@ class Series:
         self.x = np.empty(capacity)
         self.y = np.empty(capacity)
         self.n = 0
+        self.lo, self.hi = math.inf, -math.inf
         self._reset_view(1)
 
     def _reset_view(self, bucket: int) -> None:
@@ -52,9 +53,14 @@ class Series:
         self.x[self.n] = x
         self.y[self.n] = y
         self.n += 1
+        if y < self.lo:
+            self.lo = y
+        if y > self.hi:
+            self.hi = y
 
     def clear(self) -> None:
         self.n = 0
+        self.lo, self.hi = math.inf, -math.inf
         self._reset_view(1)
 
     def data(self) -> tuple[np.ndarray, np.ndarray]:
@@ -217,4 +223,17 @@ class Dashboard(QWidget):
                 if many == (curve.opts["symbol"] is not None):
                     curve.setSymbol(None if many else self.CURVES[key][3])
             curve.setData(*series.plot_data())
+            if key == "lr" and series.n:
+                self._fit_lr(series)
         self._dirty.clear()
+
+    def _fit_lr(self, series: Series) -> None:
+        """A constant learning rate is a flat line at its value, not one centred in an axis
+        that runs negative; a changing one auto-ranges as usual."""
+        plot = self.plots["lr"]
+        if series.lo == series.hi:
+            top = abs(series.hi) * 2 or 1.0
+            plot.setYRange(0.0, top, padding=0.05)
+            plot.disableAutoRange(axis="y")
+        elif not plot.vb.autoRangeEnabled()[1]:
+            plot.enableAutoRange(axis="y")
