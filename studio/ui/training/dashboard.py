@@ -128,6 +128,8 @@ class Dashboard(QWidget):
             p.showGrid(x=False, y=False)  # grid lines cost ~7 ms per axis redraw
             p.setLabel("bottom", "epoch")
             p.setLabel("left", ylabel)
+            p.getAxis("left").enableAutoSIPrefix(False)  # "0.95", not "950 (×0.001)"
+            p.getAxis("left").setWidth(64)  # the same for all three: their epochs line up
             p.addLegend(offset=(-10, 10))
             p.setDownsampling(auto=True, mode="peak")
             p.setClipToView(True)
