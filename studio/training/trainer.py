@@ -201,17 +201,26 @@ class Trainer:
                 self.group.close()
 
     def _setup_agreed(self, resume_from: str | Path | None) -> None:
-        """Set up; in a data-parallel run every process learns whether all of them could."""
-        ok = False
+        """Set up; in a data-parallel run every process learns whether all of them could, and
+        all of them take part in passing the first failure's message on."""
+        error: BaseException | None = None
         try:
             self._setup(resume_from)
-            ok = True
-        finally:
-            if self.group is not None:
-                _, _, failed = self.group.agree(False, False, not ok)
-                if ok and failed:
-                    self._adopt_failure()
+        except BaseException as exc:  # re-raised below, after the others have heard of it
+            error = exc
+        if self.group is not None:
+            _, _, failed = self.group.agree(False, False, error is not None)
+            if failed:
+                if error is not None and self.failed is None:
+                    self.failed = (error if isinstance(error, StudioError)
+                                   else TrainingError(_short(error)))
+                self._adopt_failure()
+                if error is None:
                     raise self.failed  # type: ignore[misc]
+            elif error is None:
+                self._make_forward()
+        if error is not None:
+            raise error
 
     def _oom(self) -> None:
         bs = self.project.data.batch_size
@@ -261,18 +270,9 @@ class Trainer:
         if cuda and any(n.type.startswith("Conv") for n in self.project.graph):
             self.model.to(memory_format=torch.channels_last)
         self.forward = self.model
-        if self.group is not None:
-            from torch.nn.parallel import DistributedDataParallel
-
-            self.forward = DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if cuda else None)
         self._compile_pending = False
-        if s.compile:
-            try:
-                self.forward = torch.compile(self.model)
-                self._compile_pending = True  # compiling happens at the first step
-            except Exception as exc:  # compile support varies by platform
-                self.message(f"torch.compile unavailable ({_short(exc)}); running eagerly")
+        if self.group is None:  # a data-parallel run wraps it once every process is set up
+            self._make_forward()
         self.loss_fn = getattr(nn, self.loss_type)(
             **{k: v for k, v in s.loss.items() if k != "type"})
         self.optimizer = _optimizer(s.optimizer, [p for p in self.model.parameters()
@@ -316,6 +316,24 @@ class Trainer:
             "params": self.analysis.total_params, "task": self.bundle.task,
             "classes": self.bundle.classes, "out_dir": str(self.out_dir or ""),
         })
+
+    def _make_forward(self) -> None:
+        """The model as the steps call it: inside DDP for a data-parallel run (whose
+        constructor is a collective), then compiled when asked."""
+        self.forward = self.model
+        if self.group is not None:
+            from torch.nn.parallel import DistributedDataParallel
+
+            cuda = self.device.type == "cuda"
+            self.forward = DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if cuda else None)
+        self._eager = self.forward  # what a failed compile falls back to
+        if self.settings.compile:
+            try:
+                self.forward = torch.compile(self.forward)
+                self._compile_pending = True  # compiling happens at the first step
+            except Exception as exc:  # compile support varies by platform
+                self.message(f"torch.compile unavailable ({_short(exc)}); running eagerly")
 
     def _join(self) -> None:
         from .distributed import Group
@@ -670,7 +688,7 @@ class Trainer:
             step(xb, yb)
         except TorchDynamoException as exc:
             self.message(f"torch.compile failed ({_short(exc)}); running eagerly")
-            self.forward = self.model
+            self.forward = self._eager
             step(xb, yb)
 
     def _needs_full_step(self) -> bool:

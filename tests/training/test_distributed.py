@@ -30,11 +30,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _rank_main(rank: int, world: int, port: int, project_text: str, out: str) -> None:
-    """One process of a run started as torchrun would: the rank in the environment."""
+def _rank_main(rank: int, world: int, port: int, project_text: str | list[str], out: str
+               ) -> None:
+    """One process of a run started as torchrun would: the rank in the environment (a list
+    gives each rank its own project, to make one of them fail)."""
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world),
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
+    if isinstance(project_text, list):
+        project_text = project_text[rank]
     trainer = Trainer(Project.loads(project_text), out_dir=out)
     result = trainer.fit()
     save_file({k: v.contiguous() for k, v in trainer.model.state_dict().items()},
@@ -70,6 +74,20 @@ def test_two_processes_end_with_identical_weights_in_the_expected_accuracy_band(
     assert all(torch.equal(saved[k], r0[k]) for k in saved)
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 6
+
+
+def test_a_process_failing_to_start_fails_every_process_with_its_message(tmp_path) -> None:
+    import torch.multiprocessing as mp
+
+    good = mlp(epochs=2)
+    bad = mlp(epochs=2, init_weights=str(tmp_path / "only-rank-1-looks-here.safetensors"))
+    mp.start_processes(_rank_main, args=(2, _free_port(), [good.dumps(), bad.dumps()],
+                                         str(tmp_path)), nprocs=2, start_method="spawn")
+    info = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert info[0]["status"] == info[1]["status"] == "failed"
+    assert "weights file not found" in info[0]["message"]
+    assert "(process 1)" in info[0]["message"]  # rank 0 reports the other's failure
+    assert info[0]["steps"] == info[1]["steps"] == 0
 
 
 def test_each_process_takes_its_own_shard_and_the_shards_cover_the_epoch() -> None:
