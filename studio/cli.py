@@ -164,7 +164,10 @@ def _train(args: argparse.Namespace) -> int:
     if rank > 0:  # a data-parallel helper: rank 0 reports and writes for the run
         trainer = Trainer(project, out_dir=out, base_dir=args.base_dir)
         _stop_on_sigterm(trainer)
-        trainer.fit(resume_from=args.resume)
+        result = trainer.fit(resume_from=args.resume)
+        if result.status == "failed" and not trainer.failure_shared:
+            # a fault here alone: say it, since rank 0 only learns that this process went away
+            print(f"studio: error: process {rank}: {result.message}", file=sys.stderr)
         return 0
     if args.events:
         from .training.remote import EventStream

@@ -122,6 +122,7 @@ class Trainer:
         self.group: Any = None
         self._halt = False  # a stop every process agreed on (data-parallel runs)
         self._pending_agree: Any = None
+        self.failure_shared = False  # every process knows of the failure; rank 0 reports it
         self._agree_every = 1  # batches between agreements; set from the first epoch's pace
         if self.out_dir is not None and self.main:
             monitor = es.monitor if es is not None else "val_loss"
@@ -183,8 +184,12 @@ class Trainer:
             self.failed = exc
         except (RuntimeError, IndexError, ValueError) as exc:
             text = str(exc).lower()
-            if any(k in text for k in ("out of memory", "not enough memory",
-                                       "can't allocate memory")):
+            if self.group is not None and _peer_lost(exc):
+                self.failed = TrainingError(
+                    "another process of this run stopped unexpectedly (its own message comes "
+                    "first); this one stopped too")
+            elif any(k in text for k in ("out of memory", "not enough memory",
+                                         "can't allocate memory")):
                 self._oom()
             else:
                 self.failed = TrainingError(_short(exc), self._blame(exc))
@@ -670,6 +675,7 @@ class Trainer:
 
     def _adopt_failure(self) -> None:
         """Every process takes the first failure's message (rank 0 reports it)."""
+        self.failure_shared = True
         mine = None if self.failed is None else (self.failed.message, self.failed.where)
         for rank, theirs in enumerate(self.group.gather(mine)):
             if theirs is not None:
@@ -1007,6 +1013,18 @@ def _scheduler(spec: dict[str, Any] | None, opt: torch.optim.Optimizer, epochs: 
         kw["max_lr"] = kw.get("max_lr") or [10 * lr for lr in base_lrs]
         return None, sched.OneCycleLR(opt, total_steps=epochs * spe, **kw)
     raise TrainingError(f"unknown scheduler {kind!r}", "training.scheduler")  # pragma: no cover
+
+
+def _peer_lost(exc: BaseException) -> bool:
+    """Whether a collective failed because another process of the run went away."""
+    import torch.distributed as dist
+
+    kinds = tuple(t for t in (getattr(dist, "DistBackendError", None),
+                              getattr(dist, "DistNetworkError", None)) if t is not None)
+    text = str(exc).lower()
+    return isinstance(exc, kinds) or any(k in text for k in (
+        "closed by peer", "reset by peer", "broken pipe", "remote worker",
+        "communicator was aborted"))
 
 
 def _short(exc: BaseException) -> str:

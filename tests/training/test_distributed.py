@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from studio.core.project import DataSettings, Project
-from studio.training import Trainer
+from studio.training import Callback, Trainer
 from studio.training.checkpoint import load_checkpoint
 from studio.training.distributed import Shard, strip_launch_flags
 
@@ -30,6 +30,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class _CrashAt(Callback):
+    def __init__(self, step: int) -> None:
+        self.at = step
+
+    def on_progress(self, logs) -> None:
+        if logs["step"] >= self.at:
+            raise RuntimeError("a fault in process 1 alone")
+
+
 def _rank_main(rank: int, world: int, port: int, project_text: str | list[str], out: str
                ) -> None:
     """One process of a run started as torchrun would: the rank in the environment (a list
@@ -37,9 +46,13 @@ def _rank_main(rank: int, world: int, port: int, project_text: str | list[str], 
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world),
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
+    callbacks = []
     if isinstance(project_text, list):
         project_text = project_text[rank]
-    trainer = Trainer(Project.loads(project_text), out_dir=out)
+    if project_text.startswith("crash-at-step-5:"):  # a fault in this process alone
+        project_text = project_text.split(":", 1)[1]
+        callbacks.append(_CrashAt(5))
+    trainer = Trainer(Project.loads(project_text), out_dir=out, callbacks=callbacks)
     result = trainer.fit()
     save_file({k: v.contiguous() for k, v in trainer.model.state_dict().items()},
               os.path.join(out, f"rank{rank}.safetensors"))
@@ -88,6 +101,21 @@ def test_a_process_failing_to_start_fails_every_process_with_its_message(tmp_pat
     assert "weights file not found" in info[0]["message"]
     assert "(process 1)" in info[0]["message"]  # rank 0 reports the other's failure
     assert info[0]["steps"] == info[1]["steps"] == 0
+
+
+def test_a_fault_in_one_process_mid_run_ends_the_others_too(tmp_path) -> None:
+    import torch.multiprocessing as mp
+
+    project = mlp(epochs=50)
+    t0 = time.perf_counter()
+    mp.start_processes(_rank_main, args=(2, _free_port(), [project.dumps(),
+                                                           "crash-at-step-5:" + project.dumps()],
+                                         str(tmp_path)), nprocs=2, start_method="spawn")
+    assert time.perf_counter() - t0 < 120
+    info = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert info[1]["status"] == "failed" and "a fault in process 1 alone" in info[1]["message"]
+    assert info[0]["status"] == "failed", info[0]
+    assert "another process of this run stopped unexpectedly" in info[0]["message"]
 
 
 def test_each_process_takes_its_own_shard_and_the_shards_cover_the_epoch() -> None:
