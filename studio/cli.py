@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .core.errors import StudioError
-from .core.project import Project, default_sample
+from .core.project import Project, default_sample, file_stem
 from .core.shapes import analyze, format_shape
 from .core.summary import summary_dict, summary_table
 
@@ -139,7 +139,6 @@ def _validate(args: argparse.Namespace) -> int:
 @command("train")
 def _train(args: argparse.Namespace) -> int:
     import signal
-    import time
 
     project = Project.load(args.project)
     _override(project, args)
@@ -155,11 +154,7 @@ def _train(args: argparse.Namespace) -> int:
 
     out = args.out
     if out is None:
-        if args.resume is not None:
-            out = args.resume.parent
-        else:
-            stem = args.project.name.removesuffix(".json").removesuffix(".studio")
-            out = args.project.parent / "runs" / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+        out = args.resume.parent if args.resume is not None else _default_out(args.project)
     events = None
     if rank > 0:  # a data-parallel helper: rank 0 reports and writes for the run
         trainer = Trainer(project, out_dir=out, base_dir=args.base_dir)
@@ -225,17 +220,19 @@ def _stop_on_sigterm(trainer: Any) -> None:
     signal.signal(signal.SIGTERM, on_term)
 
 
-def _launch(args: argparse.Namespace) -> int:
-    """Re-run this command under torchrun with one output folder for all processes."""
+def _default_out(project: Path) -> Path:
     import time
 
+    return project.parent / "runs" / f"{file_stem(project)}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _launch(args: argparse.Namespace) -> int:
+    """Re-run this command under torchrun with one output folder for all processes."""
     from .training.distributed import launch
 
     argv = list(args.argv)
     if args.out is None and args.resume is None:
-        stem = args.project.name.removesuffix(".json").removesuffix(".studio")
-        out = args.project.parent / "runs" / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-        argv += ["--out", str(out)]
+        argv += ["--out", str(_default_out(args.project))]
     return launch(argv, args.nproc_per_node, args.nnodes, args.rdzv_endpoint, args.rdzv_id)
 
 

@@ -416,6 +416,12 @@ def _load_node(nd: Any, where: str, graph: Graph) -> Node:
     return Node(nid, kind, params, (float(pos[0]), float(pos[1])), trainable)  # type: ignore[arg-type]
 
 
+def file_stem(path: Path) -> str:
+    """A project file's name without ``.studio.json`` (or ``.json``): runs and exports are
+    named after it."""
+    return path.name.removesuffix(".json").removesuffix(".studio")
+
+
 def samples_dir() -> Path:
     """The ready projects shipped beside the package."""
     return Path(__file__).resolve().parents[2] / "samples"

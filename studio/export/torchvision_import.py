@@ -19,7 +19,7 @@ from studio.core import catalog
 from studio.core.errors import StudioError
 from studio.core.graph import Graph, Node
 from studio.core.layout import apply_layout
-from studio.core.project import DataSettings, Project, TrainingSettings
+from studio.core.project import DataSettings, Project, TrainingSettings, file_stem
 from studio.core.shapes import analyze
 
 ARCHITECTURES = ("resnet18", "resnet50", "vgg11", "mobilenet_v2", "mobilenet_v3_small",
@@ -223,8 +223,7 @@ def import_torchvision(name: str, out: str | Path | None = None, pretrained: boo
         if state is not None:
             from studio.training.checkpoint import save_weights
 
-            weights = path.with_name(path.name.removesuffix(".json").removesuffix(".studio")
-                                     + ".safetensors")
+            weights = path.with_name(file_stem(path) + ".safetensors")
             save_weights(weights, {key_map[k]: v for k, v in state.items() if k in key_map},
                          {"studio.project": project.dumps(), "studio.source":
                           f"torchvision:{name}"})

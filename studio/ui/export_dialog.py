@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.project import Project
+from studio.core.project import Project, file_stem
 
 from .training.runs import WEIGHT_FILES
 
@@ -101,7 +101,7 @@ class ExportDialog(QDialog):
 
     def _stem(self) -> str:
         p = self.project.path
-        return p.name.removesuffix(".json").removesuffix(".studio") if p else "model"
+        return file_stem(p) if p else "model"
 
     def _format_changed(self) -> None:
         key = self.format.currentData()

@@ -25,7 +25,13 @@ from PySide6.QtWidgets import (
 from studio.core.errors import StudioError
 from studio.core.graph import Edge, Node
 from studio.core.layout import layered_positions
-from studio.core.project import Project, default_sample, sample_paths, samples_dir
+from studio.core.project import (
+    Project,
+    default_sample,
+    file_stem,
+    sample_paths,
+    samples_dir,
+)
 from studio.core.shapes import Analysis, analyze
 
 from .canvas import NODE_H, CanvasScene, NodeItem
@@ -793,8 +799,7 @@ class MainWindow(QMainWindow):
             self._status("fix the problems first: " + self.analysis.errors[0].message)
             return False
 
-        stem = (self.project.path.name.removesuffix(".json").removesuffix(".studio")
-                if self.project.path else "untitled")
+        stem = file_stem(self.project.path) if self.project.path else "untitled"
         out = resume_from.parent if resume_from is not None else None
         if out is None:
             base_name = f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
