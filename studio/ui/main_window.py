@@ -343,13 +343,23 @@ class MainWindow(QMainWindow):
         self.opened_weights = path
         return project
 
+    def _has_problems(self) -> bool:
+        """True, with the first problem in the status bar, when the graph cannot be built."""
+        if self.analysis is not None and self.analysis.errors:
+            self._status("fix the problems first: " + self.analysis.errors[0].message)
+            return True
+        return False
+
+    def project_dir(self) -> Path | None:
+        """Where the project's relative paths (data, initial weights) start from."""
+        return self.project.path.parent if self.project.path else None
+
     def export_dialog(self) -> None:
         from .export_dialog import ExportDialog
 
-        if self.analysis is not None and self.analysis.errors:
-            self._status("fix the problems first: " + self.analysis.errors[0].message)
+        if self._has_problems():
             return
-        base = self.project.path.parent if self.project.path else None
+        base = self.project_dir()
         self.exporter = ExportDialog(self.project, self.runs_dir(), base, self,
                                      weights=self.opened_weights)
         self.exporter.show()
@@ -400,8 +410,7 @@ class MainWindow(QMainWindow):
         path = self.ask_weights_file()
         if path is None:
             return
-        if self.analysis is not None and self.analysis.errors:
-            self._status("fix the problems first: " + self.analysis.errors[0].message)
+        if self._has_problems():
             return
         from studio.training.transfer import check
 
@@ -794,9 +803,8 @@ class MainWindow(QMainWindow):
             if loaded is None:
                 return False
             project = loaded
-        elif self.analysis is not None and self.analysis.errors:
+        elif self._has_problems():
             self.bottom_tabs.setCurrentWidget(self.problems)
-            self._status("fix the problems first: " + self.analysis.errors[0].message)
             return False
 
         stem = file_stem(self.project.path) if self.project.path else "untitled"
@@ -809,7 +817,7 @@ class MainWindow(QMainWindow):
                 out = self.runs_dir() / f"{base_name}-{n}"
         self.dashboard.reset()
         self.dashboard.add_message(f"run folder: {out}")
-        base = self.project.path.parent if self.project.path else None
+        base = self.project_dir()
         worker = self.runs.start(project, out, resume_from, base,
                                  processes=self.run_processes)
         worker.started_run.connect(self._run_started)
@@ -882,7 +890,7 @@ class MainWindow(QMainWindow):
         from .training.process import EvaluationJob
 
         out = run.path / f"evaluation-{weights.stem}.npz"
-        base = self.project.path.parent if self.project.path else None
+        base = self.project_dir()
         job = EvaluationJob(run.path / "project.studio.json", weights, out, base, parent=self)
         self.evaluation_job = job
         self._status(f"evaluating {run.name}/{weights.name}…")
