@@ -146,7 +146,9 @@ def _train(args: argparse.Namespace) -> int:
         "TORCHELASTIC_RUN_ID" not in os.environ
     if launching:
         return _launch(args)
-    rank = int(os.environ.get("RANK", "0")) if "TORCHELASTIC_RUN_ID" in os.environ else 0
+    from .training.distributed import world_from_env
+
+    rank = world_from_env()[0]
     if args.nice > 0 and hasattr(os, "nice"):
         os.nice(args.nice)
     from .training.console import ConsoleProgress, format_logs

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,13 +41,8 @@ class Group:
 
     rank: int
     world: int
-    local_rank: int
     control: Any = None  # a gloo group for the per-batch agreement, even when NCCL trains
     owned: bool = False  # this process created the default group and must destroy it
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
 
     @classmethod
     def join(cls, device_type: str, timeout_s: float = 1800.0) -> Group:
@@ -62,7 +56,7 @@ class Group:
             owned = True
         # its own gloo group: the agreement runs beside DDP's gradient all-reduces, not after
         control = dist.new_group(backend="gloo")
-        return cls(dist.get_rank(), dist.get_world_size(), local, control, owned)
+        return cls(dist.get_rank(), dist.get_world_size(), control, owned)
 
     def close(self) -> None:
         if self.owned and dist.is_initialized():
@@ -130,9 +124,6 @@ class Shard:
 
     def positions(self) -> torch.Tensor:
         return torch.tensor(list(iter(self.sampler)), dtype=torch.long)
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self.sampler)
 
 
 def params_digest(model: torch.nn.Module) -> list[float]:

@@ -322,6 +322,11 @@ class Trainer:
             "classes": self.bundle.classes, "out_dir": str(self.out_dir or ""),
         })
 
+    @property
+    def local_batch(self) -> int:
+        """Each process's batch: the project's batch size is the global one."""
+        return max(1, self.project.data.batch_size // self.world)
+
     def _make_forward(self) -> None:
         """The model as the steps call it: inside DDP for a data-parallel run (whose
         constructor is a collective), then compiled when asked."""
@@ -355,7 +360,7 @@ class Trainer:
         bs = self.project.data.batch_size
         if bs % self.world and self.main:
             self.message(f"batch size {bs} does not split evenly over {self.world} processes; "
-                         f"each takes {max(1, bs // self.world)}")
+                         f"each takes {self.local_batch}")
 
     def _init_weights(self, path: str) -> None:
         from .transfer import load_into, resolve
@@ -405,7 +410,7 @@ class Trainer:
 
             n = len(b.train_idx) if b.files is not None else len(b.x_train)
             shard = Shard(n, self.world, self.rank, self.settings.seed + 1)
-        return self._split_batches("train", max(1, d.batch_size // self.world), augment, shard)
+        return self._split_batches("train", self.local_batch, augment, shard)
 
     def _split_batches(self, split: str, batch_size: int, augment: Augmenter | None = None,
                        shard: Any = None) -> Batches | LoaderBatches:
@@ -772,8 +777,7 @@ class Trainer:
         now = time.perf_counter()
         t_last, step_last, _ = self._last_report
         dt = max(now - t_last, 1e-9)
-        bs = max(1, self.project.data.batch_size // self.world) * self.world
-        rate = (self.step - step_last) * bs / dt
+        rate = (self.step - step_last) * self.local_batch * self.world / dt
         run_rate = (self.step - self.run_step0) / max(now - self.run_t0, 1e-9)
         remaining = (self.settings.epochs * spe) - self.step
         self._last_report = (now, self.step, 0)
