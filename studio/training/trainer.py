@@ -28,7 +28,7 @@ from studio.core.errors import DatasetError, ShapeError, StudioError, TrainingEr
 from studio.core.project import Project
 from studio.core.shapes import Analysis, analyze
 from studio.data.batches import Augmenter, Batches
-from studio.data.bundle import DataBundle, describe, load_data
+from studio.data.bundle import DataBundle, describe, load_data, pack_uint8
 from studio.data.lazy import LoaderBatches
 
 from .callbacks import (
@@ -929,35 +929,6 @@ class Trainer:
                     indent=2).encode())
         self.callbacks.on_run_end(result)
         return result
-
-
-def pack_uint8(b: DataBundle) -> tuple[DataBundle, torch.Tensor, torch.Tensor] | None:
-    """The bundle with its images as uint8 plus (a, b) with normalised = pixel · a + b, or
-    None when the samples are not exactly 8-bit images (then they stay float)."""
-    from dataclasses import replace
-
-    if not b.image or b.files is not None or b.x_train.dim() != 4 or not len(b.x_train):
-        return None
-    c = b.x_train.shape[1]
-    norm = b.norm or {"mean": [0.0] * c, "std": [1.0] * c, "scale": 255.0}
-    if norm.get("scale") != 255.0 or len(norm["mean"]) != c or len(norm["std"]) != c:
-        return None
-    mean = torch.tensor(norm["mean"], dtype=torch.float64).reshape(1, c, 1, 1)
-    std = torch.tensor(norm["std"], dtype=torch.float64).reshape(1, c, 1, 1)
-    out: dict[str, torch.Tensor | None] = {}
-    for name in ("x_train", "x_val", "x_test"):
-        x = getattr(b, name)
-        if x is None:
-            out[name] = None
-            continue
-        pixels = (x.double() * std + mean) * 255.0
-        raw = pixels.round()
-        if len(x) and ((raw - pixels).abs().max() > 1e-2 or raw.min() < 0 or raw.max() > 255):
-            return None  # not 8-bit pixels: keep the floats
-        out[name] = raw.to(torch.uint8)
-    a = (1.0 / (255.0 * std)).float()
-    off = (-mean / std).float()
-    return replace(b, messages=list(b.messages), **out), a, off
 
 
 def _free_memory(device: torch.device) -> int | None:

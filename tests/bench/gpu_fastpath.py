@@ -32,8 +32,8 @@ from torch import nn
 from studio.core.build import build_module
 from studio.core.project import Project, sample_paths
 from studio.data import load_data
+from studio.data.bundle import pack_uint8
 from studio.training import Callback, Trainer
-from studio.training.trainer import pack_uint8
 
 TARGETS = {"mnist_cnn": 0.97, "residual_cnn": 0.97, "cifar_cnn": 0.70}
 

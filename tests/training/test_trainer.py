@@ -288,8 +288,7 @@ def test_images_kept_as_uint8_train_like_float_images() -> None:
 
 
 def test_only_exact_8bit_images_are_packed() -> None:
-    from studio.data.bundle import load_data
-    from studio.training.trainer import pack_uint8
+    from studio.data.bundle import load_data, pack_uint8
 
     project = sample("mnist_cnn")
     bundle = load_data(project.data, seed=0)
