@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import statistics
 import time
+from collections.abc import Callable
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -33,14 +34,21 @@ def measure(n: int, app: QApplication) -> float:
     d._dirty.add("batch_loss")
     d.redraw()
     app.processEvents()
+    ms = timed_redraws(d, lambda i: d._add("batch_loss", (n + i) / 1000, 0.1), 60)
+    d.close()
+    return ms
+
+
+def timed_redraws(d: Dashboard, add: Callable[[int], object], rounds: int) -> float:
+    """Median ms of ``rounds`` times: add a point with ``add(i)``, then ``redraw`` and a
+    synchronous repaint, what one tick of the dashboard's timer costs."""
     times = []
-    for i in range(60):
-        d._add("batch_loss", (n + i) / 1000, 0.1)
+    for i in range(rounds):
+        add(i)
         t0 = time.perf_counter()
         d.redraw()
         d.graphics.viewport().repaint()
         times.append((time.perf_counter() - t0) * 1000)
-    d.close()
     return statistics.median(times)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import statistics
 import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -22,6 +21,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtWidgets import QApplication
 
 from studio.ui.training.dashboard import Dashboard
+from tests.bench.plot_redraw import timed_redraws
 
 STEPS_PER_EPOCH = 10_000
 
@@ -36,15 +36,10 @@ def stored_bytes(d: Dashboard) -> int:
 
 
 def redraw_ms(d: Dashboard, app: QApplication, step: int, n: int = 20) -> float:
-    times = []
-    for i in range(n):
-        d.add_progress({"step": step + i, "batches": STEPS_PER_EPOCH, "loss": 0.5, "lr": 1e-3})
-        t0 = time.perf_counter()
-        d.redraw()
-        d.graphics.viewport().repaint()
-        times.append((time.perf_counter() - t0) * 1000)
+    ms = timed_redraws(d, lambda i: d.add_progress(
+        {"step": step + i, "batches": STEPS_PER_EPOCH, "loss": 0.5, "lr": 1e-3}), n)
     app.processEvents()
-    return statistics.median(times)
+    return ms
 
 
 def main() -> None:
