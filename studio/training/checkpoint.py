@@ -30,10 +30,8 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 
 def check_size(path: Path) -> None:
     """Refuse a file that cannot fit in free memory before reading any of it."""
-    from .trainer import _free_memory
-
     size = path.stat().st_size
-    free = _free_memory(torch.device("cpu"))
+    free = free_memory(torch.device("cpu"))
     if free is not None and size > free:
         raise TrainingError(f"the file is {size / 2**30:.1f} GiB but only {free / 2**30:.1f} "
                             "GiB of memory is free", str(path))
@@ -82,3 +80,24 @@ def load_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, s
     except (OSError, SafetensorError, ValueError) as exc:
         raise TrainingError(f"not a readable .safetensors file ({exc})", str(path)) from None
     return tensors, meta
+
+
+def free_memory(device: torch.device) -> int | None:
+    """Bytes free for new allocations on the device, or None when unknown."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    if device.type != "cpu":
+        return None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import os
+
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None

@@ -40,7 +40,7 @@ from .callbacks import (
     MetricsFile,
     TerminateOnNaN,
 )
-from .checkpoint import load_checkpoint, save_checkpoint, save_weights
+from .checkpoint import free_memory, load_checkpoint, save_checkpoint, save_weights
 from .metrics import EvalMeter, TrainWindow
 
 
@@ -502,7 +502,7 @@ class Trainer:
         slots = {"Adam": 2, "AdamW": 2, "RMSprop": 2, "Adagrad": 1, "SGD": 1}
         n = self.analysis.total_params
         need = n * 4 * (2 + slots.get(self.settings.optimizer["type"], 2))
-        free = _free_memory(self.device)
+        free = free_memory(self.device)
         if free is not None and need > free:
             raise TrainingError(
                 f"out of memory: the network's {human(n)} parameters need about "
@@ -929,27 +929,6 @@ class Trainer:
                     indent=2).encode())
         self.callbacks.on_run_end(result)
         return result
-
-
-def _free_memory(device: torch.device) -> int | None:
-    """Bytes free for new allocations on the device, or None when unknown."""
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    if device.type != "cpu":
-        return None
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        import os
-
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def _optimizer(spec: dict[str, Any], params: list[nn.Parameter]) -> torch.optim.Optimizer:
