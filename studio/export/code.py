@@ -150,6 +150,7 @@ The settings below come from the project; edit them here.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import os
@@ -350,6 +351,11 @@ def main() -> None:
                   str(args.out))
         print(f"saved {{args.out}}")
     if distributed:
+        # DDP's reducer holds the process group: release it first, so that the group's
+        # threads end here and not during interpreter shutdown, where gloo can abort
+        del net
+        gc.collect()
+        dist.barrier()
         dist.destroy_process_group()
 
 
