@@ -31,8 +31,10 @@ from .choices import (
     WARMUP,
 )
 from .errors import GraphError, ParamError, ProjectError
+from .files import read_limited
 from .graph import Edge, Graph, Node, check_id
 from .params import Schema
+from .settings import resolve_optimizer
 
 FORMAT = "studio.project"
 VERSION = 1
@@ -138,7 +140,9 @@ class TrainingSettings(_Strict):
     @field_validator("optimizer")
     @classmethod
     def _optimizer(cls, v: Any) -> dict[str, Any]:
-        return _typed(v, OPTIMIZERS, "optimizer")
+        spec = _typed(v, OPTIMIZERS, "optimizer")
+        resolve_optimizer(spec)  # combinations torch refuses only when it runs
+        return spec
 
     @field_validator("scheduler")
     @classmethod
@@ -198,21 +202,11 @@ class Project:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Project:
         path = Path(path)
+        data = read_limited(path, MAX_FILE_BYTES, ProjectError, what="project files")
         try:
-            size = path.stat().st_size
-        except FileNotFoundError:
-            raise ProjectError("file not found", str(path)) from None
-        except OSError as exc:
-            raise ProjectError(f"cannot read: {exc.strerror}", str(path)) from None
-        if size > MAX_FILE_BYTES:
-            raise ProjectError(f"file is {size / 2**20:.0f} MiB; project files are limited to "
-                               f"{MAX_FILE_BYTES // 2**20} MiB", str(path))
-        try:
-            text = path.read_text(encoding="utf-8")
+            text = data.decode("utf-8")
         except UnicodeDecodeError:
             raise ProjectError("not a text file (expected UTF-8 JSON)", str(path)) from None
-        except OSError as exc:
-            raise ProjectError(f"cannot read: {exc.strerror}", str(path)) from None
         project = cls.loads(text, source=str(path))
         project.path = path
         return project
@@ -268,8 +262,11 @@ def pretty_json(value: Any, indent: int = 0, width: int = 100) -> str:
 def atomic_write(path: Path, data: bytes) -> None:
     """Temp file in the same folder, fsync, rename over the target, fsync the folder."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
     try:
         os.chmod(tmp, _file_mode(path))
         with os.fdopen(fd, "wb") as f:
@@ -277,9 +274,11 @@ def atomic_write(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):  # name the file the user knows, not the temporary one
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
         raise
     try:
         dfd = os.open(path.parent, os.O_RDONLY)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .errors import ProjectError
+from .files import try_lock
 from .project import Project, atomic_write
 
 FORMAT = "studio.recovery"
@@ -36,25 +37,6 @@ def recovery_dir() -> Path:
         p = Path(platformdirs.user_state_dir("studio")) / "recovery"
     p.mkdir(parents=True, exist_ok=True)
     return p
-
-
-def _try_lock(f: IO[bytes]) -> bool:
-    """An exclusive, non-blocking lock on an open file; False when another process holds it."""
-    try:
-        import fcntl
-    except ImportError:  # Windows
-        import msvcrt
-
-        try:
-            msvcrt.locking(f.fileno(), msvcrt.LK_NBLCK, 1)
-            return True
-        except OSError:
-            return False
-    try:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except OSError:
-        return False
 
 
 @dataclass
@@ -95,7 +77,7 @@ class RecoverySession:
         self.lock_path = self.folder / f"{self.id}.lock"
         self.path = self.folder / f"{self.id}.recovery.json"
         self._lock: IO[bytes] | None = open(self.lock_path, "wb")  # noqa: SIM115 - held open
-        if not _try_lock(self._lock):  # pragma: no cover - a fresh name nobody else holds
+        if not try_lock(self._lock):  # pragma: no cover - a fresh name nobody else holds
             raise OSError("could not lock the recovery session")
         self._lock.write(f"{os.getpid()}\n".encode())
         self._lock.flush()
@@ -139,7 +121,7 @@ def orphans(folder: Path | None = None) -> list[Recovered]:
         except OSError:
             continue
         try:
-            if not _try_lock(f):
+            if not try_lock(f):
                 continue  # a live session (another window)
         finally:
             f.close()

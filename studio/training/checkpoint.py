@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
-from studio.core.errors import TrainingError
-from studio.core.project import atomic_write
+from studio.core.errors import ProjectError, TrainingError
+from studio.core.files import human_bytes, open_regular
+from studio.core.memory import free_memory
+from studio.core.project import MAX_FILE_BYTES, Project, atomic_write
 
 FORMAT = "studio.checkpoint"
-VERSION = 1
+#: 2: callback states under stable keys, as objects that may hold tensors
+VERSION = 2
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -28,31 +32,35 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     atomic_write(Path(path), buf.getvalue())
 
 
-def check_size(path: Path) -> None:
-    """Refuse a file that cannot fit in free memory before reading any of it."""
-    size = path.stat().st_size
+def _open_within_memory(path: Path) -> tuple[BinaryIO, int]:
+    """A regular file (never a device or a pipe) that fits in free memory, opened."""
+    f = open_regular(path, TrainingError)
+    size = os.fstat(f.fileno()).st_size
     free = free_memory(torch.device("cpu"))
     if free is not None and size > free:
-        raise TrainingError(f"the file is {size / 2**30:.1f} GiB but only {free / 2**30:.1f} "
-                            "GiB of memory is free", str(path))
+        f.close()
+        raise TrainingError(f"the file is {human_bytes(size)} but only {human_bytes(free)} of "
+                            "memory is free", str(path))
+    return f, size
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise TrainingError("checkpoint not found", str(path))
-    check_size(path)
+    f, _size = _open_within_memory(path)
     try:
-        with warnings.catch_warnings():  # a damaged file's oddities are the error below
+        with f, warnings.catch_warnings():  # a damaged file's oddities are the error below
             warnings.simplefilter("ignore")
-            state = torch.load(path, map_location=map_location, weights_only=True)
+            state = torch.load(f, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for foreign or torn files
         first = (str(exc).strip().splitlines() or ["empty or cut short"])[0][:200]
         raise TrainingError(f"not a readable Studio checkpoint ({type(exc).__name__}: "
                             f"{first})", str(path)) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise TrainingError("not a Studio checkpoint", str(path))
-    if state.get("version", 0) > VERSION:
+    version = state.get("version", 0)
+    if not isinstance(version, int) or version > VERSION:
         raise TrainingError("written by a newer Studio", str(path))
     return state
 
@@ -71,33 +79,31 @@ def load_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, s
     from safetensors.torch import load
 
     path = Path(path)
+    f, size = _open_within_memory(path)
     try:
-        check_size(path)
-        data = path.read_bytes()
+        with f:
+            data = f.read(size + 1)  # a file still growing is read only as far as it was
         tensors = load(data)
         header_len = int.from_bytes(data[:8], "little")
-        meta = json.loads(data[8:8 + header_len]).get("__metadata__", {}) or {}
-    except (OSError, SafetensorError, ValueError) as exc:
+        header = json.loads(data[8:8 + header_len])
+        meta = (header.get("__metadata__") if isinstance(header, dict) else None) or {}
+    except (OSError, SafetensorError, ValueError, RecursionError) as exc:
         raise TrainingError(f"not a readable .safetensors file ({exc})", str(path)) from None
     return tensors, meta
 
 
-def free_memory(device: torch.device) -> int | None:
-    """Bytes free for new allocations on the device, or None when unknown."""
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    if device.type != "cpu":
-        return None
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        import os
+def embedded_project(meta: dict[str, str], path: str | Path) -> Project:
+    """The project a weights file carries, under the same limits as a project file."""
+    text = meta.get("studio.project")
+    if not isinstance(text, str):
+        raise TrainingError("this .safetensors file has no Studio project in its metadata",
+                            str(path))
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_FILE_BYTES:
+        raise ProjectError(f"its embedded project is larger than {human_bytes(MAX_FILE_BYTES)}, "
+                           "the limit for projects", str(path))
+    return Project.loads(text, source=f"{path} (its project)")
 
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
+
+__all__ = ["embedded_project", "free_memory", "load_checkpoint", "load_weights", "save_checkpoint",
+           "save_weights"]

@@ -94,7 +94,7 @@ def test_missing_and_oversized_files(tmp_path, monkeypatch) -> None:
     big = tmp_path / "big.studio.json"
     big.write_text(" " * 2000)
     monkeypatch.setattr(project_mod, "MAX_FILE_BYTES", 1000)
-    with pytest.raises(ProjectError, match="limited to"):
+    with pytest.raises(ProjectError, match="larger than 1,000 bytes, the limit for project files"):
         Project.load(big)
 
 

@@ -92,3 +92,56 @@ def test_downloads_go_to_studios_folder_not_where_the_project_points(tmp_path, m
     a = load_arrays("mnist", {"root": str(theirs), "download": True})
     assert len(a.x) == 60 and not theirs.exists()
     assert roots and all(r == str(own) for r in roots)
+
+
+posix = pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="needs FIFOs")
+
+
+@posix
+def test_devices_pipes_and_folders_are_never_read_as_files(tmp_path) -> None:
+    """Each of these used to read forever, block forever or crash with a traceback."""
+    import os
+
+    from studio.training.checkpoint import load_weights
+    from studio.training.transfer import read_state
+
+    fifo = tmp_path / "pipe.studio.json"
+    os.mkfifo(fifo)
+    zero = tmp_path / "zero.safetensors"
+    zero.symlink_to("/dev/zero")
+    for path, kind in ((fifo, r"a pipe \(FIFO\)"), (zero, "a device"), (tmp_path, "a folder")):
+        with pytest.raises(ProjectError, match=f"is {kind}, not a file"):
+            Project.load(path)
+    for reader in (load_checkpoint, load_weights, read_state):
+        for path, kind in ((fifo, "a pipe"), (zero, "a device")):
+            with pytest.raises(TrainingError, match=f"is {kind}"):
+                reader(path)
+
+
+@posix
+def test_initial_weights_linked_to_dev_zero_fail_the_run_at_once(tmp_path) -> None:
+    from studio.training import Trainer
+    from tests.training.helpers import mlp
+
+    link = tmp_path / "w.safetensors"
+    link.symlink_to("/dev/zero")
+    result = Trainer(mlp(epochs=1, init_weights=str(link))).fit()
+    assert result.status == "failed"
+    assert "is a device, not a file" in result.message
+    assert "training.init_weights" in result.message
+
+
+def test_a_project_inside_weights_has_the_project_files_limit(tmp_path) -> None:
+    from studio.core.project import MAX_FILE_BYTES
+    from studio.training.checkpoint import embedded_project, load_weights, save_weights
+
+    project = Project.load(sample_paths()[0])
+    text = project.dumps()
+    padded = text.replace('"name": ', '"name": "' + "x" * (MAX_FILE_BYTES + 10) + '", "_": ', 1)
+    path = tmp_path / "big.safetensors"
+    save_weights(path, {"w": torch.zeros(1)}, {"studio.project": padded})
+    _, meta = load_weights(path)
+    with pytest.raises(ProjectError, match="its embedded project is larger than 64 MiB, the limit"):
+        embedded_project(meta, path)
+    save_weights(path, {"w": torch.zeros(1)}, {"studio.project": text})
+    assert embedded_project(load_weights(path)[1], path).name == project.name
