@@ -166,6 +166,8 @@ def _copy(value: Any) -> Any:
 
 
 def _num(x: float) -> str:
+    if abs(x) >= 1e15:  # a number too long to read is shown by its size
+        return f"{float(x):.3g}"
     return str(int(x)) if float(x).is_integer() else repr(x)
 
 
