@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .core.errors import StudioError
-from .core.project import Project, default_sample, file_stem
+from .core.project import Project, default_sample
 from .core.shapes import analyze, format_shape
 from .core.summary import summary_dict, summary_table
 
@@ -30,8 +30,30 @@ def command(name: str) -> Callable[[Callable[[argparse.Namespace], int]], Callab
     return register
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line, as every other error of the command."""
+
+    def error(self, message: str) -> Any:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _count(lo: int, hi: int) -> Callable[[str], int]:
+    """An argparse type: a whole number in [lo, hi]."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"must be between {lo:,} and {hi:,}, got "
+                                             f"{value:,}" if len(text) < 30 else
+                                             f"must be between {lo:,} and {hi:,}")
+        return value
+    return parse
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="studio",
         description="Design, train and export neural networks. With no command, opens the "
                     "editor on FILE (default: the MNIST CNN sample).",
@@ -46,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="also check which layers of this weights file fit the network")
     t = sub.add_parser("train", help="train a project without the GUI")
     t.add_argument("project", type=Path)
-    t.add_argument("--epochs", type=int, help="override the project's epochs")
+    t.add_argument("--epochs", type=_count(1, 100_000), help="override the project's epochs")
     t.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
     t.add_argument("--out", type=Path, help="run folder (default: runs/NAME-TIME beside the "
                    "project; with --resume, the checkpoint's folder)")
@@ -54,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--init-weights", type=Path, metavar="FILE",
                    help="start from another run's weights (.safetensors or .ckpt), matched by "
                         "node id; changed or new layers keep their initial weights")
-    t.add_argument("--batch-size", type=int)
+    t.add_argument("--batch-size", type=_count(1, 1 << 20))
     t.add_argument("--lr", type=float, help="override the optimizer's learning rate")
     t.add_argument("--tensorboard", action="store_true", help="also write TensorBoard events")
     t.add_argument("--events", action="store_true",
@@ -64,16 +86,16 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--base-dir", type=Path, metavar="DIR",
                    help="folder that relative data paths in the project start from "
                         "(default: the project file's folder)")
-    t.add_argument("--nproc-per-node", type=int, default=1, metavar="N",
+    t.add_argument("--nproc-per-node", type=_count(1, 1024), default=1, metavar="N",
                    help="train on N data-parallel processes (torchrun + DDP: gloo on the CPU, "
                         "NCCL on GPUs); the batch size stays the global one")
-    t.add_argument("--nnodes", type=int, default=1, metavar="M",
+    t.add_argument("--nnodes", type=_count(1, 4096), default=1, metavar="M",
                    help="machines taking part; start the same command on each")
     t.add_argument("--rdzv-endpoint", metavar="HOST:PORT",
                    help="where the machines of a multi-node run meet (one of them)")
     t.add_argument("--rdzv-id", default="studio", metavar="ID",
                    help="a name for the run, the same on every machine")
-    t.add_argument("--nice", type=int, default=0, metavar="N",
+    t.add_argument("--nice", type=_count(0, 19), default=0, metavar="N",
                    help="lower this process's scheduling priority by N (the window uses it "
                         "so that its painting is never queued behind the run)")
     x = sub.add_parser("export", help="write a verified ONNX, torch.export, safetensors or "
@@ -84,6 +106,9 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("--format", required=True, choices=["onnx", "pt2", "safetensors", "python"])
     x.add_argument("--out", type=Path, required=True, help="file (a folder for python)")
     x.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
+    x.add_argument("--force", action="store_true",
+                   help="python: write into a folder that holds other files (they may be "
+                        "overwritten)")
     x.add_argument("--base-dir", type=Path, metavar="DIR")
     im = sub.add_parser("import", help="a torchvision architecture as an editable project")
     im.add_argument("source", metavar="torchvision:NAME", help="e.g. torchvision:resnet18")
@@ -91,7 +116,8 @@ def _parser() -> argparse.ArgumentParser:
     im.add_argument("--weights", action="store_true",
                     help="also save torchvision's pretrained weights beside the project "
                          "(needs them cached or a connection)")
-    im.add_argument("--input-size", type=int, default=224, help="image height and width")
+    im.add_argument("--input-size", type=_count(16, 4096), default=224,
+                    help="image height and width")
     e = sub.add_parser("evaluate", help="metrics and predictions of trained weights")
     e.add_argument("project", type=Path)
     e.add_argument("--weights", type=Path, required=True, metavar="FILE",
@@ -223,9 +249,9 @@ def _stop_on_sigterm(trainer: Any) -> None:
 
 
 def _default_out(project: Path) -> Path:
-    import time
+    from .training.run_folder import new_run_dir
 
-    return project.parent / "runs" / f"{file_stem(project)}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return new_run_dir(project)
 
 
 def _launch(args: argparse.Namespace) -> int:
@@ -264,7 +290,8 @@ def _export(args: argparse.Namespace) -> int:
     from .export import export
 
     base = args.base_dir or args.project.parent
-    report = export(project, args.format, args.out, args.weights, base, opset=args.opset)
+    report = export(project, args.format, args.out, args.weights, base, opset=args.opset,
+                    force=args.force)
     return _report(report)
 
 
@@ -376,6 +403,10 @@ def _main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         print("studio: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # a folder that cannot be written, a full disk, a file-size limit
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"studio: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except Exception as exc:  # an internal fault: still one line unless asked for more
         if os.environ.get("STUDIO_DEBUG"):
             traceback.print_exc()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from studio.core.errors import TrainingError
+from studio.core.settings import better_mode
 
 if TYPE_CHECKING:  # pragma: no cover
     from .trainer import RunResult, Trainer
@@ -21,6 +22,8 @@ class Callback:
     """No-op base. ``trainer`` is set before the run starts."""
 
     trainer: Trainer
+    #: where a checkpoint keeps this callback's ``state()``; None: it has none to keep
+    state_key: str | None = None
 
     def set_trainer(self, trainer: Trainer) -> None:
         self.trainer = trainer
@@ -35,6 +38,12 @@ class Callback:
     def on_checkpoint(self, kind: str, path: Path) -> None: ...
     def on_message(self, text: str) -> None: ...
     def on_run_end(self, result: RunResult) -> None: ...
+
+    def state(self) -> dict[str, Any]:
+        """What a resumed run needs to continue this callback exactly (tensors allowed)."""
+        return {}
+
+    def load(self, state: dict[str, Any]) -> None: ...
 
 
 class CallbackList(Callback):
@@ -59,14 +68,6 @@ class CallbackList(Callback):
         self._call("on_checkpoint", kind, path)
     def on_message(self, text: str) -> None: self._call("on_message", text)
     def on_run_end(self, result: RunResult) -> None: self._call("on_run_end", result)
-
-
-def better_mode(monitor: str, mode: str = "auto") -> str:
-    """'max' for accuracy-like metrics, 'min' for losses and errors."""
-    if mode != "auto":
-        return mode
-    return "max" if any(k in monitor for k in ("acc", "f1", "precision", "recall", "r2")) \
-        else "min"
 
 
 class Tracker:
@@ -109,6 +110,8 @@ class History(Callback):
 class EarlyStopping(Callback):
     """Stop when the monitored metric has not improved for ``patience`` epochs."""
 
+    state_key = "early_stopping"
+
     def __init__(self, monitor: str = "val_loss", mode: str = "auto", patience: int = 5,
                  min_delta: float = 0.0, restore_best: bool = True) -> None:
         self.tracker = Tracker(monitor, mode, min_delta)
@@ -145,11 +148,17 @@ class EarlyStopping(Callback):
             self.trainer.message(f"restored the weights of epoch {self.tracker.best_epoch + 1}")
 
     def state(self) -> dict[str, Any]:
-        return {"wait": self.wait, **self.tracker.state()}
+        # the best weights travel with the checkpoint: a resumed run that stops early must
+        # restore them as the uninterrupted run would
+        return {"wait": self.wait, **self.tracker.state(), "best_weights": self.best_state}
 
     def load(self, s: dict[str, Any]) -> None:
         self.wait = s["wait"]
         self.tracker.load(s)
+        best = s.get("best_weights")
+        if isinstance(best, dict):
+            device = next(iter(self.trainer.model.state_dict().values())).device
+            self.best_state = {k: v.to(device) for k, v in best.items()}
 
 
 class TerminateOnNaN(Callback):
@@ -192,6 +201,8 @@ class MetricsFile(Callback):
 
 class Checkpointer(Callback):
     """``last.ckpt`` after every epoch (and on a stop), ``best.ckpt`` when the metric improves."""
+
+    state_key = "checkpointer"
 
     def __init__(self, out_dir: Path, monitor: str = "val_loss", mode: str = "auto") -> None:
         self.out_dir = Path(out_dir)

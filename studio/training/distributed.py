@@ -183,6 +183,13 @@ def launch(argv: list[str], nproc: int, nnodes: int = 1, rdzv_endpoint: str | No
         raise StudioError("a run on several machines needs --rdzv-endpoint HOST:PORT (the "
                           "same on every machine)", "--rdzv-endpoint")
     cores = os.cpu_count() or 1
+    import torch
+
+    most = max(torch.cuda.device_count(), 4 * cores)
+    if nproc > most:
+        raise StudioError(f"{nproc} processes on a machine with {cores} CPU cores and "
+                          f"{torch.cuda.device_count()} GPU(s); use at most {most}",
+                          "--nproc-per-node")
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cores // nproc)))
     for name in ("torch.distributed", "torch.distributed.elastic"):
         logging.getLogger(name).setLevel(logging.CRITICAL)  # the workers say what went wrong

@@ -100,20 +100,17 @@ def evaluate_weights(project: Project, weights: Path, base_dir: Path | None = No
     import torch
 
     from .trainer import Trainer
-    from .transfer import read_state
+    from .transfer import load_exact, read_state
 
     weights = Path(weights)
     state = read_state(weights)
     trainer = Trainer(project, base_dir=base_dir, default_callbacks=False)
     trainer.settings.init_weights = None  # the given weights replace them anyway
     trainer.setup()
-    try:
-        trainer.model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise TrainingError("these weights do not fit the project's network "
-                            f"({str(exc).splitlines()[0][:200]})", str(weights)) from None
+    load_exact(trainer.model, state, str(weights))
     if split == "test" and trainer.bundle.x_test is None:
-        raise TrainingError("the project has no test split", "data.test_split")
+        raise TrainingError(f"the dataset {project.data.dataset!r} has no test split; "
+                            "evaluate on val", "--split")
     with torch.no_grad():
         logs = trainer.evaluate(split)
     return collect_predictions(trainer, split), logs

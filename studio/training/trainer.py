@@ -26,11 +26,20 @@ from studio.core.build import build_module
 from studio.core.choices import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
 from studio.core.errors import DatasetError, ShapeError, StudioError, TrainingError
 from studio.core.project import Project
+from studio.core.settings import resolve_training
 from studio.core.shapes import Analysis, analyze
 from studio.data.batches import Augmenter, Batches
 from studio.data.bundle import DataBundle, describe, load_data, pack_uint8
 from studio.data.lazy import LoaderBatches
 
+from . import state as run_state
+from .builders import (
+    make_loss,
+    make_optimizer,
+    make_scheduler,
+    step_scheduler,
+    warmup_factor,
+)
 from .callbacks import (
     Callback,
     CallbackList,
@@ -42,6 +51,7 @@ from .callbacks import (
 )
 from .checkpoint import free_memory, load_checkpoint, save_checkpoint, save_weights
 from .metrics import EvalMeter, TrainWindow
+from .run_folder import RunLock, remove_stale_temp_files
 
 
 @dataclass
@@ -134,6 +144,7 @@ class Trainer:
         self._running.set()
         self._stop_reason: str | None = None
         self.failed: StudioError | None = None
+        self._lock: RunLock | None = None
         self.model: nn.Module
         self.epoch = 0  # epochs completed
         self.batch_in_epoch = 0  # batches completed in the current epoch
@@ -182,6 +193,9 @@ class Trainer:
             self._oom()
         except StudioError as exc:
             self.failed = exc
+        except OSError as exc:  # a full disk, a folder made read-only mid-run
+            self.failed = TrainingError(f"cannot write: {exc.strerror or exc}",
+                                        exc.filename and str(exc.filename))
         except (RuntimeError, IndexError, ValueError) as exc:
             text = str(exc).lower()
             if self.group is not None and _peer_lost(exc):
@@ -199,6 +213,9 @@ class Trainer:
         try:
             return self._result()
         finally:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
             if self.group is not None:
                 # DDP holds the process group; drop it first so the group's threads end now,
                 # not during interpreter shutdown (where gloo aborts the process)
@@ -254,6 +271,12 @@ class Trainer:
 
     def _setup(self, resume_from: str | Path | None) -> None:
         s, d = self.settings, self.project.data
+        if self.out_dir is not None and self.main and self._lock is None:
+            self._lock = RunLock(self.out_dir)
+            self._lock.acquire()  # before anything is written: one run per folder
+            cleaned = remove_stale_temp_files(self.out_dir)
+            if cleaned:
+                self.message(cleaned)
         self.device = resolve_device(s.device)
         if self.world > 1:
             self._join()
@@ -278,18 +301,19 @@ class Trainer:
         self._compile_pending = False
         if self.group is None:  # a data-parallel run wraps it once every process is set up
             self._make_forward()
-        self.loss_fn = getattr(nn, self.loss_type)(
-            **{k: v for k, v in s.loss.items() if k != "type"})
-        self.optimizer = _optimizer(s.optimizer, [p for p in self.model.parameters()
-                                                  if p.requires_grad])
+        self.resolved = resolve_training(s)
+        self.loss_fn = make_loss(self.resolved["loss"])
+        self.optimizer = _optimizer(self.resolved["optimizer"],
+                                    [p for p in self.model.parameters() if p.requires_grad])
         self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
         self.batches = self._batches()
         spe = len(self.batches)
         self.steps_per_epoch = spe
-        self.warmup_steps = (s.scheduler or {}).get("warmup_epochs", 0) * spe
-        self.scheduler, self.batch_scheduler = _scheduler(
-            s.scheduler, self.optimizer, s.epochs - (s.scheduler or {}).get("warmup_epochs", 0),
-            spe, self.base_lrs)
+        sched = self.resolved["scheduler"]
+        warmup = sched["warmup_epochs"] if sched else 0
+        self.warmup_steps = warmup * spe
+        self.scheduler, self.batch_scheduler = make_scheduler(
+            sched, self.optimizer, s.epochs - warmup, spe)
         self.amp_dtype = None
         if s.precision == "auto":  # the GPU fast path: bf16 where the GPU has it
             if cuda and torch.cuda.is_bf16_supported():
@@ -305,13 +329,16 @@ class Trainer:
         self.penalized = [p for p in self.model.parameters() if p.requires_grad and p.dim() > 1]
         self.shuffle_epoch_state = self.shuffle_gen.get_state()
         if resume_from is not None:
-            self._restore(load_checkpoint(resume_from, self.device))
+            run_state.restore(self, load_checkpoint(resume_from, self.device), str(resume_from))
         if self.out_dir is not None and self.main:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            self.project.save(self.out_dir / "project.studio.json")
-            self.callbacks.callbacks.insert(1, MetricsFile(self.out_dir / "metrics.jsonl",
-                                                           keep_epochs=self.epoch))
-            self.callbacks.callbacks[1].set_trainer(self)
+            try:
+                self.project.save(self.out_dir / "project.studio.json")
+                metrics = MetricsFile(self.out_dir / "metrics.jsonl", keep_epochs=self.epoch)
+            except OSError as exc:
+                raise TrainingError(f"cannot write the run folder: {exc.strerror or exc}",
+                                    str(self.out_dir)) from None
+            self.callbacks.callbacks.insert(1, metrics)
+            metrics.set_trainer(self)
         for m in self.bundle.messages:
             self.message(m)
         self.callbacks.on_run_start({
@@ -532,53 +559,6 @@ class Trainer:
                 elif node.spec is not None and node.spec.dtype == "any":
                     frontier.append(nxt)  # reshaping layers pass the ids on unchanged
 
-    def _restore(self, ckpt: dict[str, Any]) -> None:
-        try:
-            self.model.load_state_dict(ckpt["model"])
-        except RuntimeError as exc:
-            raise TrainingError(f"the checkpoint's weights do not fit this network "
-                                f"({_short(exc)})", "resume") from None
-        saved = json.loads(ckpt["project"])["training"]["optimizer"]
-        mine = self.settings.optimizer
-        if saved["type"] != mine["type"]:
-            self.message(f"the optimizer changed from {saved['type']} to {mine['type']}; it "
-                         "starts afresh")
-        else:
-            self.optimizer.load_state_dict(ckpt["optimizer"])
-            if saved != mine:  # new hyperparameters (e.g. --lr) win over the saved ones
-                fresh = _optimizer(mine, [torch.zeros(1, requires_grad=True)]).defaults
-                for g in self.optimizer.param_groups:
-                    g.update({k: v for k, v in fresh.items() if k in g})
-                self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
-                self.message("resumed with the project's new optimizer settings")
-        if self.scheduler is not None and ckpt.get("scheduler") is not None:
-            self.scheduler.load_state_dict(ckpt["scheduler"])
-        if self.batch_scheduler is not None and ckpt.get("batch_scheduler") is not None:
-            self.batch_scheduler.load_state_dict(ckpt["batch_scheduler"])
-        if self.scaler is not None and ckpt.get("scaler"):
-            self.scaler.load_state_dict(ckpt["scaler"])
-        self.epoch, self.batch_in_epoch, self.step = ckpt["epoch"], ckpt["batch"], ckpt["step"]
-        saved_world = ckpt.get("world_size", 1)
-        if saved_world != self.world and self.batch_in_epoch:
-            self.message(f"the run stopped mid-epoch with {saved_world} process(es) and "
-                         f"resumes with {self.world}: epoch {self.epoch + 1} starts again")
-            self.batch_in_epoch = 0
-        torch.set_rng_state(ckpt["rng_torch"].cpu())
-        if self.device.type == "cuda" and ckpt.get("rng_cuda"):
-            torch.cuda.set_rng_state_all([t.cpu() for t in ckpt["rng_cuda"]])
-        self.shuffle_epoch_state = ckpt["rng_shuffle_epoch"].cpu()
-        self.shuffle_gen.set_state(self.shuffle_epoch_state if self.batch_in_epoch
-                                   else ckpt["rng_shuffle"].cpu())
-        self.aug_gen.set_state(ckpt["rng_augment"].cpu())
-        self.history.epochs = json.loads(ckpt["history"])
-        states = json.loads(ckpt.get("callbacks", "{}"))
-        for cb in self.callbacks.callbacks:
-            name = type(cb).__name__
-            if name in states and hasattr(cb, "load"):
-                cb.load(states[name])
-        self.message(f"resumed after epoch {self.epoch}"
-                     + (f", batch {self.batch_in_epoch}" if self.batch_in_epoch else ""))
-
     # -- the loop -------------------------------------------------------------------------
 
     def _loop(self) -> None:
@@ -606,7 +586,10 @@ class Trainer:
             step = self._train_step if self._needs_full_step() else self._plain_step
             running, stopping = self._running.is_set, self._stop.is_set
             clock = time.perf_counter
-            for b, (xb, yb) in enumerate(self.batches.epoch(start), start=start):
+            batches = self.batches.epoch(start)
+            for b in range(start, spe):
+                # stop before the next batch is drawn: drawing it moves the augmentation's
+                # random state, which a resumed run must find where this one left it
                 if group is not None:
                     # processes act on agreed decisions only, taken every few batches
                     if (b - start) % self._agree_every == 0 and self._agree(sync=False):
@@ -616,6 +599,10 @@ class Trainer:
                         self._wait_while_paused()
                     if stopping():
                         break
+                batch = next(batches, None)
+                if batch is None:
+                    break
+                xb, yb = batch
                 if self._compile_pending:
                     self._first_compiled_step(step, xb, yb)
                 else:
@@ -721,7 +708,7 @@ class Trainer:
 
     def _train_step(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
         if self.step < self.warmup_steps:
-            f = (self.step + 1) / self.warmup_steps
+            f = warmup_factor(self.step, self.warmup_steps)
             for g, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
                 g["lr"] = base * f
         with self._autocast():
@@ -809,14 +796,8 @@ class Trainer:
         return logs
 
     def _step_scheduler(self, logs: dict[str, Any]) -> None:
-        if self.scheduler is None or self.step < self.warmup_steps:
-            return
-        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            monitor = self.settings.scheduler.get("monitor", "val_loss")  # type: ignore[union-attr]
-            value = logs.get(monitor, logs.get("loss"))
-            self.scheduler.step(value)
-        else:
-            self.scheduler.step()
+        if self.step >= self.warmup_steps:
+            step_scheduler(self.scheduler, self.resolved["scheduler"], logs)
 
     @torch.no_grad()
     def evaluate(self, split: str = "val") -> dict[str, Any]:
@@ -871,28 +852,7 @@ class Trainer:
                 "studio.target_norm": self.bundle.target_norm}
 
     def checkpoint_state(self) -> dict[str, Any]:
-        cb_states = {type(c).__name__: c.state() for c in self.callbacks.callbacks
-                     if hasattr(c, "state")}
-        return {
-            "project": self.project.dumps(),
-            "epoch": self.epoch, "batch": self.batch_in_epoch, "step": self.step,
-            "world_size": self.world,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict() if self.scheduler else None,
-            "batch_scheduler": (self.batch_scheduler.state_dict() if self.batch_scheduler
-                                else None),
-            "scaler": self.scaler.state_dict() if self.scaler else None,
-            "rng_torch": torch.get_rng_state(),
-            "rng_cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
-            "rng_shuffle": self.shuffle_gen.get_state(),
-            "rng_shuffle_epoch": self.shuffle_epoch_state,
-            "rng_augment": self.aug_gen.get_state(),
-            "history": json.dumps(self.history.epochs),
-            "callbacks": json.dumps(cb_states),
-            "norm": json.dumps(self.bundle.norm),
-            "classes": json.dumps(self.bundle.classes),
-        }
+        return run_state.capture(self)
 
     def write_checkpoint(self, path: Path, state: dict[str, Any], kind: str) -> None:
         try:
@@ -932,41 +892,12 @@ class Trainer:
 
 
 def _optimizer(spec: dict[str, Any], params: list[nn.Parameter]) -> torch.optim.Optimizer:
-    kind = spec["type"]
-    kw = {k: v for k, v in spec.items() if k != "type"}
-    if "beta1" in kw:
-        kw["betas"] = (kw.pop("beta1"), kw.pop("beta2"))
     if not params:
         raise TrainingError("the network has no trainable parameters (all frozen?)", "graph")
     try:
-        return getattr(torch.optim, kind)(params, **kw)
+        return make_optimizer(spec, params)
     except ValueError as exc:
         raise TrainingError(_short(exc), "training.optimizer") from None
-
-
-def _scheduler(spec: dict[str, Any] | None, opt: torch.optim.Optimizer, epochs: int, spe: int,
-               base_lrs: list[float]) -> tuple[Any, Any]:
-    """(epoch scheduler, batch scheduler): OneCycle steps per batch, the others per epoch."""
-    if spec is None:
-        return None, None
-    kind = spec["type"]
-    kw = {k: v for k, v in spec.items() if k not in ("type", "warmup_epochs", "monitor")}
-    sched = torch.optim.lr_scheduler
-    epochs = max(epochs, 1)
-    if kind == "StepLR":
-        return sched.StepLR(opt, **kw), None
-    if kind == "CosineAnnealingLR":
-        kw["T_max"] = kw.get("T_max") or epochs
-        return sched.CosineAnnealingLR(opt, **kw), None
-    if kind == "ReduceLROnPlateau":
-        from .callbacks import better_mode
-
-        kw["mode"] = better_mode(spec.get("monitor", "val_loss"), kw.get("mode", "auto"))
-        return sched.ReduceLROnPlateau(opt, **kw), None
-    if kind == "OneCycleLR":
-        kw["max_lr"] = kw.get("max_lr") or [10 * lr for lr in base_lrs]
-        return None, sched.OneCycleLR(opt, total_steps=epochs * spe, **kw)
-    raise TrainingError(f"unknown scheduler {kind!r}", "training.scheduler")  # pragma: no cover
 
 
 def _peer_lost(exc: BaseException) -> bool:

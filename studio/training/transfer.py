@@ -120,6 +120,34 @@ def _misfit(node: str, keys: list[str], their_keys: list[str], state: dict[str, 
     return None
 
 
+def load_exact(model: torch.nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
+    """Load weights that must fit every layer (resume, evaluate, export); a misfit names the
+    first layer that differs rather than torch's list of every tensor."""
+    mine = model.state_dict()
+    by_node: dict[str, list[str]] = {}
+    for k in mine:
+        by_node.setdefault(_node(k), []).append(k)
+    theirs: dict[str, list[str]] = {}
+    for k in state:
+        theirs.setdefault(_node(k), []).append(k)
+    for node, keys in by_node.items():
+        if node not in theirs:
+            raise TrainingError(f"the weights do not fit this network: layer '{node}' is not "
+                                "in the file", where)
+        problem = _misfit(node, keys, theirs[node], state, mine)
+        if problem:
+            raise TrainingError(f"the weights do not fit this network: layer {problem}", where)
+    extra = [n for n in theirs if n not in by_node]
+    if extra:
+        raise TrainingError(f"the weights do not fit this network: the file has layer "
+                            f"'{extra[0]}', which the network does not", where)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:  # e.g. a dtype torch cannot copy
+        first = (str(exc).strip().splitlines() or ["?"])[-1].strip()[:200]
+        raise TrainingError(f"the weights do not fit this network ({first})", where) from None
+
+
 def load_into(model: torch.nn.Module, path: str | Path) -> TransferReport:
     """Read a weights file and transfer it; fails when not a single layer fits."""
     report = transfer(model, read_state(path), str(path))

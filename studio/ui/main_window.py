@@ -28,7 +28,6 @@ from studio.core.layout import layered_positions
 from studio.core.project import (
     Project,
     default_sample,
-    file_stem,
     sample_paths,
     samples_dir,
 )
@@ -332,13 +331,10 @@ class MainWindow(QMainWindow):
             return None
 
     def _project_from_weights(self, path: Path) -> Project:
-        from studio.training.checkpoint import load_weights
+        from studio.training.checkpoint import embedded_project, load_weights
 
         _state, meta = load_weights(path)
-        if "studio.project" not in meta:
-            raise StudioError("this .safetensors file has no Studio project in its metadata",
-                              str(path))
-        project = Project.loads(meta["studio.project"])
+        project = embedded_project(meta, path)
         project.path = None  # saved under a new name; the weights stay where they are
         self.opened_weights = path
         return project
@@ -779,17 +775,9 @@ class MainWindow(QMainWindow):
 
     def runs_dir(self) -> Path:
         """Runs live beside the project; samples and unsaved projects use the user folder."""
-        p = self.project.path
-        if p is not None and p.parent != samples_dir():
-            return p.parent / "runs"
-        import os
+        from studio.training.run_folder import runs_dir
 
-        base = os.environ.get("STUDIO_DATA_DIR")
-        if base:
-            return Path(base) / "runs"
-        import platformdirs
-
-        return Path(platformdirs.user_data_dir("studio")) / "runs"
+        return runs_dir(self.project.path)
 
     def train(self, resume_from: Path | None = None, snapshot: Path | None = None) -> bool:
         """Train a snapshot of the project on a worker thread (F5); with ``resume_from``,
@@ -807,14 +795,15 @@ class MainWindow(QMainWindow):
             self.bottom_tabs.setCurrentWidget(self.problems)
             return False
 
-        stem = file_stem(self.project.path) if self.project.path else "untitled"
         out = resume_from.parent if resume_from is not None else None
         if out is None:
-            base_name = f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-            out, n = self.runs_dir() / base_name, 1
-            while out.exists():  # two runs in one second keep separate folders
-                n += 1
-                out = self.runs_dir() / f"{base_name}-{n}"
+            from studio.training.run_folder import new_run_dir
+
+            try:
+                out = new_run_dir(self.project.path)
+            except StudioError as exc:
+                self.show_error("Could not start the run", str(exc))
+                return False
         self.dashboard.reset()
         self.dashboard.add_message(f"run folder: {out}")
         base = self.project_dir()

@@ -172,3 +172,37 @@ def test_killed_during_a_checkpoint_write(tmp_path) -> None:
     proc.communicate(timeout=60)
     ckpt = load_checkpoint(out / "last.ckpt")  # the previous file, or the complete new one
     assert ckpt["epoch"] in (before, before + 1)
+    left = [f for f in os.listdir(out) if f.endswith(".tmp")]
+    assert left  # the kill cut the write short: its temporary file stayed behind
+    r = studio("train", path, "--resume", out / "last.ckpt", "--epochs", str(ckpt["epoch"]))
+    assert r.returncode == 0, r.stderr
+    assert not [f for f in os.listdir(out) if f.endswith(".tmp")]  # the next run cleaned up
+
+
+def _small_files_only() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (100, 100))  # `ulimit -f`: nothing fits
+
+
+@posix
+def test_a_disk_that_refuses_every_write_at_the_start_is_one_line(tmp_path) -> None:
+    path, out, _, _ = good_run(tmp_path, sample("wine"))
+    cases = [
+        (("train", path, "--epochs", "1", "--out", tmp_path / "new"),
+         f"{tmp_path / 'new'}: cannot write the run folder: File too large"),
+        (("evaluate", path, "--weights", out / "best.ckpt", "--predictions", tmp_path / "p.npz"),
+         f"{tmp_path / 'p.npz'}: File too large"),
+        (("import", "torchvision:resnet18", "--out", tmp_path / "r.studio.json"),
+         f"{tmp_path / 'r.studio.json'}: File too large"),
+    ]
+    for args, expected in cases:
+        line = one_line(studio(*args, preexec=_small_files_only))
+        assert expected in line, line
+
+
+def test_a_run_folder_that_cannot_be_made_is_one_line(tmp_path) -> None:
+    path, _, _, _ = good_run(tmp_path, sample("wine"))
+    (tmp_path / "afile").write_text("x")
+    line = one_line(studio("train", path, "--out", tmp_path / "afile" / "run"))
+    assert "cannot write the run folder: Not a directory" in line

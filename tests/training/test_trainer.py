@@ -14,6 +14,7 @@ from studio.core.graph import Graph, Node
 from studio.core.project import DataSettings, Project, TrainingSettings
 from studio.training import Callback, Trainer
 from studio.training.checkpoint import load_checkpoint, load_weights
+from tests.graphs import net
 
 from .helpers import mlp, sample
 
@@ -198,7 +199,7 @@ def test_early_stopping_restores_best_weights(tmp_path) -> None:
     assert result.status == "early_stopped" and result.epochs < 60
     best = min(h["val_loss"] for h in result.history)
     ckpt = load_checkpoint(tmp_path / "best.ckpt")
-    assert json.loads(ckpt["callbacks"])["Checkpointer"]["best"] == best
+    assert ckpt["callbacks"]["checkpointer"]["best"] == best
 
 
 @pytest.mark.parametrize("scheduler", [
@@ -299,3 +300,53 @@ def test_only_exact_8bit_images_are_packed() -> None:
     bundle.x_train = bundle.x_train + 1e-3  # no longer whole pixel values
     assert pack_uint8(bundle) is None
     assert pack_uint8(load_data(mlp().data, seed=0)) is None  # not images at all
+
+
+def _image_project(tmp_path, **training) -> Project:
+    """8×8 digits as 1-channel uint8 images in an .npz, with augmentation on."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    np.savez(tmp_path / "digits.npz", x=(d.images[:, None] * 15).astype(np.uint8), y=d.target)
+    g = net(("x", "Input", {"shape": [1, 8, 8]}),
+            ("conv", "Conv2d", {"out_channels": 4, "kernel_size": 3}), ("act", "ReLU", {}),
+            ("flat", "Flatten", {}), ("drop", "Dropout", {"p": 0.2}),
+            ("out", "Linear", {"out_features": 10}))
+    data = DataSettings(dataset="npz", options={"path": str(tmp_path / "digits.npz")},
+                        batch_size=32, augment=[{"type": "random_crop", "padding": 1},
+                                                {"type": "hflip"}, {"type": "rotation"}])
+    t = {"epochs": 3, "optimizer": {"type": "Adam", "lr": 0.01}, **training}
+    return Project("aug", g, data, TrainingSettings(**t))
+
+
+@pytest.mark.parametrize("stop", [StopAt(epoch=0), StopAt(step=20)], ids=["epoch", "mid-epoch"])
+def test_resume_with_augmentation_matches_the_uninterrupted_run(tmp_path, stop) -> None:
+    project = _image_project(tmp_path)
+    full = Trainer(project, out_dir=tmp_path / "full").fit()
+    assert full.status == "completed"
+    cut = Trainer(project, out_dir=tmp_path / "cut", callbacks=[stop], report_hz=0).fit()
+    assert cut.status == "stopped"
+    resumed = Trainer(project, out_dir=tmp_path / "cut").fit(
+        resume_from=tmp_path / "cut" / "last.ckpt")
+    assert [h["val_loss"] for h in resumed.history] == [h["val_loss"] for h in full.history]
+    w_full = load_file(tmp_path / "full" / "model.safetensors")
+    w_res = load_file(tmp_path / "cut" / "model.safetensors")
+    assert all(torch.equal(w_full[k], w_res[k]) for k in w_full)
+
+
+def test_a_resumed_run_that_stops_early_restores_the_best_weights_too(tmp_path) -> None:
+    project = mlp(epochs=60, early_stopping={"monitor": "val_loss", "patience": 3})
+    project.training.optimizer = {"type": "Adam", "lr": 0.05}
+    full = Trainer(project, out_dir=tmp_path / "full").fit()
+    assert full.status == "early_stopped"
+    losses = [h["val_loss"] for h in full.history]
+    best = losses.index(min(losses))
+    assert best < len(losses) - 1  # the last epoch was not the best: restoring matters
+    cut = Trainer(project, out_dir=tmp_path / "cut", callbacks=[StopAt(epoch=best + 1)]).fit()
+    assert cut.status == "stopped"
+    resumed = Trainer(project, out_dir=tmp_path / "cut").fit(
+        resume_from=tmp_path / "cut" / "last.ckpt")
+    assert resumed.status == "early_stopped" and resumed.epochs == full.epochs
+    w_full = load_file(tmp_path / "full" / "model.safetensors")
+    w_res = load_file(tmp_path / "cut" / "model.safetensors")
+    assert all(torch.equal(w_full[k], w_res[k]) for k in w_full)
