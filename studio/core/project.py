@@ -422,8 +422,10 @@ def file_stem(path: Path) -> str:
 
 
 def samples_dir() -> Path:
-    """The ready projects shipped beside the package."""
-    return Path(__file__).resolve().parents[2] / "samples"
+    """The ready projects shipped with the package (``samples/`` of the repository)."""
+    from importlib.resources import files
+
+    return Path(str(files("studio.samples"))).resolve()
 
 
 def sample_paths() -> list[Path]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ from .training.runs import RunsPanel
 from .training.worker import RunController
 from .view import CanvasView
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+RESOURCES = Path(str(files("studio.resources")))
 MAX_RECENT = 10
 RUN_WHERE = ((0, "In This Process (a Thread)"), (1, "In a Separate Process"),
              (2, "On 2 Processes (Data-Parallel)"), (4, "On 4 Processes (Data-Parallel)"))

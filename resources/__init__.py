@@ -1,0 +1,1 @@
+"""Icons and styles shipped with Studio (read through importlib.resources)."""

@@ -1,0 +1,1 @@
+"""Ready projects shipped with Studio (read through importlib.resources)."""
