@@ -105,7 +105,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="trained weights: a run's .ckpt or .safetensors (default: untrained)")
     x.add_argument("--format", required=True, choices=["onnx", "pt2", "safetensors", "python"])
     x.add_argument("--out", type=Path, required=True, help="file (a folder for python)")
-    x.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
+    x.add_argument("--opset", type=int, default=18,
+                   help="ONNX opset, 15 to the newest onnx knows (default 18); the file holds "
+                        "exactly this opset or is not written")
     x.add_argument("--force", action="store_true",
                    help="python: write into a folder that holds other files (they may be "
                         "overwritten)")

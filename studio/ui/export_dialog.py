@@ -1,11 +1,13 @@
 """File ▸ Export: pick a format, the weights and a destination; the export runs as
 ``studio export`` in a child process (the window stays responsive, a crash in an exporter
-cannot take it down) and its verification is shown when it ends."""
+cannot take it down) and its verification is shown when it ends. Writing a Python package
+into a folder that holds other files is asked first (``ask_overwrite``, which tests answer)."""
 
 from __future__ import annotations
 
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QProcess, Qt, Signal
@@ -17,6 +19,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
@@ -24,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.project import Project, file_stem
+from studio.export import DEFAULT_OPSET, MARKER, PACKAGE_FILES, files_in_the_way, opset_range
 
 from .training.runs import WEIGHT_FILES
 
@@ -65,8 +69,11 @@ class ExportDialog(QDialog):
         browse_o = QPushButton("…")
         browse_o.clicked.connect(self._browse_out)
         self.opset = QSpinBox()
-        self.opset.setRange(17, 23)
-        self.opset.setValue(18)
+        low, high = opset_range()  # nothing the exporter can never write
+        self.opset.setRange(low, high)
+        self.opset.setValue(DEFAULT_OPSET)
+        self.opset.setToolTip(f"Below {DEFAULT_OPSET} only some networks convert; the "
+                              "export says when one does not")
         self.result = QLabel()
         self.result.setWordWrap(True)
         self.result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -96,6 +103,9 @@ class ExportDialog(QDialog):
         lay.addLayout(buttons)
         self.format.currentIndexChanged.connect(self._format_changed)
         self.proc: QProcess | None = None
+        #: answers "write into this folder of other files?" (folder, its entries) → yes
+        self.ask_overwrite: Callable[[Path, list[str]], bool] = self._ask_overwrite
+        self.force = False  # the user agreed to write into a folder of other files
         self._format_changed()
         self.resize(560, 220)
 
@@ -133,14 +143,43 @@ class ExportDialog(QDialog):
         args = ["-m", "studio", "export", str(self._snapshot), "--format",
                 self.format.currentData(), "--out", self.out.text().strip(),
                 "--opset", str(self.opset.value())]
+        if self.force:
+            args.append("--force")
         if self.weights.currentData():
             args += ["--weights", self.weights.currentData()]
         if self.base_dir is not None:
             args += ["--base-dir", str(self.base_dir)]
         return args
 
+    def _ask_overwrite(self, folder: Path, names: list[str]) -> bool:
+        B = QMessageBox.StandardButton
+        shown = "\n".join(names[:8]) + (f"\n… and {len(names) - 8} more" if len(names) > 8
+                                          else "")
+        ours = ", ".join(n for n in (*PACKAGE_FILES, MARKER) if n in names)
+        fate = (f"{ours} will be replaced, the other files kept" if ours
+                else "Studio's files are added beside them")
+        return QMessageBox.question(
+            self, "Folder in use",
+            f"“{folder}” holds files that are not from a Studio export:\n\n{shown}\n\n"
+            f"Export into it anyway? {fate}.", B.Yes | B.No, B.No) == B.Yes
+
+    def _may_write(self) -> bool:
+        """Whether the destination is free, or the user agreed to share it."""
+        self.force = False
+        out = Path(self.out.text().strip())
+        if self.format.currentData() != "python":
+            return True
+        names = files_in_the_way(out)
+        if names and not self.ask_overwrite(out, names):
+            self.result.setStyleSheet("color: #d62728;")
+            self.result.setText(f"✗ not exported: {out} holds other files; choose an empty "
+                                "folder")
+            return False
+        self.force = bool(names)
+        return True
+
     def start(self) -> None:
-        if self.proc is not None or not self.out.text().strip():
+        if self.proc is not None or not self.out.text().strip() or not self._may_write():
             return
         self.btn_export.setEnabled(False)
         self.result.setStyleSheet("")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from studio.core.project import sample_paths
+from studio.export import opset_range
 
 from .helpers import open_window
 
@@ -101,3 +104,43 @@ def test_start_from_another_runs_weights_with_a_report_and_undo(window, qtbot, t
     window.ask_weights_file = lambda: tmp_path / "net.studio.json"  # not weights at all
     window.act_init_weights.trigger()
     assert window.errors and "not a readable Studio checkpoint" in window.errors[-1]
+
+
+def test_a_python_export_into_a_folder_of_other_files_asks_first(window, qtbot, tmp_path
+                                                                  ) -> None:
+    window.act_export.trigger()
+    dlg = window.exporter
+    assert (dlg.opset.minimum(), dlg.opset.maximum()) == opset_range()  # only what can work
+    assert dlg.opset.value() == 18
+    dlg.format.setCurrentIndex(3)
+    assert dlg.format.currentData() == "python"
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "README.md").write_text("my notes")
+    (folder / "data.csv").write_text("1,2\n")
+    dlg.out.setText(str(folder))
+    asked: list[tuple[Path, list[str]]] = []
+
+    def decline(f: Path, names: list[str]) -> bool:
+        asked.append((f, names))
+        return False
+
+    dlg.ask_overwrite = decline
+    dlg.btn_export.click()
+    assert asked == [(folder, ["README.md", "data.csv"])]
+    assert dlg.proc is None and dlg.btn_export.isEnabled()  # nothing started
+    assert dlg.result.text().startswith(f"✗ not exported: {folder} holds other files")
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "data.csv"]
+    dlg.ask_overwrite = lambda f, names: True
+    with qtbot.waitSignal(dlg.finished_export, timeout=120_000) as sig:
+        dlg.btn_export.click()
+    assert sig.args[0], sig.args[1]
+    assert "--force" in dlg.command()
+    assert (folder / "README.md").read_text().startswith("# MNIST MLP")
+    assert (folder / "data.csv").read_text() == "1,2\n"  # not Studio's: kept
+    # now the folder holds a Studio export: exporting again does not ask
+    dlg.ask_overwrite = lambda f, names: pytest.fail(f"asked about an earlier export: {names}")
+    with qtbot.waitSignal(dlg.finished_export, timeout=120_000) as sig:
+        dlg.btn_export.click()
+    assert sig.args[0], sig.args[1]
+    assert "--force" not in dlg.command()
