@@ -186,6 +186,9 @@ class Project:
         if not isinstance(raw, dict):
             raise ProjectError("a project file must hold a JSON object", "(top level)")
         raw = migrate(raw)
+        bad = _unencodable(raw)
+        if bad is not None:
+            raise ProjectError("text that cannot be written as UTF-8 (a lone surrogate)", bad)
         unknown = set(raw) - {"format", "version", "name", "graph", "data", "training"}
         if unknown:
             raise ProjectError(f"unknown field {sorted(unknown)[0]!r}", "(top level)")
@@ -317,6 +320,27 @@ def migrate(raw: dict[str, Any]) -> dict[str, Any]:
         version += 1
         raw["version"] = version
     return raw
+
+
+def _unencodable(value: Any, where: str = "") -> str | None:
+    """The field path of the first text that UTF-8 cannot hold (JSON's ``"\ud800"``), or
+    None: such a project could be opened but never saved or exported."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return where or "(top level)"
+        return None
+    items = (value.items() if isinstance(value, dict) else enumerate(value)
+             if isinstance(value, list) else ())
+    for k, v in items:
+        if isinstance(k, str) and _unencodable(k) is not None:
+            return where or "(top level)"
+        sub = f"{where}[{k}]" if isinstance(k, int) else f"{where}.{k}" if where else str(k)
+        found = _unencodable(v, sub)
+        if found is not None:
+            return found
+    return None
 
 
 def _model(cls: type[BaseModel], raw: Any, where: str) -> Any:

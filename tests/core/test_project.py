@@ -180,3 +180,13 @@ def test_fuzzed_projects_load_or_raise_project_error(path, value, delete) -> Non
 def test_arbitrary_text_loads_or_raises_project_error(text) -> None:
     with contextlib.suppress(ProjectError):
         Project.loads(text)
+
+
+def test_text_that_utf8_cannot_hold_is_refused_when_the_file_loads() -> None:
+    text = Project(name="ok").dumps().replace('"name": "ok"', '"name": "a\\ud800b"')
+    with pytest.raises(ProjectError) as err:
+        Project.loads(text)
+    assert err.value.where.endswith(": name") and "lone surrogate" in err.value.message
+    nested = Project().dumps().replace('"options": {}', '"options": {"path": "\\udfff"}')
+    with pytest.raises(ProjectError, match="data.options.path"):
+        Project.loads(nested)
