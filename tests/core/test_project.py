@@ -188,5 +188,5 @@ def test_text_that_utf8_cannot_hold_is_refused_when_the_file_loads() -> None:
         Project.loads(text)
     assert err.value.where.endswith(": name") and "lone surrogate" in err.value.message
     nested = Project().dumps().replace('"options": {}', '"options": {"path": "\\udfff"}')
-    with pytest.raises(ProjectError, match="data.options.path"):
+    with pytest.raises(ProjectError, match=r"data\.options\.path"):
         Project.loads(nested)
