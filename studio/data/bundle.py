@@ -144,15 +144,14 @@ def prepare(a: Arrays, val_fraction: float, normalize: bool, seed: int) -> DataB
                            "data.val_fraction")
     x = _as_float(a.x, a.image)
     if not np.all(np.isfinite(x)):
-        raise DatasetError("features contain NaN or infinite values; clean the data first",
-                           "data.dataset")
+        raise DatasetError("features contain NaN, infinite values or values beyond the range "
+                           "of 32-bit floats; clean the data first", "data.dataset")
     norm: dict[str, Any] = {}
     if normalize:
         axes = (0, 2, 3) if a.image and x.ndim == 4 else (0,)
-        mean = x[tr].mean(axis=axes, keepdims=True)
-        std = x[tr].std(axis=axes, keepdims=True)
+        mean, std = _stats(x, tr, axes)
         std = np.where(std < 1e-8, 1.0, std)
-        x = (x - mean) / std
+        x = _standardize(x, mean, std)
         norm = {"mean": mean.reshape(-1).tolist(), "std": std.reshape(-1).tolist(),
                 "per": "channel" if len(axes) == 3 else "feature", "scale": 255.0 if a.image
                 else 1.0}
@@ -160,18 +159,24 @@ def prepare(a: Arrays, val_fraction: float, normalize: bool, seed: int) -> DataB
     if a.x_test is not None:
         x_test = _as_float(a.x_test, a.image)
         if norm:
-            x_test = (x_test - mean) / std
+            x_test = _standardize(x_test, mean, std)
     y = a.y
     target_norm = None
     y_test = a.y_test
     if a.task == "regression":
-        y = y.astype(np.float32)
+        with np.errstate(over="ignore"):
+            y = y.astype(np.float32)
+        if not np.all(np.isfinite(y)):
+            raise DatasetError("targets hold values beyond the range of 32-bit floats "
+                               "(±3.4e38); rescale them", "data.dataset")
         if normalize:
-            m, s = float(y[tr].mean()), float(y[tr].std()) or 1.0
+            yt = y[tr]
+            m = float(yt.mean(dtype=np.float64))
+            s = float(yt.std(dtype=np.float64)) or 1.0
             target_norm = (m, s)
-            y = (y - m) / s
+            y = ((y - m) / s).astype(np.float32)
             if y_test is not None:
-                y_test = (y_test.astype(np.float32) - m) / s
+                y_test = ((y_test.astype(np.float64) - m) / s).astype(np.float32)
     t = torch.from_numpy
     return DataBundle(
         task=a.task, classes=a.classes, sample_shape=a.sample_shape,
@@ -179,8 +184,37 @@ def prepare(a: Arrays, val_fraction: float, normalize: bool, seed: int) -> DataB
         x_val=t(np.ascontiguousarray(x[va], dtype=np.float32)), y_val=t(y[va].copy()),
         x_test=None if x_test is None else t(np.ascontiguousarray(x_test, dtype=np.float32)),
         y_test=None if y_test is None else t(np.asarray(y_test).copy()),
-        image=a.image, norm=norm, target_norm=target_norm,
+        image=a.image, norm=norm, target_norm=target_norm, messages=list(a.messages),
     )
+
+
+def _stats(x: np.ndarray, rows: np.ndarray, axes: tuple[int, ...]
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std of ``x[rows]`` over ``axes``, summed in float64 a chunk of rows at a time.
+
+    In float32 the squares of values near 1e18 overflow: the std becomes inf and the column
+    silently 0. A float64 copy of all of x (what ``std(dtype=float64)`` makes inside) would
+    double the memory of a large image set, hence the chunks.
+    """
+    per_row = int(np.prod([x.shape[a] for a in axes[1:]], dtype=np.int64))
+    step = max(1, 2**22 // max(1, int(np.prod(x.shape[1:], dtype=np.int64))))
+    chunks = [rows[i:i + step] for i in range(0, len(rows), step)]
+    n = len(rows) * per_row
+    mean = sum(x[c].sum(axis=axes, keepdims=True, dtype=np.float64) for c in chunks) / n
+    square = sum(np.square(x[c] - mean).sum(axis=axes, keepdims=True) for c in chunks)
+    return mean, np.sqrt(square / n)
+
+
+def _standardize(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """(x - mean) / std, in place on ``x`` (a float32 copy of its own)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        x -= mean.astype(np.float32)
+        x /= std.astype(np.float32)
+    if not np.all(np.isfinite(x)):
+        feature = int(np.flatnonzero(~np.isfinite(x).reshape(len(x), -1).all(axis=0))[0])
+        raise DatasetError(f"feature {feature} spans more than 32-bit floats can hold once "
+                           "centred; rescale it", "data.dataset")
+    return x
 
 
 def _prepare_lazy(a: Arrays, val_fraction: float, normalize: bool, seed: int) -> DataBundle:
@@ -195,12 +229,13 @@ def _prepare_lazy(a: Arrays, val_fraction: float, normalize: bool, seed: int) ->
         task=a.task, classes=a.classes, sample_shape=a.files.sample_shape,
         x_train=empty, y_train=y[tr], x_val=empty, y_val=y[va], image=True,
         norm={"mean": mean, "std": std, "per": "channel", "scale": 255.0},
-        messages=[f"{len(a.y):,} images are read from disk as they are needed"],
+        messages=[f"{len(a.y):,} images are read from disk as they are needed", *a.messages],
         files=a.files, train_idx=tr, val_idx=va)
 
 
 def _as_float(x: np.ndarray, image: bool) -> np.ndarray:
-    x = x.astype(np.float32)
+    with np.errstate(over="ignore"):  # values float32 cannot hold become inf: refused after
+        x = x.astype(np.float32)
     return x / 255.0 if image else x
 
 

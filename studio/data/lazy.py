@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +20,51 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from studio.core.errors import DatasetError
+from studio.core.files import open_regular
 
 from .batches import Augmenter
+
+#: what Pillow may decode: the formats of image-folder's suffixes, and none that runs a helper
+#: program (EPS would start Ghostscript) whatever the file's name says
+IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")  # JPEG covers MPO
+#: Pillow's default MAX_IMAGE_PIXELS (256 MiB as RGB): larger images are refused, since a PNG
+#: of a few KB can declare billions of pixels
+MAX_PIXELS = 89_478_485
+
+
+def decode_image(path: Path, size: tuple[int, int], gray: bool) -> np.ndarray:
+    """One image file as [C, H, W] uint8, or DatasetError naming the file.
+
+    Pillow only warns above its pixel limit and raises only above twice that; here both are
+    errors, and the limit holds even where Pillow's was switched off.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    where = str(path)
+    limit = min(MAX_PIXELS, Image.MAX_IMAGE_PIXELS or MAX_PIXELS)
+    bomb = DatasetError(f"has more than {limit:,} pixels, the limit that guards against "
+                        "decompression bombs; resize it", where)
+    with open_regular(path, DatasetError) as fp:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(fp, formats=IMAGE_FORMATS) as im:
+                    if im.width * im.height > limit:
+                        raise bomb
+                    small = im.convert("L" if gray else "RGB").resize(size[::-1])
+                    a = np.array(small, dtype=np.uint8)  # a writable copy, for torch
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise bomb from None
+        except DatasetError:
+            raise
+        except UnidentifiedImageError:
+            raise DatasetError("is damaged or not an image in a format read here (PNG, JPEG, "
+                               "BMP, GIF, WebP, TIFF)", where) from None
+        except Exception as exc:  # damaged files fail inside Pillow in many ways
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
+            detail = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+            raise DatasetError(f"cannot read image ({detail})", where) from None
+    return np.ascontiguousarray(a[None] if gray else a.transpose(2, 0, 1))
 
 
 @dataclass
@@ -35,17 +79,20 @@ class ImageFiles(Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        from PIL import Image, UnidentifiedImageError
+    def read(self, i: int) -> np.ndarray:
+        """Sample ``i`` as [C, H, W] uint8; raises DatasetError naming the file."""
+        return decode_image(self.files[i], self.size, self.gray)
 
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, str]:
+        """For DataLoader workers, which must not raise: an exception there reaches the main
+        process as its traceback. A bad file gives zeros and the error's text instead, which
+        ``LoaderBatches.epoch`` raises as a DatasetError."""
         try:
-            with Image.open(self.files[i]) as im:
-                im = im.convert("L" if self.gray else "RGB").resize(self.size[::-1])
-                a = np.asarray(im, dtype=np.uint8)
-        except (UnidentifiedImageError, OSError) as exc:
-            raise DatasetError(f"cannot read image: {exc}", str(self.files[i])) from None
-        a = a[None] if self.gray else a.transpose(2, 0, 1)
-        return torch.from_numpy(np.ascontiguousarray(a)), int(self.labels[i])
+            return torch.from_numpy(self.read(i)), int(self.labels[i]), ""
+        except Exception as exc:  # a DatasetError; anything else is reported the same way
+            text = exc.message if isinstance(exc, DatasetError) else \
+                f"cannot read image ({type(exc).__name__})"
+            return torch.zeros(self.sample_shape, dtype=torch.uint8), int(self.labels[i]), text
 
     @property
     def sample_shape(self) -> tuple[int, int, int]:
@@ -88,7 +135,11 @@ class LoaderBatches:
         loader = DataLoader(self.files, batch_size=self.batch_size, sampler=order.tolist(),
                             num_workers=self.workers, pin_memory=self.device.type == "cuda",
                             persistent_workers=False)
-        for xb, yb in loader:
+        for k, (xb, yb, problems) in enumerate(loader):
+            bad = next((j for j, text in enumerate(problems) if text), None)
+            if bad is not None:  # batches follow ``order``: the file is known by position
+                i = int(order[k * self.batch_size + bad])
+                raise DatasetError(problems[bad], str(self.files.files[i]))
             xb = xb.to(self.device, non_blocking=True).float().sub_(self.mean).div_(self.std)
             yield (self.augment(xb) if self.augment else xb), yb.to(self.device)
 
@@ -98,7 +149,7 @@ def estimate_stats(files: ImageFiles, indices: np.ndarray, limit: int = 512, see
     """Per-channel mean and std (of pixels scaled to [0, 1]) from up to ``limit`` images."""
     rng = np.random.RandomState(seed)
     pick = indices if len(indices) <= limit else rng.choice(indices, limit, replace=False)
-    xs = np.stack([files[int(i)][0].numpy() for i in pick]).astype(np.float64) / 255.0
+    xs = np.stack([files.read(int(i)) for i in pick]).astype(np.float64) / 255.0
     mean = xs.mean(axis=(0, 2, 3))
     std = np.maximum(xs.std(axis=(0, 2, 3)), 1e-8)
     return mean.tolist(), std.tolist()

@@ -1,6 +1,7 @@
-"""The long fuzz run: 10,000+ cases over the project, CSV, checkpoint and weights loaders.
+"""The long fuzz run: 10,000+ cases over the project, CSV, npz, image-folder, checkpoint and
+weights loaders.
 
-Run: python -m tests.bench.fuzz [--cases 3000]   (cases per target; 4 targets)
+Run: python -m tests.bench.fuzz [--cases 3000]   (cases per target; 7 targets)
 
 The same strategies and checks as tests/reliability/test_fuzz.py, with many more examples and
 fresh randomness each run. Prints how many inputs loaded and how many were refused with the
@@ -14,6 +15,7 @@ import collections
 import time
 
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.reliability import fuzz_targets as ft
 
@@ -30,7 +32,7 @@ def run(name: str, strategy, check, cases: int) -> None:
     t0 = time.perf_counter()
     target()
     total = sum(counts.values())
-    print(f"  {name:22s} {total:6,d} cases in {time.perf_counter() - t0:6.1f} s: "
+    print(f"  {name:24s} {total:6,d} cases in {time.perf_counter() - t0:6.1f} s: "
           + ", ".join(f"{k} {v:,d}" for k, v in counts.most_common()), flush=True)
 
 
@@ -41,6 +43,13 @@ def main() -> None:
     print(f"fuzzing the loaders, {args.cases:,d} cases each")
     run("project files", ft.mutated_project(), ft.load_project, args.cases)
     run("CSV tables", ft.csv_text(), ft.load_csv, args.cases)
+    run("CSV tables of numbers", st.tuples(ft.typed_csv_text(), st.sampled_from(
+        [{}, {"task": "regression"}, {"task": "classification"}])),
+        lambda v: ft.load_csv(*v), args.cases)
+    run("npz files", st.tuples(ft.npz_file(), st.sampled_from(
+        ["auto", "classification", "regression"])),
+        lambda v: ft.load_npz(v[0], {"task": v[1]}), args.cases)
+    run("image folders", ft.image_folder(), ft.load_image_folder, args.cases)
     run("checkpoints (.ckpt)", ft.mutated_bytes(ft.CKPT),
         lambda d: ft.load_file(d, ".ckpt"), args.cases)
     run("weights (.safetensors)", ft.mutated_bytes(ft.WEIGHTS),

@@ -1,5 +1,6 @@
-"""Fuzzed project files, CSV tables, checkpoints and weights: a loaded object or the project's
-own error, never another exception (a few hundred cases here; tests/bench/fuzz.py runs 10k+)."""
+"""Fuzzed project files, CSV tables, npz files, image folders, checkpoints and weights: a loaded
+object or the project's own error, never another exception (a few hundred cases here;
+tests/bench/fuzz.py runs 10k+)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,25 @@ def test_csv_tables(text: str, options: dict) -> None:
 @given(st.binary(max_size=200))
 def test_binary_garbage_as_csv(data: bytes) -> None:
     assert ft.load_csv(data) in ("loaded", "DatasetError")
+
+
+@settings(max_examples=60, deadline=None)
+@given(ft.typed_csv_text(), st.sampled_from([{}, {"task": "regression"},
+                                             {"task": "classification"}, {"target": "c0"}]))
+def test_csv_tables_of_numbers_with_blanks(text: str, options: dict) -> None:
+    assert ft.load_csv(text, options) in ("loaded", "DatasetError")
+
+
+@settings(max_examples=80, deadline=None)
+@given(ft.npz_file(), st.sampled_from(["auto", "classification", "regression"]))
+def test_npz_files(data: bytes, task: str) -> None:
+    assert ft.load_npz(data, {"task": task}) in ("loaded", "DatasetError")
+
+
+@settings(max_examples=25, deadline=None)
+@given(ft.image_folder())
+def test_image_folders(spec: dict) -> None:
+    assert ft.load_image_folder(spec) in ("loaded", "DatasetError")
 
 
 @FAST

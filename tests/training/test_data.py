@@ -110,6 +110,10 @@ def test_csv_errors_name_the_line_and_column(tmp_path) -> None:
     with pytest.raises(DatasetError) as exc:
         load_arrays("csv", {"path": str(f)})
     assert exc.value.where == f"{f}, line 3"
+    f.write_text('a,b\n"one\ntwo",2\n\n3\n4,5\n')  # lines of the file, not rows of the table
+    with pytest.raises(DatasetError) as exc:
+        load_arrays("csv", {"path": str(f)})
+    assert exc.value.where == f"{f}, line 5"
     f.write_text("a,b\n1,2\n3,4\n")
     with pytest.raises(DatasetError, match="no column 'c'"):
         load_arrays("csv", {"path": str(f), "target": "c"})
