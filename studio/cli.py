@@ -334,6 +334,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _override(project: Project, args: argparse.Namespace) -> None:
     from pydantic import ValidationError
 
+    from .core.settings import error_message
+
     t, d = project.training, project.data
     for flag, model, name, value in (
             ("--epochs", t, "epochs", args.epochs), ("--device", t, "device", args.device),
@@ -346,7 +348,7 @@ def _override(project: Project, args: argparse.Namespace) -> None:
         try:
             setattr(model, name, value)  # pydantic re-validates on assignment
         except ValidationError as exc:
-            msg = exc.errors()[0]["msg"].removeprefix("Value error, ").removeprefix("lr: ")
+            msg = error_message(exc.errors()[0]).removeprefix("lr: ")
             raise StudioError(msg, flag) from None
 
 

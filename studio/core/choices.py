@@ -53,6 +53,10 @@ REGRESSION_LOSSES = ("MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss")
 _LR = P("lr", "float", 1e-3, "Learning rate.", min=0.0, max=100.0, min_exclusive=True)
 _WD = P("weight_decay", "float", 0.0, "L2 penalty (decoupled for AdamW).", min=0.0, max=10.0)
 
+_BETA1 = P("beta1", "float", 0.9, "First-moment decay.", min=0.0, max=1.0, max_exclusive=True)
+_BETA2 = P("beta2", "float", 0.999, "Second-moment decay.", min=0.0, max=1.0,
+           max_exclusive=True)
+
 OPTIMIZERS: dict[str, Schema] = {
     "SGD": Schema((
         P("lr", "float", 0.01, "Learning rate.", min=0.0, max=100.0, min_exclusive=True),
@@ -62,15 +66,13 @@ OPTIMIZERS: dict[str, Schema] = {
         _WD,
     )),
     "Adam": Schema((_LR,
-                    P("beta1", "float", 0.9, "First-moment decay.", min=0.0, max=1.0),
-                    P("beta2", "float", 0.999, "Second-moment decay.", min=0.0, max=1.0),
+                    _BETA1, _BETA2,
                     P("eps", "float", 1e-8, "Numerical stability term.", min=0.0,
                       min_exclusive=True),
                     _WD,
                     P("amsgrad", "bool", False, "Use the AMSGrad variant."))),
     "AdamW": Schema((_LR,
-                     P("beta1", "float", 0.9, "First-moment decay.", min=0.0, max=1.0),
-                     P("beta2", "float", 0.999, "Second-moment decay.", min=0.0, max=1.0),
+                     _BETA1, _BETA2,
                      P("eps", "float", 1e-8, "Numerical stability term.", min=0.0,
                        min_exclusive=True),
                      P("weight_decay", "float", 0.01, "Decoupled weight decay.", min=0.0,

@@ -1,6 +1,8 @@
-"""Reference docs generated from the catalog and allow-lists (``python -m studio.core.docs``).
+"""Reference docs generated from the catalog, the allow-lists and the settings schema.
 
-``docs/layers.md`` is this module's output; a test keeps it current.
+``docs/layers.md`` is this module's output, and so are the settings tables of
+``docs/project-format.md`` (between ``<!-- settings:NAME -->`` markers); a test keeps both
+current. ``python -m studio.core.docs --write`` rewrites them.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 from . import catalog
 from .choices import AUGMENTATIONS, DATASETS, LOSSES, OPTIMIZERS, SCHEDULERS, WARMUP
 from .params import ParamSpec, Schema
+from .settings import DataSettings, EarlyStopping, TrainingSettings, setting_specs
 
 
 def _default(p: ParamSpec) -> str:
@@ -30,11 +33,77 @@ def _kind(p: ParamSpec) -> str:
     if p.kind == "shape":
         return "list of ints"
     rng = ""
-    if p.min is not None or p.max is not None:
-        lo = "" if p.min is None else _num(p.min)
-        hi = "" if p.max is None else _num(p.max)
-        rng = f" [{lo}, {hi}]"
+    if p.min is not None and p.max is not None:
+        rng = (f" {'(' if p.min_exclusive else '['}{_num(p.min)}, {_num(p.max)}"
+               f"{')' if p.max_exclusive else ']'}")
+    elif p.min is not None:
+        rng = f" {'>' if p.min_exclusive else '≥'} {_num(p.min)}"
+    elif p.max is not None:
+        rng = f" {'<' if p.max_exclusive else '≤'} {_num(p.max)}"
     return p.kind + rng + (", or empty" if p.nullable else "")
+
+
+def _range(p: ParamSpec) -> str:
+    """``int, 1 ≤ x ≤ 100000`` and the like."""
+    if p.kind == "choice":
+        return " / ".join(p.choices)
+    if p.min is None and p.max is None:
+        return p.kind + (" or empty" if p.nullable else "")
+    def grouped(x: float) -> str:
+        return f"{int(x):,}" if float(x).is_integer() else f"{x:g}"
+
+    lo = "" if p.min is None else f"{grouped(p.min)} {'<' if p.min_exclusive else '≤'} "
+    hi = "" if p.max is None else f" {'<' if p.max_exclusive else '≤'} {grouped(p.max)}"
+    kind = "number" if p.kind == "float" else p.kind
+    unit = f" ({p.unit})" if p.unit else ""
+    return f"{kind}{unit}, {lo}x{hi}" + (" or empty" if p.nullable else "")
+
+
+#: the settings that hold objects, which the scalar schema does not describe
+_OBJECT_FIELDS = {
+    "options": ("object", "`{}`"), "augment": ("list", "`[]`"),
+    "loss": ("`{\"type\": …, params}`", "CrossEntropyLoss"),
+    "optimizer": ("`{\"type\": …, params}`", "Adam, lr 0.001"),
+    "scheduler": ("`{\"type\": …, params}` or empty", "empty"),
+    "early_stopping": ("object or empty (below)", "empty"),
+    "init_weights": ("path or empty", "empty"),
+}
+_SEE = {"dataset": " See [datasets](layers.md#datasets).",
+        "loss": " See [losses](layers.md#losses).",
+        "optimizer": " See [optimizers](layers.md#optimizers).",
+        "scheduler": " See [schedulers](layers.md#schedulers); each takes `warmup_epochs`.",
+        "augment": " See [augmentations](layers.md#augmentations)."}
+
+
+def settings_table(model: type) -> list[str]:
+    """The reference table of one settings model, straight from its fields."""
+    specs = {p.name: p for p in setting_specs(model)}
+    out = ["| field | type | default | meaning |", "|---|---|---|---|"]
+    for name, info in model.model_fields.items():  # type: ignore[attr-defined]
+        p = specs.get(name)
+        if p is not None and name not in _OBJECT_FIELDS:
+            kind, default = _range(p), _default(p)
+        else:
+            kind, default = _OBJECT_FIELDS.get(name, ("text", f'"{info.default}"'))
+        out.append(f"| `{name}` | {kind} | {default} | {info.description}"
+                   f"{_SEE.get(name, '')} |")
+    return out
+
+
+SETTINGS_TABLES = {"data": DataSettings, "training": TrainingSettings,
+                   "early_stopping": EarlyStopping}
+
+
+def with_settings_tables(text: str) -> str:
+    """``text`` with every ``<!-- settings:NAME -->`` block replaced by the current table."""
+    for name, model in SETTINGS_TABLES.items():
+        start, end = f"<!-- settings:{name} -->", f"<!-- /settings:{name} -->"
+        if start not in text:
+            continue
+        before, rest = text.split(start, 1)
+        _, after = rest.split(end, 1)
+        text = before + start + "\n" + "\n".join(settings_table(model)) + "\n" + end + after
+    return text
 
 
 def _num(x: float) -> str:
@@ -86,4 +155,13 @@ def layers_markdown() -> str:
 
 
 if __name__ == "__main__":
-    print(layers_markdown(), end="")
+    import sys
+    from pathlib import Path
+
+    if "--write" in sys.argv:
+        docs = Path(__file__).resolve().parents[2] / "docs"
+        (docs / "layers.md").write_text(layers_markdown())
+        fmt = docs / "project-format.md"
+        fmt.write_text(with_settings_tables(fmt.read_text()))
+    else:
+        print(layers_markdown(), end="")

@@ -35,6 +35,8 @@ class ParamSpec:
     length: int = 1
     nullable: bool = False
     min_exclusive: bool = False
+    max_exclusive: bool = False
+    unit: str = ""  # what the number counts (epochs, samples…), shown beside it
     allow_negative_one: bool = False
 
     def validate(self, value: Any) -> Any:
@@ -100,8 +102,11 @@ class ParamSpec:
         if below:
             op = ">" if self.min_exclusive else "≥"
             raise ParamError(f"must be {op} {_num(self.min)}, got {_num(value)}")
-        if self.max is not None and value > self.max:
-            raise ParamError(f"must be ≤ {_num(self.max)}, got {_num(value)}")
+        above = self.max is not None and (
+            value > self.max or (self.max_exclusive and value == self.max))
+        if above:
+            op = "<" if self.max_exclusive else "≤"
+            raise ParamError(f"must be {op} {_num(self.max)}, got {_num(value)}")
 
     def _expect(self) -> str:
         return {"int": "a whole number", "float": "a number", "bool": "true or false"}.get(

@@ -15,26 +15,15 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ValidationError
 
 from . import catalog
-from .choices import (
-    AUGMENTATIONS,
-    DATASETS,
-    DEVICES,
-    LOSSES,
-    OPTIMIZERS,
-    PRECISIONS,
-    SCHEDULERS,
-    WARMUP,
-)
 from .errors import GraphError, ParamError, ProjectError
 from .files import read_limited
 from .graph import Edge, Graph, Node, check_id
-from .params import Schema
-from .settings import resolve_optimizer
+from .settings import DataSettings, EarlyStopping, TrainingSettings, error_message
 
 FORMAT = "studio.project"
 VERSION = 1
@@ -43,111 +32,6 @@ MAX_NODES = 10_000
 
 #: version N → a function turning a version-N dict into a version-(N+1) dict.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
-
-
-def _typed(value: Any, allowed: dict[str, Schema], what: str,
-           extra: tuple[Any, ...] = ()) -> dict[str, Any]:
-    """Validate ``{"type": NAME, **params}`` against an allow-list."""
-    if not isinstance(value, dict):
-        raise ValueError(f"must be an object like {{\"type\": ...}}, not {type(value).__name__}")
-    kind = value.get("type")
-    if not isinstance(kind, str) or kind not in allowed:
-        raise ValueError(f"unknown {what} {kind!r}; choose one of {', '.join(allowed)}")
-    schema = allowed[kind]
-    if extra:
-        schema = Schema(schema.params + tuple(extra))
-    params = {k: v for k, v in value.items() if k != "type"}
-    try:
-        return {"type": kind, **schema.validate(params, "")}
-    except ParamError as exc:
-        where = (exc.where or "").lstrip(".")
-        raise ValueError(f"{where}: {exc.message}" if where else exc.message) from None
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
-
-
-class EarlyStopping(_Strict):
-    monitor: str = "val_loss"
-    mode: Literal["auto", "min", "max"] = "auto"
-    patience: Annotated[int, Field(ge=0, le=100_000)] = 5
-    min_delta: Annotated[float, Field(ge=0.0)] = 0.0
-    restore_best: bool = True
-
-
-class DataSettings(_Strict):
-    dataset: str = "mnist-5k"
-    options: dict[str, Any] = Field(default_factory=dict)
-    val_fraction: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.2
-    batch_size: Annotated[int, Field(ge=1, le=1 << 20)] = 64
-    normalize: bool = True
-    augment: list[dict[str, Any]] = Field(default_factory=list)
-
-    @field_validator("dataset")
-    @classmethod
-    def _known_dataset(cls, v: str) -> str:
-        if v not in DATASETS:
-            raise ValueError(f"unknown dataset {v!r}; choose one of {', '.join(DATASETS)}")
-        return v
-
-    @field_validator("options")
-    @classmethod
-    def _options(cls, v: dict[str, Any], info: Any) -> dict[str, Any]:
-        kind = DATASETS.get(info.data.get("dataset", ""))
-        if kind is None:
-            return v
-        try:
-            return kind.schema.validate(v, "")
-        except ParamError as exc:
-            where = (exc.where or "").lstrip(".")
-            raise ValueError(f"{where}: {exc.message}" if where else exc.message) from None
-
-    @field_validator("augment")
-    @classmethod
-    def _augment(cls, v: list[Any]) -> list[dict[str, Any]]:
-        out = []
-        for i, a in enumerate(v):
-            try:
-                out.append(_typed(a, AUGMENTATIONS, "augmentation"))
-            except ValueError as exc:
-                raise ValueError(f"[{i}].{exc}" if ": " in str(exc) else f"[{i}]: {exc}"
-                                 ) from None
-        return out
-
-
-class TrainingSettings(_Strict):
-    loss: dict[str, Any] = Field(default_factory=lambda: {"type": "CrossEntropyLoss"})
-    optimizer: dict[str, Any] = Field(default_factory=lambda: {"type": "Adam", "lr": 0.001})
-    scheduler: dict[str, Any] | None = None
-    epochs: Annotated[int, Field(ge=1, le=100_000)] = 5
-    device: Literal[DEVICES] = "auto"  # type: ignore[valid-type]
-    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 0
-    early_stopping: EarlyStopping | None = None
-    precision: Literal[PRECISIONS] = "auto"  # type: ignore[valid-type]
-    compile: bool = False
-    l1: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0
-    l2: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0
-    grad_clip: Annotated[float, Field(gt=0.0)] | None = None
-    #: a run's weights (.safetensors or .ckpt) to start from, matched by node id
-    init_weights: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
-
-    @field_validator("loss")
-    @classmethod
-    def _loss(cls, v: Any) -> dict[str, Any]:
-        return _typed(v, LOSSES, "loss")
-
-    @field_validator("optimizer")
-    @classmethod
-    def _optimizer(cls, v: Any) -> dict[str, Any]:
-        spec = _typed(v, OPTIMIZERS, "optimizer")
-        resolve_optimizer(spec)  # combinations torch refuses only when it runs
-        return spec
-
-    @field_validator("scheduler")
-    @classmethod
-    def _scheduler(cls, v: Any) -> dict[str, Any] | None:
-        return None if v is None else _typed(v, SCHEDULERS, "scheduler", (WARMUP,))
 
 
 @dataclass
@@ -352,9 +236,7 @@ def _model(cls: type[BaseModel], raw: Any, where: str) -> Any:
         err = exc.errors()[0]
         path = ".".join([where, *(f"[{p}]" if isinstance(p, int) else str(p)
                                   for p in err["loc"])])
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown field"
+        msg = error_message(err)
         if ": " in msg and err["type"] == "value_error":
             sub, _, msg = msg.partition(": ")
             if sub and " " not in sub:

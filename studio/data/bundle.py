@@ -106,7 +106,7 @@ def split_indices(y: np.ndarray, fraction: float, seed: int, stratify: bool
         return rng.permutation(n), np.array([], dtype=np.int64)
     if not stratify:
         perm = rng.permutation(n)
-        k = max(1, round(n * fraction))
+        k = min(max(1, round(n * fraction)), n - 1)  # a fraction < 1 leaves one to train on
         return np.sort(perm[k:]), np.sort(perm[:k])
     val = []
     for c in np.unique(y):

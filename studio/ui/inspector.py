@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -30,9 +31,10 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core import catalog
-from studio.core.choices import AUGMENTATIONS, DATASETS, LOSSES, OPTIMIZERS, PRECISIONS, SCHEDULERS
+from studio.core.choices import AUGMENTATIONS, DATASETS, LOSSES, OPTIMIZERS, SCHEDULERS
 from studio.core.errors import ParamError
 from studio.core.params import ParamSpec, Schema
+from studio.core.settings import DataSettings, EarlyStopping, TrainingSettings, setting_specs
 
 from .commands import Editor
 
@@ -61,6 +63,8 @@ def show_value(value: Any) -> str:
         return ""
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
+    if isinstance(value, float):
+        return repr(value)  # shortest text that reads back as the same number
     return str(value)
 
 
@@ -100,20 +104,14 @@ class ParamForm(QWidget):
                                   -INT_LIMIT)),
                           int(min(spec.max if spec.max is not None else INT_LIMIT, INT_LIMIT)))
             spin.setValue(int(value))
+            if spec.unit:
+                spin.setSuffix(f" {spec.unit}")
             spin.setKeyboardTracking(False)  # commit on Enter/focus-out, not per digit
             spin.valueChanged.connect(lambda v, n=name: self.committed.emit(n, v))
             return spin
-        if spec.kind == "float" and not spec.nullable:
-            spin = QDoubleSpinBox()
-            spin.setDecimals(6)
-            spin.setRange(spec.min if spec.min is not None else -1e9,
-                          spec.max if spec.max is not None else 1e9)
-            spin.setSingleStep(0.1 if (spec.max or 10) <= 1 else 1.0)
-            spin.setValue(float(value))
-            spin.setKeyboardTracking(False)
-            spin.valueChanged.connect(lambda v, n=name: self.committed.emit(n, v))
-            return spin
-        edit = QLineEdit(show_value(value))  # tuples, shapes, optional numbers, text
+        # numbers span 1e-8 (eps) to 1e3: typed as text and shown exactly, never rounded to
+        # a spin box's fixed decimals (which showed 1e-8 as 0 and would have saved 0)
+        edit = QLineEdit(show_value(value))  # numbers, tuples, shapes, optional values, text
         if spec.nullable:
             edit.setPlaceholderText("empty")
         edit.textEdited.connect(lambda _t, e=edit, s=spec: self._check(e, s))
@@ -153,7 +151,12 @@ class Inspector(QScrollArea):
         self.form: ParamForm | None = None
         editor.graph.node_changed.connect(self._node_changed)
         editor.graph.node_removed.connect(self._node_removed)
-        editor.settings_changed.connect(lambda *_: self.node_id is None and self.show_settings())
+        # a settings edit rebuilds the page, but only after the event that made it: the field
+        # that committed is still inside its own key or focus handler (deleting it there
+        # crashes Qt)
+        self._rebuild = QTimer(self, singleShot=True, interval=0)
+        self._rebuild.timeout.connect(lambda: self.node_id is None and self.show_settings())
+        editor.settings_changed.connect(lambda *_: self._rebuild.start())
         self.show_settings()
 
     # -- nodes ----------------------------------------------------------------------------
@@ -183,7 +186,7 @@ class Inspector(QScrollArea):
                 train.toggled.connect(lambda v: self.editor.set_trainable(node_id, v))
                 lay.addWidget(train)
         lay.addStretch(1)
-        self.setWidget(page)
+        self._show_page(page)
 
     def _commit_param(self, name: str, value: Any) -> None:
         node_id = self.node_id
@@ -210,6 +213,7 @@ class Inspector(QScrollArea):
     # -- settings -------------------------------------------------------------------------
 
     def show_settings(self) -> None:
+        """The project's data and training settings, each form built from the schema."""
         self.node_id = None
         self.form = None
         p = self.editor.project
@@ -225,15 +229,16 @@ class Inspector(QScrollArea):
             opts.committed.connect(lambda n, v: self._set(
                 "data", "options", {**p.data.options, n: v}))
             df.addRow("options", opts)
-        self._spin(df, "val_fraction", p.data.val_fraction, 0.0, 0.95, 0.05,
-                   lambda v: self._set("data", "val_fraction", v))
-        self._ispin(df, "batch_size", p.data.batch_size, 1, 1 << 16,
-                    lambda v: self._set("data", "batch_size", v))
-        self._check(df, "normalize", p.data.normalize, lambda v: self._set("data", "normalize", v))
-        present = {a["type"] for a in p.data.augment}
-        for name in AUGMENTATIONS:
+        self.data_form = self._settings_form(df, DataSettings, "data", p.data.model_dump())
+        present = {a["type"]: a for a in p.data.augment}
+        for name, schema in AUGMENTATIONS.items():
             self._check(df, f"augment: {name}", name in present,
                         lambda v, n=name: self._toggle_augment(n, v))
+            if name in present and schema.params:
+                sub = ParamForm(schema, schema.resolve(
+                    {k: v for k, v in present[name].items() if k != "type"}))
+                sub.committed.connect(lambda k, v, n=name: self._set_augment(n, k, v))
+                df.addRow("", sub)
         lay.addWidget(data)
 
         t = p.training
@@ -244,24 +249,16 @@ class Inspector(QScrollArea):
                     lambda d: self._set("training", "optimizer", d))
         self._typed(tf, "scheduler", SCHEDULERS, t.scheduler,
                     lambda d: self._set("training", "scheduler", d), optional=True)
-        self._ispin(tf, "epochs", t.epochs, 1, 100_000,
-                    lambda v: self._set("training", "epochs", v))
+        self.training_form = self._settings_form(tf, TrainingSettings, "training",
+                                                 t.model_dump())
         es = t.early_stopping
         self._check(tf, "early stopping", es is not None, lambda v: self._set(
-            "training", "early_stopping", {"monitor": "val_loss", "patience": 5} if v else None))
+            "training", "early_stopping", {} if v else None))
         if es is not None:
-            mon = QLineEdit(es.monitor)
-            mon.editingFinished.connect(lambda: self._set(
-                "training", "early_stopping", {**es.model_dump(), "monitor": mon.text()}))
-            tf.addRow("  monitor", mon)
-            self._ispin(tf, "  patience", es.patience, 0, 100_000, lambda v: self._set(
-                "training", "early_stopping", {**es.model_dump(), "patience": v}))
-        self._combo(tf, "device", self.devices, t.device,
-                    lambda v: self._set("training", "device", v))
-        self._combo(tf, "precision", list(PRECISIONS), t.precision,
-                    lambda v: self._set("training", "precision", v))
-        self._check(tf, "torch.compile", t.compile, lambda v: self._set("training", "compile", v))
-        self._ispin(tf, "seed", t.seed, 0, INT_LIMIT, lambda v: self._set("training", "seed", v))
+            form = ParamForm(Schema(tuple(setting_specs(EarlyStopping))), es.model_dump())
+            form.committed.connect(lambda n, v: self._set(
+                "training", "early_stopping", {**es.model_dump(), n: v}))
+            tf.addRow("", form)
         if t.init_weights:
             row = QWidget()
             h = QHBoxLayout(row)
@@ -275,11 +272,33 @@ class Inspector(QScrollArea):
             h.addWidget(clear)
             self.init_weights_clear = clear
             tf.addRow("initial weights", row)
-        self._spin(tf, "l1", t.l1, 0.0, 10.0, 1e-4, lambda v: self._set("training", "l1", v))
-        self._spin(tf, "l2", t.l2, 0.0, 10.0, 1e-4, lambda v: self._set("training", "l2", v))
         lay.addWidget(train)
         lay.addStretch(1)
+        self._show_page(page)
+
+    #: settings with an editor of their own above (or, for init_weights, a file row)
+    _OWN_EDITORS = ("dataset", "init_weights")
+
+    def _settings_form(self, form: QFormLayout, model: type, section: str,
+                       values: dict[str, Any]) -> ParamForm:
+        specs = []
+        for spec in setting_specs(model):
+            if spec.name in self._OWN_EDITORS:
+                continue
+            if spec.name == "device":  # only what this machine has (and the file's choice)
+                present = [d for d in spec.choices
+                           if d in self.devices or d == values.get("device")]
+                spec = replace(spec, choices=tuple(present))
+            specs.append(spec)
+        sub = ParamForm(Schema(tuple(specs)), values)
+        sub.committed.connect(lambda n, v: self._set(section, n, v))
+        form.addRow(sub)
+        return sub
+    def _show_page(self, page: QWidget) -> None:
+        old = self.takeWidget()
         self.setWidget(page)
+        if old is not None:
+            old.deleteLater()  # never at once: a field of it may be mid-event
 
     def set_devices(self, devices: list[str]) -> None:
         """Called once torch has loaded (after the window shows): offer what is present."""
@@ -296,6 +315,11 @@ class Inspector(QScrollArea):
         self._set("data", "options", {})  # the old dataset's options do not fit the new one
         self._set("data", "dataset", name)
         stack.endMacro()
+
+    def _set_augment(self, name: str, key: str, value: Any) -> None:
+        steps = [{**a, key: value} if a["type"] == name else a
+                 for a in self.editor.project.data.augment]
+        self._set("data", "augment", steps)
 
     def _toggle_augment(self, name: str, on: bool) -> None:
         current = [a for a in self.editor.project.data.augment if a["type"] != name]
@@ -329,28 +353,6 @@ class Inspector(QScrollArea):
         c.setCurrentText(current)
         c.currentTextChanged.connect(apply)
         form.addRow(label, c)
-
-    @staticmethod
-    def _spin(form: QFormLayout, label: str, value: float, lo: float, hi: float, step: float,
-              apply: Callable[[float], Any]) -> None:
-        s = QDoubleSpinBox()
-        s.setDecimals(6)
-        s.setRange(lo, hi)
-        s.setSingleStep(step)
-        s.setValue(value)
-        s.setKeyboardTracking(False)
-        s.valueChanged.connect(apply)
-        form.addRow(label, s)
-
-    @staticmethod
-    def _ispin(form: QFormLayout, label: str, value: int, lo: int, hi: int,
-               apply: Callable[[int], Any]) -> None:
-        s = QSpinBox()
-        s.setRange(lo, min(hi, INT_LIMIT))
-        s.setValue(value)
-        s.setKeyboardTracking(False)
-        s.valueChanged.connect(apply)
-        form.addRow(label, s)
 
     @staticmethod
     def _check(form: QFormLayout, label: str, value: bool, apply: Callable[[bool], Any]) -> None:

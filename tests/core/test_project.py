@@ -63,7 +63,7 @@ def test_defaults_fill_missing_sections() -> None:
     (lambda d: d["training"].update(loss={"type": "os.system"}),
      "training.loss", "unknown loss 'os.system'"),
     (lambda d: d["training"].update(epochs=0),
-     "training.epochs", "greater than or equal to 1"),
+     "training.epochs", "must be ≥ 1, got 0"),
     (lambda d: d["data"].update(dataset="imagenet"),
      "data.dataset", "unknown dataset 'imagenet'"),
     (lambda d: d["data"].update(augment=[{"type": "hflip", "p": 2}]),

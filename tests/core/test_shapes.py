@@ -126,3 +126,15 @@ def test_layer_docs_are_generated_from_the_catalog() -> None:
 
     doc = Path(__file__).resolve().parents[2] / "docs" / "layers.md"
     assert doc.read_text() == layers_markdown(), "run: python -m studio.core.docs > docs/layers.md"
+
+
+def test_format_docs_settings_tables_are_the_schema() -> None:
+    from pathlib import Path
+
+    from studio.core.docs import with_settings_tables
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "project-format.md"
+    text = doc.read_text()
+    assert "<!-- settings:training -->" in text
+    assert text == with_settings_tables(text), "run: python -m studio.core.docs --write"
+

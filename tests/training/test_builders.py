@@ -93,3 +93,16 @@ def test_plateau_mode_follows_the_monitored_metric() -> None:
     opt = torch.optim.SGD(_params(), lr=0.1)
     sched, _ = make_scheduler(spec, opt, 3, 3)
     assert sched.mode == "max"
+
+
+@pytest.mark.parametrize(("optimizer", "cycles"), [
+    ({"type": "Adagrad"}, False), ({"type": "SGD"}, False),
+    ({"type": "SGD", "momentum": 0.9}, True), ({"type": "AdamW"}, True)])
+def test_one_cycle_cycles_momentum_only_where_the_optimizer_has_one(optimizer, cycles) -> None:
+    project = mlp(epochs=1, optimizer=optimizer, scheduler={"type": "OneCycleLR"})
+    trainer = Trainer(project)
+    result = trainer.fit()
+    assert result.status == "completed", result.message
+    assert trainer.batch_scheduler.cycle_momentum is cycles
+    if optimizer == {"type": "SGD"}:
+        assert trainer.optimizer.param_groups[0]["momentum"] == 0.0  # none added
