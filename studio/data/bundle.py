@@ -13,6 +13,7 @@ from studio.core.errors import DatasetError
 from studio.core.project import DataSettings
 
 from .sources import Arrays, load_arrays
+from .split import split_indices
 
 
 @dataclass
@@ -95,30 +96,6 @@ def pack_uint8(b: DataBundle) -> tuple[DataBundle, torch.Tensor, torch.Tensor] |
     a = (1.0 / (255.0 * std)).float()
     off = (-mean / std).float()
     return replace(b, messages=list(b.messages), **out), a, off
-
-
-def split_indices(y: np.ndarray, fraction: float, seed: int, stratify: bool
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Train and validation indices; stratified so every class keeps its share."""
-    rng = np.random.RandomState(seed)
-    n = len(y)
-    if fraction <= 0:
-        return rng.permutation(n), np.array([], dtype=np.int64)
-    if not stratify:
-        perm = rng.permutation(n)
-        k = min(max(1, round(n * fraction)), n - 1)  # a fraction < 1 leaves one to train on
-        return np.sort(perm[k:]), np.sort(perm[:k])
-    val = []
-    for c in np.unique(y):
-        idx = np.flatnonzero(y == c)
-        rng.shuffle(idx)
-        k = round(len(idx) * fraction)
-        k = min(max(k, 1), len(idx) - 1) if len(idx) >= 2 else 0
-        val.append(idx[:k])
-    val_idx = np.sort(np.concatenate(val)) if val else np.array([], dtype=np.int64)
-    train_mask = np.ones(n, dtype=bool)
-    train_mask[val_idx] = False
-    return np.flatnonzero(train_mask), val_idx
 
 
 def load_data(settings: DataSettings, base_dir: str | Path | None = None, seed: int = 0

@@ -14,7 +14,7 @@ from studio.core.errors import DatasetError
 from studio.core.project import DataSettings
 from studio.data import load_arrays, load_data
 from studio.data.batches import Augmenter, Batches
-from studio.data.bundle import split_indices
+from studio.data.split import split_indices
 
 
 def write_idx(path, array: np.ndarray) -> None:
