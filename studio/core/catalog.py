@@ -57,6 +57,12 @@ class LayerSpec:
     count_macs: Callable[[Sequence[Shape], Params, Shape], int] = _zero
     dtype: str = "float"  # "float": needs float input; "any": passes the dtype on; "index": ints in
     studio_only: tuple[str, ...] = ()  # parameters Studio uses that the torch class does not take
+    #: an index lookup: the parameter holding its table size (input ids must stay below it)
+    vocabulary: str | None = None
+    #: 2-D convolutions: on CUDA the model runs in channels-last memory order, which is faster
+    channels_last: bool = False
+    #: functions of studio.core.modules the built module calls (copied into exported code)
+    helpers: tuple[str, ...] = ()
 
     @property
     def min_inputs(self) -> int:
@@ -617,12 +623,13 @@ _SPECS: list[LayerSpec] = [
         "Conv2d", "Convolution", "2-D convolution over [channels, height, width].",
         _conv_schema(2), _make_conv_infer(2), torch_class="Conv2d", inferred=("in_channels",),
         ctor=_conv_ctor, count_params=_conv_params(2), count_macs=_conv_macs(2),
+        channels_last=True,
     ),
     LayerSpec(
         "ConvTranspose2d", "Convolution", "Transposed 2-D convolution: learnable upsampling.",
         _conv_schema(2, transpose=True), _make_conv_infer(2, transpose=True),
         torch_class="ConvTranspose2d", inferred=("in_channels",), ctor=_conv_ctor,
-        count_params=_conv_params(2, True), count_macs=_conv_macs(2, True),
+        count_params=_conv_params(2, True), count_macs=_conv_macs(2, True), channels_last=True,
     ),
     LayerSpec("MaxPool1d", "Pooling", "Largest value in each window along the length.",
               _pool_schema(1, "max"), _make_pool_infer(1, "max"), torch_class="MaxPool1d"),
@@ -725,18 +732,18 @@ _SPECS: list[LayerSpec] = [
             P("padding_idx", "int", None, "Id whose vector stays zero; empty for none.",
               min=-(1 << 24), max=1 << 24, nullable=True),
         )),
-        _emb_infer, torch_class="Embedding", dtype="index",
+        _emb_infer, torch_class="Embedding", dtype="index", vocabulary="num_embeddings",
         count_params=lambda _s, p, _o: p["num_embeddings"] * p["embedding_dim"],
     ),
     LayerSpec(
         "LSTM", "Recurrent", "Long short-term memory over [sequence, features].",
         _rnn_schema(), _rnn_infer, inferred=("input_size",), ctor=_rnn_ctor,
-        count_params=_LSTM_P, count_macs=_LSTM_M,
+        count_params=_LSTM_P, count_macs=_LSTM_M, helpers=("_last",),
     ),
     LayerSpec(
         "GRU", "Recurrent", "Gated recurrent unit over [sequence, features].",
         _rnn_schema(), _rnn_infer, inferred=("input_size",), ctor=_rnn_ctor,
-        count_params=_GRU_P, count_macs=_GRU_M,
+        count_params=_GRU_P, count_macs=_GRU_M, helpers=("_last",),
     ),
     LayerSpec(
         "MultiheadAttention", "Attention",

@@ -49,3 +49,9 @@ class DatasetError(StudioError):
 
 class TrainingError(StudioError):
     """A run that failed: NaN loss, out of memory, a shape mismatch at run time."""
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception's message as one line a user can read (its type when it has none)."""
+    text = str(exc).strip().splitlines()
+    return text[0][:limit] if text else type(exc).__name__

@@ -43,6 +43,12 @@ class Node:
     def spec(self) -> catalog.LayerSpec | None:
         return catalog.get(self.type)
 
+    @property
+    def is_input(self) -> bool:
+        """A source of the network (the catalog's layers with no input port)."""
+        spec = self.spec
+        return spec is not None and spec.inputs == 0
+
     def resolved_params(self) -> dict[str, Any]:
         spec = self.spec
         return spec.schema.resolve(self.params) if spec else dict(self.params)

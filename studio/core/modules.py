@@ -156,7 +156,7 @@ class GraphModule(nn.Module):
         plan: list[tuple[str, int, tuple[int, ...], tuple[int, ...]]] = []
         for step, nid in enumerate(order):
             node = graph.nodes[nid]
-            if node.type == "Input":
+            if node.is_input:
                 continue
             layer = make_layer(node.type, analysis.nodes[nid].in_shapes, node.params)
             if not node.trainable:

@@ -148,16 +148,16 @@ def analyze(graph: Graph) -> Analysis:
         info.trainable_params = info.params if node.trainable else 0
         info.macs = spec.count_macs(in_shapes, params, info.shape)  # type: ignore[arg-type]
 
-    inputs = [n for n in order if graph.nodes[n].type == "Input"]
+    inputs = [n for n in order if graph.nodes[n].is_input]
     if not inputs:
         problems.append(Problem(None, "the network has no Input node; add one from the palette"))
-    sinks = [n for n in graph.sinks() if graph.nodes[n].type != "Input"
+    sinks = [n for n in graph.sinks() if not graph.nodes[n].is_input
              or not graph.out_edges(n)]
-    loose = [n for n in sinks if graph.nodes[n].type == "Input"]
+    loose = [n for n in sinks if graph.nodes[n].is_input]
     for n in loose:
         problems.append(Problem(n, f"Input '{n}' feeds nothing", severity="warning"))
     input_set = set(inputs)
-    outs = [n for n in sinks if graph.nodes[n].type != "Input"
+    outs = [n for n in sinks if not graph.nodes[n].is_input
             and graph.ancestors(n) & input_set]  # loose nodes already have their problem
     output: str | None = None
     if len(outs) == 1:

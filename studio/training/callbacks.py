@@ -15,17 +15,18 @@ from studio.core.errors import TrainingError
 from studio.core.settings import better_mode
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .trainer import RunResult, Trainer
+    from .protocol import Run, RunResult
 
 
 class Callback:
-    """No-op base. ``trainer`` is set before the run starts."""
+    """No-op base. ``trainer`` is set before the run starts: the run as the ``Run`` protocol
+    describes it (callbacks never import the trainer)."""
 
-    trainer: Trainer
+    trainer: Run
     #: where a checkpoint keeps this callback's ``state()``; None: it has none to keep
     state_key: str | None = None
 
-    def set_trainer(self, trainer: Trainer) -> None:
+    def set_trainer(self, trainer: Run) -> None:
         self.trainer = trainer
 
     def on_run_start(self, info: dict[str, Any]) -> None: ...
@@ -50,7 +51,7 @@ class CallbackList(Callback):
     def __init__(self, callbacks: list[Callback]) -> None:
         self.callbacks = list(callbacks)
 
-    def set_trainer(self, trainer: Trainer) -> None:
+    def set_trainer(self, trainer: Run) -> None:
         for c in self.callbacks:
             c.set_trainer(trainer)
 

@@ -29,7 +29,7 @@ def collect_predictions(trainer: Any, split: str = "val") -> dict[str, Any]:
     was_training = trainer.model.training
     trainer.model.eval()
     with torch.no_grad():
-        for xb, yb in trainer._split_batches(split, 512).epoch():
+        for xb, yb in trainer.split_batches(split, 512).epoch():
             outs.append(trainer.forward(xb).float().cpu())
             ys.append(yb.cpu())
             if b.image and len(xs) * 512 < IMAGE_LIMIT:

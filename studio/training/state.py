@@ -38,7 +38,7 @@ def capture(t: Trainer) -> dict[str, Any]:
         "optimizer": t.optimizer.state_dict(),
         "scheduler": t.scheduler.state_dict() if t.scheduler else None,
         "batch_scheduler": t.batch_scheduler.state_dict() if t.batch_scheduler else None,
-        "scaler": t.scaler.state_dict() if t.scaler else None,
+        "scaler": t.precision.state_dict(),
         "rng_torch": torch.get_rng_state(),
         "rng_cuda": torch.cuda.get_rng_state_all() if t.device.type == "cuda" else [],
         "rng_shuffle": t.shuffle_gen.get_state(),
@@ -178,7 +178,7 @@ def restore(t: Trainer, ckpt: dict[str, Any], where: str) -> None:
             t.base_lrs = [g["lr"] for g in t.optimizer.param_groups]
             t.message("resumed with the project's new optimizer settings")
     for name, obj in (("scheduler", t.scheduler), ("batch_scheduler", t.batch_scheduler),
-                      ("scaler", t.scaler)):
+                      ("scaler", t.precision if t.precision.scaler is not None else None)):
         if obj is not None and ckpt.get(name):
             _load(obj, ckpt[name], name, where)
     t.epoch, t.batch_in_epoch, t.step = ckpt["epoch"], ckpt["batch"], ckpt["step"]

@@ -172,8 +172,8 @@ def test_killed_during_a_checkpoint_write(tmp_path) -> None:
     proc.communicate(timeout=60)
     ckpt = load_checkpoint(out / "last.ckpt")  # the previous file, or the complete new one
     assert ckpt["epoch"] in (before, before + 1)
-    left = [f for f in os.listdir(out) if f.endswith(".tmp")]
-    assert left  # the kill cut the write short: its temporary file stayed behind
+    # the kill usually cuts the write short and leaves its temporary file behind (it may also
+    # land just after the rename); the next run removes what is left
     r = studio("train", path, "--resume", out / "last.ckpt", "--epochs", str(ckpt["epoch"]))
     assert r.returncode == 0, r.stderr
     assert not [f for f in os.listdir(out) if f.endswith(".tmp")]  # the next run cleaned up

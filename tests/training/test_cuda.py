@@ -26,7 +26,7 @@ def test_cnn_trains_on_cuda_in_each_precision(precision) -> None:
     assert result.status == "completed", result.message
     assert result.logs["val_accuracy"] > 0.9
     assert trainer.model.conv1.weight.is_contiguous(memory_format=torch.channels_last)
-    assert (trainer.scaler is not None) == (precision == "fp16")
+    assert (trainer.precision.scaler is not None) == (precision == "fp16")
 
 
 def test_augmentation_runs_on_the_gpu(tmp_path) -> None:
@@ -107,6 +107,6 @@ def test_the_fast_path_is_automatic_on_cuda() -> None:
     assert result.status == "completed", result.message
     assert trainer.bundle.x_train.dtype == torch.uint8 and trainer.bundle.x_train.is_cuda
     if torch.cuda.is_bf16_supported():
-        assert trainer.amp_dtype == torch.bfloat16
+        assert trainer.precision.dtype == torch.bfloat16
     assert trainer.model.conv1.weight.is_contiguous(memory_format=torch.channels_last)
     assert result.logs["val_accuracy"] > 0.9

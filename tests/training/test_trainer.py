@@ -88,11 +88,17 @@ def test_pause_resume_and_stop_take_effect_within_one_batch() -> None:
     project = mlp(dataset="digits", inputs=64, classes=10, epochs=50)
     project.data.batch_size = 8
     steps: list[int] = []
-    paused_at: list[int] = []
+    at: dict[str, int] = {}  # the step when each message came, read in the training thread
+    events = {name: threading.Event() for name in ("paused", "resumed")}
 
     class Watch(Callback):
         def on_progress(self, logs):
             steps.append(logs["step"])
+
+        def on_message(self, text):
+            if text in events:
+                at[text] = self.trainer.step
+                events[text].set()
 
     trainer = Trainer(project, callbacks=[Watch()], report_hz=200)
     result: list = []
@@ -102,12 +108,13 @@ def test_pause_resume_and_stop_take_effect_within_one_batch() -> None:
         while len(steps) < 5:
             threading.Event().wait(0.01)
         trainer.pause()
-        threading.Event().wait(0.3)  # the step in flight finishes, then the loop waits
-        paused_at.append(trainer.step)
-        threading.Event().wait(0.3)
-        assert trainer.step == paused_at[0]  # nothing moves while paused
+        asked = trainer.step
+        assert events["paused"].wait(30)
+        assert at["paused"] <= asked + 1  # the step in flight finishes, then the loop waits
         trainer.resume()
-        while trainer.step < paused_at[0] + 5:
+        assert events["resumed"].wait(30)
+        assert at["resumed"] == at["paused"]  # nothing moved while paused
+        while trainer.step < at["resumed"] + 5:
             threading.Event().wait(0.01)
         trainer.stop()
         stop_step = trainer.step
@@ -276,8 +283,8 @@ def test_images_kept_as_uint8_train_like_float_images() -> None:
     compact.setup()
     assert compact.bundle.x_train.dtype == torch.uint8
     assert compact.bundle.x_train.element_size() * 4 == plain.bundle.x_train.element_size()
-    xa, ya = next(iter(plain._split_batches("val", 256).epoch()))
-    xb, yb = next(iter(compact._split_batches("val", 256).epoch()))
+    xa, ya = next(iter(plain.split_batches("val", 256).epoch()))
+    xb, yb = next(iter(compact.split_batches("val", 256).epoch()))
     assert xb.dtype == torch.float32 and torch.equal(ya, yb)
     assert torch.allclose(xa, xb, atol=1e-5)
     a = Trainer(project).fit()
