@@ -168,10 +168,10 @@ def test_damaged_idx_files_are_refused_naming_the_file(tmp_path) -> None:
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux's /proc")
 def test_the_csv_size_limit_counts_bytes_read_not_what_stat_says(monkeypatch) -> None:
     """/proc files are regular files whose size reads as 0 however much they hold."""
-    import studio.data.sources as sources
+    import studio.data.tables as tables
 
     assert Path("/proc/self/maps").stat().st_size == 0
-    monkeypatch.setattr(sources, "MAX_CSV_BYTES", 100)
+    monkeypatch.setattr(tables, "MAX_CSV_BYTES", 100)
     with pytest.raises(DatasetError, match="is larger than 100 bytes, the limit") as exc:
         load_arrays("csv", {"path": "/proc/self/maps"})
     assert exc.value.where == "/proc/self/maps"
