@@ -13,12 +13,15 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .core.errors import StudioError
 from .core.project import Project, default_sample
 from .core.shapes import analyze, format_shape
 from .core.summary import summary_dict, summary_table
+
+if TYPE_CHECKING:  # pragma: no cover - training is imported only by the commands that train
+    from .training.callbacks import Callback
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
@@ -202,7 +205,7 @@ def _train(args: argparse.Namespace) -> int:
         sys.stdout.flush()
         events = EventStream(os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1))
         os.dup2(2, 1)
-        callbacks: list = [events]
+        callbacks: list[Callback] = [events]
     else:
         callbacks = [ConsoleProgress()]
     if args.tensorboard:

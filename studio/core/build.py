@@ -5,7 +5,7 @@ torch is imported inside the functions so that importing the core stays instant.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from . import catalog
 from .errors import ShapeError
@@ -27,7 +27,7 @@ def make_layer(
     spec = catalog.CATALOG[layer_type]
     kwargs = spec.kwargs(in_shapes, params)
     cls = getattr(nn, spec.torch_class) if spec.torch_class else getattr(modules, layer_type)
-    return cls(**kwargs)
+    return cast(nn.Module, cls(**kwargs))
 
 
 def build_module(graph: Graph, seed: int | None = 0, analysis: Analysis | None = None) -> nn.Module:

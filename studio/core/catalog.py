@@ -14,10 +14,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .params import ParamSpec, Schema, as_tuple
+from .params import Kind, ParamSpec, Schema, as_tuple
 
 Shape = tuple[int, ...]
 Params = dict[str, Any]
+_Infer = Callable[[Sequence[Shape], Params], Shape]  # a shape rule
+_Count = Callable[[Sequence[Shape], Params, Shape], int]  # a parameter or MAC count
 
 
 class Misfit(Exception):
@@ -89,8 +91,8 @@ def _jsonable(v: Any) -> Any:
 # ---------------------------------------------------------------------------------------------
 # parameter helpers
 
-def P(name: str, kind: str, default: Any, doc: str, **kw: Any) -> ParamSpec:
-    return ParamSpec(name=name, kind=kind, default=default, doc=doc, **kw)  # type: ignore[arg-type]
+def P(name: str, kind: Kind, default: Any, doc: str, **kw: Any) -> ParamSpec:
+    return ParamSpec(name=name, kind=kind, default=default, doc=doc, **kw)
 
 
 def _bias(doc: str = "Learn an additive bias.") -> ParamSpec:
@@ -151,12 +153,14 @@ def _linear_infer(shapes: Sequence[Shape], p: Params) -> Shape:
 
 def _linear_params(shapes: Sequence[Shape], p: Params, _o: Shape) -> int:
     i = shapes[0][-1]
-    return i * p["out_features"] + (p["out_features"] if p["bias"] else 0)
+    out: int = p["out_features"]
+    return i * out + (out if p["bias"] else 0)
 
 
 def _linear_macs(shapes: Sequence[Shape], p: Params, _o: Shape) -> int:
     x = shapes[0]
-    return _prod(x[:-1]) * x[-1] * p["out_features"]
+    out: int = p["out_features"]
+    return _prod(x[:-1]) * x[-1] * out
 
 
 def _linear_ctor(shapes: Sequence[Shape], p: Params) -> Params:
@@ -258,18 +262,22 @@ def _make_conv_infer(n: int, transpose: bool = False) -> Callable[[Sequence[Shap
     return infer
 
 
-def _conv_params(n: int, transpose: bool = False):
+def _conv_params(n: int, transpose: bool = False) -> _Count:
     def count(shapes: Sequence[Shape], p: Params, _o: Shape) -> int:
-        c, oc, g = shapes[0][0], p["out_channels"], p["groups"]
+        c = shapes[0][0]
+        oc: int = p["out_channels"]
+        g: int = p["groups"]
         k = _prod(as_tuple(p["kernel_size"], n))
         w = c * (oc // g) * k if transpose else oc * (c // g) * k
         return w + (oc if p["bias"] else 0)
     return count
 
 
-def _conv_macs(n: int, transpose: bool = False):
+def _conv_macs(n: int, transpose: bool = False) -> _Count:
     def count(shapes: Sequence[Shape], p: Params, out: Shape) -> int:
-        c, oc, g = shapes[0][0], p["out_channels"], p["groups"]
+        c = shapes[0][0]
+        oc: int = p["out_channels"]
+        g: int = p["groups"]
         k = _prod(as_tuple(p["kernel_size"], n))
         if transpose:
             return _prod(shapes[0][1:]) * c * (oc // g) * k
@@ -311,7 +319,7 @@ def _pool_out_len(size: int, k: int, s: int, p: int, d: int, ceil: bool) -> int:
     return out
 
 
-def _make_pool_infer(n: int, kind: str):
+def _make_pool_infer(n: int, kind: str) -> _Infer:
     what = f"{'Max' if kind == 'max' else 'Avg'}Pool{n}d"
     layout = "[C, L]" if n == 1 else "[C, H, W]"
 
@@ -391,7 +399,7 @@ def _permute_infer(shapes: Sequence[Shape], p: Params) -> Shape:
 # ---------------------------------------------------------------------------------------------
 # Normalisation
 
-def _make_bn_infer(allowed: Sequence[int], what: str):
+def _make_bn_infer(allowed: Sequence[int], what: str) -> _Infer:
     def infer(shapes: Sequence[Shape], _p: Params) -> Shape:
         _need_dims(shapes[0], allowed, what)
         return shapes[0]
@@ -455,7 +463,7 @@ def _rnn_infer(shapes: Sequence[Shape], p: Params) -> Shape:
     return (x[0], width) if p["output"] == "sequence" else (width,)
 
 
-def _rnn_counts(gates: int):
+def _rnn_counts(gates: int) -> tuple[_Count, _Count]:
     def params(shapes: Sequence[Shape], p: Params, _o: Shape) -> int:
         h, dirs = p["hidden_size"], 2 if p["bidirectional"] else 1
         total = 0
@@ -501,7 +509,8 @@ def _mha_macs(shapes: Sequence[Shape], _p: Params, _o: Shape) -> int:
 
 
 def _tel_params(shapes: Sequence[Shape], p: Params, _o: Shape) -> int:
-    e, f, b = shapes[0][-1], p["dim_feedforward"], p["bias"]
+    e, b = shapes[0][-1], p["bias"]
+    f: int = p["dim_feedforward"]
     attn = 4 * e * e + (4 * e if b else 0)
     ff = 2 * e * f + ((f + e) if b else 0)
     norms = 2 * (2 * e if b else e)
@@ -510,7 +519,8 @@ def _tel_params(shapes: Sequence[Shape], p: Params, _o: Shape) -> int:
 
 def _tel_macs(shapes: Sequence[Shape], p: Params, o: Shape) -> int:
     seq, e = shapes[0]
-    return _mha_macs(shapes, p, o) + 2 * seq * e * p["dim_feedforward"]
+    f: int = p["dim_feedforward"]
+    return _mha_macs(shapes, p, o) + 2 * seq * e * f
 
 
 def _tel_ctor(shapes: Sequence[Shape], p: Params) -> Params:

@@ -8,12 +8,13 @@ the trainer's constructor arguments.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from .params import ParamSpec, Schema
+from .params import Kind, ParamSpec, Schema
 
 
-def P(name: str, kind: str, default, doc: str, **kw) -> ParamSpec:
-    return ParamSpec(name=name, kind=kind, default=default, doc=doc, **kw)  # type: ignore[arg-type]
+def P(name: str, kind: Kind, default: Any, doc: str, **kw: Any) -> ParamSpec:
+    return ParamSpec(name=name, kind=kind, default=default, doc=doc, **kw)
 
 
 _REDUCTION = P("reduction", "choice", "mean", "How per-sample losses are combined.",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 from pathlib import Path
 from typing import IO, BinaryIO
 
@@ -89,9 +90,7 @@ def human_bytes(n: float) -> str:
 def try_lock(f: IO[bytes]) -> bool:
     """An exclusive, non-blocking lock on an open file, dropped by the OS when the process
     ends in any way; False when another process holds it."""
-    try:
-        import fcntl
-    except ImportError:  # Windows
+    if sys.platform == "win32":  # no fcntl there
         import msvcrt
 
         try:
@@ -99,6 +98,8 @@ def try_lock(f: IO[bytes]) -> bool:
             return True
         except OSError:
             return False
+    import fcntl
+
     try:
         fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         return True

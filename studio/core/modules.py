@@ -7,7 +7,7 @@ Imported only when a module is built (torch stays off the start-up path). Each i
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
@@ -97,7 +97,7 @@ class StochasticDepth(nn.Module):
 class LSTM(nn.LSTM):
     """Batch-first LSTM returning either the whole sequence or the final hidden state."""
 
-    def __init__(self, output: str = "last", **kwargs) -> None:
+    def __init__(self, output: str = "last", **kwargs: object) -> None:
         super().__init__(batch_first=True, **kwargs)
         self.output = output
 
@@ -109,7 +109,7 @@ class LSTM(nn.LSTM):
 class GRU(nn.GRU):
     """Batch-first GRU returning either the whole sequence or the final hidden state."""
 
-    def __init__(self, output: str = "last", **kwargs) -> None:
+    def __init__(self, output: str = "last", **kwargs: object) -> None:
         super().__init__(batch_first=True, **kwargs)
         self.output = output
 
@@ -128,11 +128,15 @@ def _last(h: torch.Tensor, bidirectional: bool) -> torch.Tensor:
 class MultiheadAttention(nn.MultiheadAttention):
     """Batch-first self-attention: query, key and value are the same input."""
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: object) -> None:
         super().__init__(batch_first=True, **kwargs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         return super().forward(x, x, x, need_weights=False)[0]
+
+
+#: set on an error raised inside a layer: the id of its node, which the trainer names
+NODE_ATTR = "studio_node"
 
 
 class GraphModule(nn.Module):
@@ -142,7 +146,8 @@ class GraphModule(nn.Module):
     """
 
     def __init__(self, graph: Graph, analysis: Analysis,
-                 make_layer: Callable[[str, list, dict], nn.Module]) -> None:
+                 make_layer: Callable[[str, list[tuple[int, ...]], dict[str, Any]], nn.Module],
+                 ) -> None:
         super().__init__()
         self.input_ids: list[str] = list(analysis.inputs)
         self.output_id: str = analysis.output  # type: ignore[assignment]
@@ -175,14 +180,15 @@ class GraphModule(nn.Module):
         for s, x in zip(self._input_slots, inputs, strict=False):
             if s is not None:
                 values[s] = x
-        mods = self._modules
+        # add_module stored a module under every planned id (never None)
+        mods = cast("dict[str, nn.Module]", self._modules)
         for nid, out, args, free in self._plan:
             try:
                 values[out] = mods[nid](*[values[a] for a in args])
             except (RuntimeError, IndexError, ValueError) as exc:
-                if not hasattr(exc, "studio_node"):
-                    exc.studio_node = nid  # type: ignore[attr-defined] - the trainer names it
+                if not hasattr(exc, NODE_ATTR):
+                    setattr(exc, NODE_ATTR, nid)
                 raise
             for f in free:
                 values[f] = None
-        return values[self._out_slot]
+        return cast(torch.Tensor, values[self._out_slot])

@@ -86,25 +86,25 @@ class ParamSpec:
         raise ParamError(f"unknown parameter kind {kind}")  # pragma: no cover - catalog bug
 
     def _check_int(self, value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                value = int(value)
-            else:
-                raise ParamError(f"must be a whole number, not {_show(value)}")
-        if self.allow_negative_one and value == -1:
-            return value
-        self._check_range(value)
-        return value
+        number: int
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, float) and value.is_integer():
+            number = int(value)
+        else:
+            raise ParamError(f"must be a whole number, not {_show(value)}")
+        if self.allow_negative_one and number == -1:
+            return number
+        self._check_range(number)
+        return number
 
     def _check_range(self, value: float) -> None:
-        below = self.min is not None and (
-            value < self.min or (self.min_exclusive and value == self.min))
-        if below:
+        if self.min is not None and (
+                value < self.min or (self.min_exclusive and value == self.min)):
             op = ">" if self.min_exclusive else "≥"
             raise ParamError(f"must be {op} {_num(self.min)}, got {_num(value)}")
-        above = self.max is not None and (
-            value > self.max or (self.max_exclusive and value == self.max))
-        if above:
+        if self.max is not None and (
+                value > self.max or (self.max_exclusive and value == self.max)):
             op = "<" if self.max_exclusive else "≤"
             raise ParamError(f"must be {op} {_num(self.max)}, got {_num(value)}")
 

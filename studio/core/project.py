@@ -272,10 +272,14 @@ def _load_graph(raw: Any) -> Graph:
         extra = set(ed) - {"from", "to", "port"}
         if extra:
             raise ProjectError(f"unknown field {sorted(extra)[0]!r}", where)
-        src, dst, port = ed.get("from"), ed.get("to"), ed.get("port", 0)
-        for key, v in (("from", src), ("to", dst)):
+        ends: list[str] = []
+        for key in ("from", "to"):
+            v = ed.get(key)
             if not isinstance(v, str) or v not in graph:
                 raise ProjectError(f"no node {v!r}", f"{where}.{key}")
+            ends.append(v)
+        src, dst = ends
+        port = ed.get("port", 0)
         if not isinstance(port, int) or isinstance(port, bool):
             raise ProjectError("must be a whole number", f"{where}.port")
         try:

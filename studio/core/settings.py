@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 
 import annotated_types as at
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.config import JsonDict
 
 from .choices import (
     AUGMENTATIONS,
@@ -34,12 +35,12 @@ from .choices import (
     WARMUP,
 )
 from .errors import ParamError
-from .params import ParamSpec, Schema
+from .params import Kind, ParamSpec, Schema
 
 
 def _setting(default: Any, description: str, unit: str = "", **limits: Any) -> Any:
     """A settings field: its default, one line saying what it does, its unit and limits."""
-    extra = {"unit": unit} if unit else None
+    extra: JsonDict | None = {"unit": unit} if unit else None
     if callable(default):
         return Field(default_factory=default, description=description,
                      json_schema_extra=extra, **limits)
@@ -207,7 +208,13 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-_SCALARS: dict[type, str] = {bool: "bool", int: "int", float: "float", str: "str"}
+_SCALARS: dict[type, Kind] = {bool: "bool", int: "int", float: "float", str: "str"}
+
+
+def _limit(value: object) -> float:
+    """A field's ``ge``/``gt``/``le``/``lt``: the settings schema sets numbers only."""
+    assert isinstance(value, int | float), f"non-numeric settings limit {value!r}"
+    return value
 
 
 def setting_specs(model: type[BaseModel], names: list[str] | None = None) -> list[ParamSpec]:
@@ -232,26 +239,28 @@ def setting_specs(model: type[BaseModel], names: list[str] | None = None) -> lis
             for m in more:
                 metadata += list(getattr(m, "metadata", [m]))
         choices: tuple[str, ...] = ()
+        kind: Kind
         if typing.get_origin(annotation) is Literal:
             kind, choices = "choice", tuple(typing.get_args(annotation))
         elif annotation in _SCALARS:
             kind = _SCALARS[annotation]
         else:
             continue
-        lo = hi = None
+        lo: float | None = None
+        hi: float | None = None
         lo_open = hi_open = False
         for m in metadata:
             if isinstance(m, at.Ge):
-                lo = m.ge
+                lo = _limit(m.ge)
             elif isinstance(m, at.Gt):
-                lo, lo_open = m.gt, True
+                lo, lo_open = _limit(m.gt), True
             elif isinstance(m, at.Le):
-                hi = m.le
+                hi = _limit(m.le)
             elif isinstance(m, at.Lt):
-                hi, hi_open = m.lt, True
+                hi, hi_open = _limit(m.lt), True
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
         default = info.get_default(call_default_factory=True)
-        out.append(ParamSpec(name=name, kind=kind, default=default,  # type: ignore[arg-type]
+        out.append(ParamSpec(name=name, kind=kind, default=default,
                              doc=info.description or "", min=lo, max=hi, choices=choices,
                              nullable=nullable, min_exclusive=lo_open, max_exclusive=hi_open,
                              unit=str(extra.get("unit", ""))))

@@ -123,10 +123,10 @@ def analyze(graph: Graph) -> Analysis:
             problems.append(Problem(nid, f"{name}: {what} is not connected"))
             continue
         upstream = [infos[e.src] for e in in_edges]
-        if any(u.shape is None for u in upstream):
+        in_shapes = [u.shape for u in upstream if u.shape is not None]
+        if len(in_shapes) < len(upstream):
             continue  # the cause is reported on the upstream node
-        in_shapes = [u.shape for u in upstream]  # type: ignore[misc]
-        info.in_shapes = in_shapes  # type: ignore[assignment]
+        info.in_shapes = in_shapes
         in_dtype = upstream[0].dtype if upstream else "float32"
         if spec.dtype == "index" and in_dtype != "int64":
             problems.append(Problem(nid, f"{name}: needs integer token ids; set the Input "
@@ -137,16 +137,16 @@ def analyze(graph: Graph) -> Analysis:
                                          "reshaping layers) take int64 input"))
             continue
         try:
-            out = spec.infer(in_shapes, params)  # type: ignore[arg-type]
+            out = spec.infer(in_shapes, params)
         except Misfit as exc:
             problems.append(Problem(nid, f"{name}: {exc.message}", field=exc.field, fix=exc.fix))
             continue
         info.shape = tuple(out)
         info.dtype = (params["dtype"] if spec.dtype == "source"
                       else in_dtype if spec.dtype == "any" else "float32")
-        info.params = spec.count_params(in_shapes, params, info.shape)  # type: ignore[arg-type]
+        info.params = spec.count_params(in_shapes, params, info.shape)
         info.trainable_params = info.params if node.trainable else 0
-        info.macs = spec.count_macs(in_shapes, params, info.shape)  # type: ignore[arg-type]
+        info.macs = spec.count_macs(in_shapes, params, info.shape)
 
     inputs = [n for n in order if graph.nodes[n].is_input]
     if not inputs:

@@ -12,7 +12,8 @@ import torch
 from studio.core.errors import DatasetError
 from studio.core.project import DataSettings
 
-from .sources import Arrays, load_arrays
+from .arrays import Arrays
+from .sources import load_arrays
 from .split import split_indices
 
 
@@ -39,11 +40,17 @@ class DataBundle:
 
     @property
     def n_train(self) -> int:
-        return len(self.train_idx) if self.files is not None else len(self.x_train)
+        if self.files is None:
+            return len(self.x_train)
+        assert self.train_idx is not None, "a bundle of image files keeps its split indices"
+        return len(self.train_idx)
 
     @property
     def n_val(self) -> int:
-        return len(self.val_idx) if self.files is not None else len(self.x_val)
+        if self.files is None:
+            return len(self.x_val)
+        assert self.val_idx is not None, "a bundle of image files keeps its split indices"
+        return len(self.val_idx)
 
     @property
     def num_classes(self) -> int:
@@ -54,20 +61,22 @@ class DataBundle:
         return 1 if self.y_train.dim() == 1 else int(self.y_train.shape[1])
 
     def to(self, device: torch.device | str) -> DataBundle:
-        def mv(t: torch.Tensor | None) -> torch.Tensor | None:
-            return None if t is None else t.to(device, non_blocking=True)
+        def mv(t: torch.Tensor) -> torch.Tensor:
+            return t.to(device, non_blocking=True)
         return replace(self, x_train=mv(self.x_train), y_train=mv(self.y_train),
-                       x_val=mv(self.x_val), y_val=mv(self.y_val), x_test=mv(self.x_test),
-                       y_test=mv(self.y_test), messages=list(self.messages))
+                       x_val=mv(self.x_val), y_val=mv(self.y_val),
+                       x_test=None if self.x_test is None else mv(self.x_test),
+                       y_test=None if self.y_test is None else mv(self.y_test),
+                       messages=list(self.messages))
 
     def reshape_samples(self, shape: tuple[int, ...]) -> None:
         """Present samples as ``shape`` (same number of values), e.g. [64] → [8, 8]."""
-        def rs(t: torch.Tensor | None) -> torch.Tensor | None:
-            return None if t is None else t.reshape(len(t), *shape)
+        def rs(t: torch.Tensor) -> torch.Tensor:
+            return t.reshape(len(t), *shape)
         self.messages.append(f"samples reshaped from {list(self.sample_shape)} to "
                              f"{list(shape)} to match the Input")
-        self.x_train, self.x_val = rs(self.x_train), rs(self.x_val)  # type: ignore[assignment]
-        self.x_test = rs(self.x_test)
+        self.x_train, self.x_val = rs(self.x_train), rs(self.x_val)
+        self.x_test = None if self.x_test is None else rs(self.x_test)
         self.sample_shape = tuple(shape)
 
 
@@ -82,20 +91,29 @@ def pack_uint8(b: DataBundle) -> tuple[DataBundle, torch.Tensor, torch.Tensor] |
         return None
     mean = torch.tensor(norm["mean"], dtype=torch.float64).reshape(1, c, 1, 1)
     std = torch.tensor(norm["std"], dtype=torch.float64).reshape(1, c, 1, 1)
-    out: dict[str, torch.Tensor | None] = {}
-    for name in ("x_train", "x_val", "x_test"):
-        x = getattr(b, name)
-        if x is None:
-            out[name] = None
-            continue
+
+    def pack(x: torch.Tensor) -> torch.Tensor | None:
         pixels = (x.double() * std + mean) * 255.0
         raw = pixels.round()
         if len(x) and ((raw - pixels).abs().max() > 1e-2 or raw.min() < 0 or raw.max() > 255):
             return None  # not 8-bit pixels: keep the floats
-        out[name] = raw.to(torch.uint8)
+        return raw.to(torch.uint8)
+
+    x_train = pack(b.x_train)
+    if x_train is None:
+        return None
+    x_val = pack(b.x_val)
+    if x_val is None:
+        return None
+    x_test = None
+    if b.x_test is not None:
+        x_test = pack(b.x_test)
+        if x_test is None:
+            return None
     a = (1.0 / (255.0 * std)).float()
     off = (-mean / std).float()
-    return replace(b, messages=list(b.messages), **out), a, off
+    return replace(b, messages=list(b.messages), x_train=x_train, x_val=x_val,
+                   x_test=x_test), a, off
 
 
 def load_data(settings: DataSettings, base_dir: str | Path | None = None, seed: int = 0

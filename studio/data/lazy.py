@@ -68,7 +68,7 @@ def decode_image(path: Path, size: tuple[int, int], gray: bool) -> np.ndarray:
 
 
 @dataclass
-class ImageFiles(Dataset):
+class ImageFiles(Dataset[tuple[torch.Tensor, int, str]]):
     """One image file per sample, decoded on demand to [C, H, W] uint8."""
 
     files: list[Path]

@@ -76,11 +76,11 @@ def _mnist_5k() -> Arrays:
     return Arrays(x, y, "classification", DIGIT_CLASSES, image=True)
 
 
-def _save_npz(path: Path, **arrays: np.ndarray) -> None:
+def _save_npz(path: Path, x: np.ndarray, y: np.ndarray) -> None:
     from studio.core.project import atomic_write
 
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    np.savez(buf, x=x, y=y)
     atomic_write(path, buf.getvalue())
 
 

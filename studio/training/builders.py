@@ -6,7 +6,7 @@ imports nothing but torch, so the exported package runs without Studio installed
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -15,7 +15,7 @@ from torch import nn
 def make_loss(spec: dict[str, Any]) -> nn.Module:
     """``spec`` is ``{"type": torch.nn loss name, **arguments}``."""
     kw = {k: v for k, v in spec.items() if k != "type"}
-    return getattr(nn, spec["type"])(**kw)
+    return cast(nn.Module, getattr(nn, spec["type"])(**kw))
 
 
 def make_optimizer(spec: dict[str, Any], params: list[nn.Parameter]) -> torch.optim.Optimizer:
@@ -23,7 +23,7 @@ def make_optimizer(spec: dict[str, Any], params: list[nn.Parameter]) -> torch.op
     kw = {k: v for k, v in spec.items() if k != "type"}
     if "betas" in kw:
         kw["betas"] = tuple(kw["betas"])
-    return getattr(torch.optim, spec["type"])(params, **kw)
+    return cast(torch.optim.Optimizer, getattr(torch.optim, spec["type"])(params, **kw))
 
 
 def make_scheduler(spec: dict[str, Any] | None, optimizer: torch.optim.Optimizer,
@@ -55,7 +55,7 @@ def step_scheduler(scheduler: Any, spec: dict[str, Any] | None, logs: dict[str, 
         return
     if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
         monitor = (spec or {}).get("monitor", "val_loss")
-        scheduler.step(logs.get(monitor, logs.get("loss")))
+        scheduler.step(logs[monitor] if monitor in logs else logs["loss"])
     else:
         scheduler.step()
 

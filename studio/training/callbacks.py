@@ -82,7 +82,7 @@ class Tracker:
         self.best_epoch = -1
 
     def update(self, epoch: int, logs: dict[str, Any]) -> bool:
-        value = logs.get(self.monitor)
+        value: float | None = logs.get(self.monitor)
         if value is None or not math.isfinite(value):
             return False
         improved = (value < self.best - self.min_delta if self.mode == "min"

@@ -113,8 +113,10 @@ class Shard:
     def __init__(self, n: int, world: int, rank: int, seed: int, shuffle: bool = True) -> None:
         from torch.utils.data import DistributedSampler
 
-        self.sampler = DistributedSampler(range(n), num_replicas=world, rank=rank,
-                                          shuffle=shuffle, seed=seed, drop_last=False)
+        # the sampler only takes len() of its dataset; torch types it as a Dataset
+        self.sampler: DistributedSampler[int] = DistributedSampler(
+            range(n), num_replicas=world, rank=rank,  # type: ignore[arg-type]
+            shuffle=shuffle, seed=seed, drop_last=False)
 
     def set_epoch(self, epoch: int) -> None:
         self.sampler.set_epoch(epoch)
@@ -194,7 +196,9 @@ def launch(argv: list[str], nproc: int, nnodes: int = 1, rdzv_endpoint: str | No
     for name in ("torch.distributed", "torch.distributed.elastic"):
         logging.getLogger(name).setLevel(logging.CRITICAL)  # the workers say what went wrong
     try:
-        run(parse_args(launch_command(argv, nproc, nnodes, rdzv_endpoint, rdzv_id)))
+        # torch.distributed.run leaves both unannotated
+        run(parse_args(  # type: ignore[no-untyped-call]
+            launch_command(argv, nproc, nnodes, rdzv_endpoint, rdzv_id)))
     except ChildFailedError as exc:
         rank, failure = exc.get_first_failure()
         if failure.exitcode < 0:

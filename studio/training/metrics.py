@@ -74,7 +74,7 @@ class TrainWindow:
         event = None
         if stats.device.type == "cuda":  # read it later, without stalling the GPU's queue
             stats = stats.to("cpu", non_blocking=True)
-            event = torch.cuda.Event()
+            event = torch.cuda.Event()  # type: ignore[no-untyped-call]  # unannotated in torch
             event.record()
         n, total = len(counts), sum(counts)
         self._queue.append((stats, event, total, self.steps))
@@ -151,15 +151,14 @@ class EvalMeter:
         self.task, self.k, self.loss_type = task, num_classes, loss_type
         self.device = device
         self.target_norm = target_norm
-        f64 = {"dtype": torch.float64, "device": device}
-        self.loss_sum = torch.zeros((), **f64)
+        self.loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         self.count = 0
         if task == "classification":
             self.confusion = torch.zeros(num_classes * num_classes, dtype=torch.int64,
                                          device=device)
             self.top5 = torch.zeros((), dtype=torch.int64, device=device)
         else:
-            self.sums = torch.zeros(4, **f64)  # |e|, e², y, y²
+            self.sums = torch.zeros(4, dtype=torch.float64, device=device)  # |e|, e², y, y²
 
     def update(self, loss: torch.Tensor, out: torch.Tensor, y: torch.Tensor) -> None:
         n = len(y)

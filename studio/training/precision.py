@@ -49,15 +49,16 @@ class Precision:
     def backward_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer,
                       params: Iterable[nn.Parameter], clip: float | None) -> None:
         """Backward, optional gradient-norm clipping (on unscaled gradients) and the step."""
+        # the ignores: torch leaves Tensor.backward unannotated
         if self.scaler is not None:
-            self.scaler.scale(loss).backward()
+            self.scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
             if clip:
                 self.scaler.unscale_(optimizer)
                 nn.utils.clip_grad_norm_(params, clip)
             self.scaler.step(optimizer)
             self.scaler.update()
             return
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         if clip:
             nn.utils.clip_grad_norm_(params, clip)
         optimizer.step()

@@ -25,7 +25,9 @@ def collect_predictions(trainer: Any, split: str = "val") -> dict[str, Any]:
     b = trainer.bundle
     if (b.n_val if split == "val" else len(b.y_test if b.y_test is not None else ())) == 0:
         return {}
-    outs, ys, xs = [], [], []
+    outs: list[torch.Tensor] = []
+    ys: list[torch.Tensor] = []
+    xs: list[torch.Tensor] = []
     was_training = trainer.model.training
     trainer.model.eval()
     with torch.no_grad():
@@ -75,7 +77,10 @@ def save_predictions(path: Path, pred: dict[str, Any], logs: dict[str, Any] | No
     meta = {"task": pred.get("task"), "classes": pred.get("classes", []), "logs": scalars}
     arrays = {k: np.asarray(v) for k, v in pred.items() if isinstance(v, np.ndarray)}
     buf = io.BytesIO()
-    np.savez_compressed(buf, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
+    # mypy matches **arrays against the stub's keyword-only allow_pickle (numpy >= 2.1); the
+    # keys are prediction names (y_true, y_pred, ...), never that
+    np.savez_compressed(buf, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8),
+                        **arrays)  # type: ignore[arg-type]
     atomic_write(Path(path), buf.getvalue())
 
 

@@ -112,4 +112,5 @@ def parse(line: bytes | str) -> dict[str, Any] | None:
         return None
     if not isinstance(obj, dict) or "event" not in obj:
         return None
-    return restore(obj)
+    event: dict[str, Any] = restore(obj)  # a dict restores to a dict
+    return event

@@ -229,7 +229,7 @@ def _load(obj: Any, state: dict[str, Any], name: str, where: str) -> None:
                             where) from None
 
 
-def _set_rng(setter: Callable[[Any], None], state: Any, name: str, where: str) -> None:
+def _set_rng(setter: Callable[[Any], object], state: Any, name: str, where: str) -> None:
     try:
         setter(state)
     except (RuntimeError, TypeError, ValueError):

@@ -44,7 +44,7 @@ from .callbacks import (
 )
 from .checkpoint import load_checkpoint, save_checkpoint, save_weights
 from .loop import Loop
-from .metrics import EvalMeter
+from .metrics import EvalMeter, TrainWindow
 from .precision import Precision
 from .protocol import RunResult
 from .run_folder import RunLock, remove_stale_temp_files
@@ -91,6 +91,8 @@ class Trainer:
     #: keep 8-bit images as uint8 on the device and normalise each batch as it is cut (4× less
     #: memory, 4× less to copy); None: on CUDA only, where it is the fast path
     compact_images: bool | None = None
+    #: the running epoch's training metrics; the loop sets it when it starts
+    window: TrainWindow
 
     def __init__(self, project: Project, *, out_dir: str | Path | None = None,
                  callbacks: Iterable[Callback] = (), base_dir: str | Path | None = None,
@@ -234,13 +236,15 @@ class Trainer:
                 self._lock = None
             self.strategy.close(self)
 
-    def _oom(self) -> None:
+    def _oom(self) -> TrainingError:
+        """Record (and return) the out-of-memory failure, and free what CUDA caches."""
         bs = self.project.data.batch_size
-        self.failed = TrainingError(
+        self.failed = error = TrainingError(
             f"out of memory on {getattr(self, 'device', 'the device')} with batch size {bs}; "
             f"try a batch size of {max(1, bs // 2)} or a smaller network", "data.batch_size")
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+        return error
 
     def _blame(self, exc: Exception) -> str | None:
         node = getattr(exc, "studio_node", None)
@@ -256,8 +260,7 @@ class Trainer:
         try:
             self._setup(None)
         except torch.OutOfMemoryError:
-            self._oom()
-            raise self.failed from None
+            raise self._oom() from None
         self.make_forward()
 
     def _setup(self, resume_from: str | Path | None) -> None:
@@ -392,12 +395,16 @@ class Trainer:
         b = self.bundle
         train = split == "train"
         if b.files is not None:
-            return LoaderBatches(b.files, b.train_idx if train else b.val_idx, batch_size,
+            idx = b.train_idx if train else b.val_idx
+            assert idx is not None, "a bundle of image files keeps its split indices"
+            return LoaderBatches(b.files, idx, batch_size,
                                  shuffle=train, device=self.device, mean=b.norm["mean"],
                                  std=b.norm["std"], generator=self.shuffle_gen,
                                  augment=augment, shard=shard)
         x, y = {"train": (b.x_train, b.y_train), "val": (b.x_val, b.y_val),
                 "test": (b.x_test, b.y_test)}[split]
+        if x is None or y is None:
+            raise TrainingError(f"the dataset has no {split} set")
         return Batches(x, y, batch_size, shuffle=train, generator=self.shuffle_gen,
                        augment=augment, shard=shard, affine=self.pixel_affine)
 
