@@ -218,6 +218,8 @@ def restore(t: Trainer, ckpt: dict[str, Any], where: str) -> None:
             except (KeyError, TypeError, ValueError, RuntimeError) as exc:
                 raise TrainingError(f"damaged checkpoint: the state of {cb.state_key} does not "
                                     f"load ({type(exc).__name__}: {exc})", where) from None
+    t.message(f"resumed after epoch {t.epoch}"
+              + (f", batch {t.batch_in_epoch}" if t.batch_in_epoch else ""))
 
 
 def _load(obj: Any, state: dict[str, Any], name: str, where: str) -> None:

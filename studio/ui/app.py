@@ -61,7 +61,7 @@ def run_app(path: str | Path | None = None) -> int:
             app.quit()
         QTimer.singleShot(0, report)
     else:
-        QTimer.singleShot(0, window.offer_recovery)
+        QTimer.singleShot(0, window.recovery.offer)
         QTimer.singleShot(200, lambda: _load_torch(window))
     return app.exec()
 

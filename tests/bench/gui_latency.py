@@ -70,15 +70,15 @@ def gui_run(app: QApplication, w: MainWindow) -> tuple[float, list[float]]:
     timer = QTimer()
     timer.setInterval(10)
     timer.timeout.connect(tick)
-    w.last_result = None
+    w.runs.last_result = None
     loop = QEventLoop()  # wait as the app does, in Qt's loop: a Python poll would hold the GIL
-    w.runs.ended.connect(loop.quit)
+    w.runs.runner.ended.connect(loop.quit)
     timer.start()
-    w.train()
+    w.runs.train()
     loop.exec()
-    w.runs.ended.disconnect(loop.quit)
+    w.runs.runner.ended.disconnect(loop.quit)
     timer.stop()
-    return rate(w.last_result.history), late[5:]
+    return rate(w.runs.last_result.history), late[5:]
 
 
 def main() -> None:
@@ -94,7 +94,7 @@ def main() -> None:
     project = w.project.copy()
     headless(project)  # warm-up
     for where in args.where:
-        w.set_run_processes({"thread": 0, "process": 1}[where])
+        w.runs.set_run_processes({"thread": 0, "process": 1}[where])
         base = headless_cli if where == "process" else headless
         ratios, lateness = [], []
         for i in range(args.pairs):

@@ -76,8 +76,15 @@ def test_resume_mid_epoch_gives_the_same_weights(tmp_path) -> None:
                   report_hz=0).fit()
     assert cut.status == "stopped" and "batch" in cut.message
     assert load_checkpoint(tmp_path / "cut" / "last.ckpt")["batch"] > 0
-    resumed = Trainer(project, out_dir=tmp_path / "cut").fit(
+    said: list[str] = []
+
+    class Log(Callback):
+        def on_message(self, text):
+            said.append(text)
+
+    resumed = Trainer(project, out_dir=tmp_path / "cut", callbacks=[Log()]).fit(
         resume_from=tmp_path / "cut" / "last.ckpt")
+    assert any(t.startswith("resumed after epoch 1, batch ") for t in said)  # the run log says
     assert resumed.logs["val_loss"] == full.logs["val_loss"]
     w_full = load_file(tmp_path / "full" / "model.safetensors")
     w_res = load_file(tmp_path / "cut" / "model.safetensors")

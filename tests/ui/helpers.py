@@ -16,7 +16,7 @@ def open_window(qtbot, tmp_path: Path, path: Path | None = None) -> MainWindow:
                    settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
     w.errors = []
     w.show_error = lambda title, text: w.errors.append(text)
-    w.ask_save = lambda: QMessageBox.StandardButton.Discard
+    w.files.ask_save = lambda: QMessageBox.StandardButton.Discard
     qtbot.addWidget(w)
     w.show()
     return w

@@ -28,7 +28,8 @@ def main() -> None:
     said = []
 
     def poll() -> None:
-        if not said and w.recovery is not None and w.recovery.written_at is not None:
+        session = w.recovery.session
+        if not said and session is not None and session.written_at is not None:
             print("ready", flush=True)
             said.append(True)
 

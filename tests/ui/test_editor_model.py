@@ -82,12 +82,14 @@ class EditorMachine(RuleBasedStateMachine):
         edges = sorted(self.editor.graph.edges, key=lambda e: (e.src, e.dst, e.port))
         self.editor.disconnect(data.draw(st.sampled_from(edges)))
 
+    @precondition(lambda self: bool(self.editor.graph.nodes))  # a delete can empty it
     @rule(data=st.data(), dx=st.floats(-200, 200), dy=st.floats(-200, 200))
     def move(self, data, dx: float, dy: float) -> None:
         nid = data.draw(st.sampled_from(self.ids()))
         old = self.editor.graph.nodes[nid].pos
         self.editor.move({nid: (old, (old[0] + dx, old[1] + dy))})
 
+    @precondition(lambda self: bool(self.editor.graph.nodes))  # a delete can empty it
     @rule(data=st.data(), value=st.one_of(st.integers(-5, 300), st.floats(-1, 2),
                                           st.text(max_size=4), st.none()))
     def edit(self, data, value) -> None:
@@ -98,6 +100,7 @@ class EditorMachine(RuleBasedStateMachine):
         p = data.draw(st.sampled_from([p.name for p in node.spec.schema.params]))
         self.editor.set_params(nid, {**node.params, p: value})  # bad values are refused
 
+    @precondition(lambda self: bool(self.editor.graph.nodes))  # a delete can empty it
     @rule(data=st.data(), on=st.booleans())
     def freeze(self, data, on: bool) -> None:
         self.editor.set_trainable(data.draw(st.sampled_from(self.ids())), on)

@@ -24,9 +24,9 @@ def test_every_format_exports_from_the_dialog_with_its_verification(window, qtbo
                                                                     ) -> None:
     window.editor.set_setting("training", "epochs", 1)
     window.act_train.trigger()
-    qtbot.waitUntil(lambda: window.last_result is not None, timeout=120_000)
+    qtbot.waitUntil(lambda: window.runs.last_result is not None, timeout=120_000)
     window.act_export.trigger()
-    dlg = window.exporter
+    dlg = window.files.exporter
     assert dlg.isVisible() and not dlg.isModal()
     assert dlg.weights.currentText().endswith("/best.ckpt")  # the newest run, preselected
     for i, (fmt, suffix) in enumerate((("onnx", ".onnx"), ("pt2", ".pt2"),
@@ -52,15 +52,15 @@ def test_every_format_exports_from_the_dialog_with_its_verification(window, qtbo
         dlg.btn_export.click()
     assert sig.args[0] is False and sig.args[1].startswith("✗ ")
     # the exported weights file reopens as a project with those weights preselected
-    window.open_path(tmp_path / "exported.safetensors", ask=False)
+    window.files.open_path(tmp_path / "exported.safetensors", ask=False)
     assert not window.errors and len(window.editor.graph) == 6
-    assert window.project.path is None and window.opened_weights is not None
+    assert window.project.path is None and window.files.opened_weights is not None
     window.act_export.trigger()
-    assert window.exporter.weights.currentData() == str(tmp_path / "exported.safetensors")
+    assert window.files.exporter.weights.currentData() == str(tmp_path / "exported.safetensors")
 
 
 def test_import_a_torchvision_model_onto_the_canvas(window, qtbot) -> None:
-    window.ask_architecture = lambda: "resnet18"
+    window.files.ask_architecture = lambda: "resnet18"
     window.act_import_tv.trigger()
     assert not window.errors
     assert len(window.editor.graph) == 70 and window.project.path is None
@@ -74,12 +74,12 @@ def test_start_from_another_runs_weights_with_a_report_and_undo(window, qtbot, t
 
     source = Trainer(window.project, out_dir=tmp_path / "source").fit(resume_from=None)
     assert source.ok
-    window._save_to(tmp_path / "net.studio.json")
+    window.files.save_to(tmp_path / "net.studio.json")
     params = dict(window.editor.graph.nodes["dense2"].params)
     window.editor.set_params("dense2", {**params, "bias": False})  # dense2 no longer fits
     infos: list[str] = []
     window.show_info = lambda title, text: infos.append(text)
-    window.ask_weights_file = lambda: tmp_path / "source" / "model.safetensors"
+    window.files.ask_weights_file = lambda: tmp_path / "source" / "model.safetensors"
     window.act_init_weights.trigger()
     assert not window.errors
     assert window.project.training.init_weights == "source/model.safetensors"  # relative
@@ -94,14 +94,14 @@ def test_start_from_another_runs_weights_with_a_report_and_undo(window, qtbot, t
     assert window.inspector.init_weights_clear.isVisible()
     window.editor.set_setting("training", "epochs", 1)
     window.act_train.trigger()
-    qtbot.waitUntil(lambda: window.last_result is not None, timeout=120_000)
-    assert window.last_result.ok, window.last_result.message
+    qtbot.waitUntil(lambda: window.runs.last_result is not None, timeout=120_000)
+    assert window.runs.last_result.ok, window.runs.last_result.message
     assert "initial weights: 2 layer(s) loaded" in window.dashboard.log.toPlainText()
     # a pretrained start: the first epoch is already as good as the source run's last
-    assert window.last_result.logs["val_accuracy"] >= source.logs["val_accuracy"] - 0.02
+    assert window.runs.last_result.logs["val_accuracy"] >= source.logs["val_accuracy"] - 0.02
     window.inspector.init_weights_clear.click()
     assert window.project.training.init_weights is None
-    window.ask_weights_file = lambda: tmp_path / "net.studio.json"  # not weights at all
+    window.files.ask_weights_file = lambda: tmp_path / "net.studio.json"  # not weights at all
     window.act_init_weights.trigger()
     assert window.errors and "not a readable Studio checkpoint" in window.errors[-1]
 
@@ -109,7 +109,7 @@ def test_start_from_another_runs_weights_with_a_report_and_undo(window, qtbot, t
 def test_a_python_export_into_a_folder_of_other_files_asks_first(window, qtbot, tmp_path
                                                                   ) -> None:
     window.act_export.trigger()
-    dlg = window.exporter
+    dlg = window.files.exporter
     assert (dlg.opset.minimum(), dlg.opset.maximum()) == opset_range()  # only what can work
     assert dlg.opset.value() == 18
     dlg.format.setCurrentIndex(3)

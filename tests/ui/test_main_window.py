@@ -26,7 +26,7 @@ def window(qtbot, tmp_path):
     w.errors = []
     w.answers = []
     w.show_error = lambda title, text: w.errors.append(text)
-    w.ask_save = lambda: (w.answers.pop(0) if w.answers
+    w.files.ask_save = lambda: (w.answers.pop(0) if w.answers
                           else QMessageBox.StandardButton.Discard)
     qtbot.addWidget(w)
     w.resize(1400, 900)
@@ -75,7 +75,7 @@ def test_drop_from_palette_edit_in_inspector_undo_redo(window, qtbot) -> None:
     [new] = [n for n in window.editor.graph.nodes if n.startswith("dropout")]
     assert len(window.editor.graph) == before + 1 and new in window.scene.nodes
     assert window.isWindowModified()
-    window.select_node("dense1")
+    window.editing.select_node("dense1")
     spin = window.inspector.form.widgets["out_features"]
     type_into(qtbot, spin, "100")
     assert window.editor.graph.nodes["dense1"].params == {"out_features": 100}
@@ -114,7 +114,7 @@ def test_rebuild_the_mnist_cnn_from_an_empty_canvas_with_keyboard_and_mouse(wind
     assert a.total_params == 121_930
     assert a.output_shape() == (10,)
     path = tmp_path / "rebuilt.studio.json"
-    assert window._save_to(path)
+    assert window.files.save_to(path)
     assert not window.isWindowModified()
     saved = Project.load(path)
     assert [n.type for n in saved.graph] == [k for k, _ in layers]
@@ -128,13 +128,13 @@ def test_rebuild_the_mnist_cnn_from_an_empty_canvas_with_keyboard_and_mouse(wind
 def test_save_reopen_round_trip_and_recent_files(window, tmp_path) -> None:
     window.editor.set_params("conv1", {"out_channels": 8, "kernel_size": 5})
     path = tmp_path / "edited.studio.json"
-    assert window._save_to(path)
+    assert window.files.save_to(path)
     window.act_new.trigger()
-    assert window.open_path(path)
+    assert window.files.open_path(path)
     settle()
     assert window.editor.graph.nodes["conv1"].params == {"out_channels": 8, "kernel_size": 5}
     assert window.scene.nodes["conv1"].shape_text == "(N, 8, 24, 24)"
-    assert window.recent_files()[0] == str(path.resolve())
+    assert window.files.recent_files()[0] == str(path.resolve())
     assert json.loads(path.read_text())["graph"]["nodes"][1]["params"]["kernel_size"] == 5
 
 
@@ -142,7 +142,7 @@ def test_a_file_that_fails_to_load_leaves_the_project_untouched(window, tmp_path
     bad = tmp_path / "bad.studio.json"
     bad.write_text('{"format": "studio.project", "version": 1, "graph": {"nodes": 3}}')
     window.editor.set_params("dense1", {"out_features": 7})
-    assert not window.open_path(bad, ask=False)
+    assert not window.files.open_path(bad, ask=False)
     assert window.errors == [f"{bad}: graph.nodes: must be a list"]
     assert window.editor.graph.nodes["dense1"].params == {"out_features": 7}
 
@@ -163,8 +163,8 @@ def test_a_broken_graph_shows_its_problem_and_the_quick_fix_repairs_it(window) -
     item = window.problems.item(0)
     assert item.text().startswith("✖ Linear 'dense1': input has 3 dims")
     window.problems.itemClicked.emit(item)
-    assert window.selected_ids() == ["dense1"]
-    [fix] = [a for a in window.context_actions("dense1") if a.text().startswith("Insert")]
+    assert window.editing.selected_ids() == ["dense1"]
+    [fix] = [a for a in window.editing.context_actions("dense1") if a.text().startswith("Insert")]
     assert fix.text() == "Insert Flatten here"
     fix.trigger()
     window.reanalyse()
@@ -174,10 +174,10 @@ def test_a_broken_graph_shows_its_problem_and_the_quick_fix_repairs_it(window) -
 
 
 def test_copy_paste_duplicate_delete_are_single_steps(window) -> None:
-    window.select_node("conv1")
+    window.editing.select_node("conv1")
     window.scene.nodes["relu1"].setSelected(True)
     window.act_duplicate.trigger()
-    assert set(window.selected_ids()) == {"conv1_2", "relu1_2"}
+    assert set(window.editing.selected_ids()) == {"conv1_2", "relu1_2"}
     assert window.editor.graph.predecessors("relu1_2") == ["conv1_2"]
     window.act_delete.trigger()
     assert "conv1_2" not in window.editor.graph
@@ -257,4 +257,4 @@ def test_wheel_zooms_and_rubber_band_selects(window, qtbot) -> None:
     top_left = s.nodes["input"].mapToScene(QPointF(-30, -30))
     bottom_right = s.nodes["relu1"].mapToScene(QPointF(220, 90))
     drag(view, top_left, bottom_right)  # from the empty background: a rubber band
-    assert set(window.selected_ids()) == {"input", "conv1", "relu1"}
+    assert set(window.editing.selected_ids()) == {"input", "conv1", "relu1"}

@@ -51,20 +51,20 @@ def test_unsaved_edits_survive_sigkill_and_are_offered_at_the_next_launch(
         "out_features": 128}  # the saved file was never touched
     w = make_window(qtbot, tmp_path, project_file)
     offered = []
-    w.ask_restore = lambda rec: offered.append(rec) or "restore"
-    assert w.offer_recovery()
+    w.recovery.ask_restore = lambda rec: offered.append(rec) or "restore"
+    assert w.recovery.offer()
     assert len(offered) == 1 and offered[0].original == project_file
     assert offered[0].name == "MNIST MLP"
     assert w.editor.graph.nodes["dense1"].params["out_features"] == 77
     assert w.project.training.epochs == 9
     assert w.is_modified() and w.isWindowModified()  # unsaved until saved
     assert w.project.path == project_file
-    assert w.save()
+    assert w.files.save()
     assert Project.load(project_file).graph.nodes["dense1"].params["out_features"] == 77
-    assert not w.recovery.path.exists()  # saved: nothing left to recover
+    assert not w.recovery.session.path.exists()  # saved: nothing left to recover
     again = make_window(qtbot, tmp_path, project_file)
-    again.ask_restore = lambda rec: pytest.fail("offered twice")
-    assert not again.offer_recovery()
+    again.recovery.ask_restore = lambda rec: pytest.fail("offered twice")
+    assert not again.recovery.offer()
     again.close()
     w.close()
 
@@ -72,24 +72,24 @@ def test_unsaved_edits_survive_sigkill_and_are_offered_at_the_next_launch(
 def test_a_clean_close_leaves_nothing_to_recover(qtbot, tmp_path, project_file) -> None:
     w = make_window(qtbot, tmp_path, project_file)
     w.editor.set_setting("training", "epochs", 3)
-    w.autosave()
-    assert w.recovery.path.exists() and w.recovery.lock_path.exists()
-    folder = w.recovery.folder
+    w.recovery.autosave()
+    assert w.recovery.session.path.exists() and w.recovery.session.lock_path.exists()
+    folder = w.recovery.session.folder
     assert w.close()  # discards (ask_save answers Discard)
-    assert not list(folder.glob(f"{w.recovery.id}*"))
+    assert not list(folder.glob(f"{w.recovery.session.id}*"))
     assert orphans(folder) == []
 
 
 def test_autosave_follows_the_undo_stack_and_runs(qtbot, tmp_path, project_file) -> None:
     w = make_window(qtbot, tmp_path, project_file)
     w.editor.set_setting("training", "epochs", 3)
-    w.autosave_timer.setInterval(50)
-    qtbot.waitUntil(lambda: w.recovery.path.exists(), timeout=5000)
-    saved = json.loads(w.recovery.path.read_text())
+    w.recovery.timer.setInterval(50)
+    qtbot.waitUntil(lambda: w.recovery.session.path.exists(), timeout=5000)
+    saved = json.loads(w.recovery.session.path.read_text())
     assert saved["project"]["training"]["epochs"] == 3
     assert saved["original"] == str(project_file)
     w.editor.stack.undo()  # back to the saved state: nothing unsaved
-    assert not w.recovery.path.exists()
+    assert not w.recovery.session.path.exists()
     w.close()
 
 

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QMessageBox
 
 from studio.core.project import sample_paths
@@ -23,10 +23,10 @@ def window(qtbot, tmp_path, request):
                    settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
     w.errors = []
     w.show_error = lambda title, text: w.errors.append(text)
-    w.ask_stop_run = lambda: True
+    w.runs.ask_stop_run = lambda: True
     w.runs_panel.confirm_delete = lambda names: True
-    w.ask_save = lambda: QMessageBox.StandardButton.Discard
-    w.set_run_processes({"thread": 0, "process": 1, "ddp2": 2}[request.param])
+    w.files.ask_save = lambda: QMessageBox.StandardButton.Discard
+    w.runs.set_run_processes({"thread": 0, "process": 1, "ddp2": 2}[request.param])
     qtbot.addWidget(w)
     w.show()
     yield w
@@ -41,11 +41,12 @@ def test_train_plots_live_and_matches_the_metrics_file(window, qtbot) -> None:
         lambda *_: seen.append(window.dashboard.series["batch_loss"].n))
     window.act_train.trigger()
     assert window.runs.running and not window.act_train.isEnabled()
-    qtbot.waitUntil(lambda: window.last_result is not None, timeout=180_000)
-    result = window.last_result
+    qtbot.waitUntil(lambda: window.runs.last_result is not None, timeout=180_000)
+    result = window.runs.last_result
     assert result.status == "completed", result.message
     assert seen and max(seen) >= 3  # points arrived while it ran, not only at the end
-    lines = [json.loads(x) for x in (window.run_dir / "metrics.jsonl").read_text().splitlines()]
+    metrics = window.runs.run_dir / "metrics.jsonl"
+    lines = [json.loads(x) for x in metrics.read_text().splitlines()]
     x, y = window.dashboard.curves["val_loss"].getData()
     assert list(x) == [1.0, 2.0, 3.0]
     assert np.allclose(y, [ln["val_loss"] for ln in lines])
@@ -63,7 +64,7 @@ def test_train_plots_live_and_matches_the_metrics_file(window, qtbot) -> None:
     assert ev.wrong.count() == 1000 - diag
     assert window.act_train.isEnabled()
     log = window.dashboard.log.toPlainText()
-    if window.run_processes == 2:
+    if window.runs.run_processes == 2:
         assert "on 2 data-parallel processes (cpu)" in log
         assert "2 processes ended with identical weights" in log
         assert window.run_where_group.checkedAction().text() == "On 2 Processes (Data-Parallel)"
@@ -73,9 +74,9 @@ def test_editing_during_a_run_does_not_touch_the_running_model(window, qtbot) ->
     window.editor.set_setting("training", "epochs", 2)
     window.act_train.trigger()
     window.editor.set_params("dense1", {"out_features": 7})  # edit while it trains
-    qtbot.waitUntil(lambda: window.last_result is not None, timeout=180_000)
-    assert window.last_result.status == "completed"
-    trained = json.loads((window.run_dir / "project.studio.json").read_text())
+    qtbot.waitUntil(lambda: window.runs.last_result is not None, timeout=180_000)
+    assert window.runs.last_result.status == "completed"
+    trained = json.loads((window.runs.run_dir / "project.studio.json").read_text())
     dense1 = next(n for n in trained["graph"]["nodes"] if n["id"] == "dense1")
     assert dense1["params"] == {"out_features": 128}
 
@@ -85,19 +86,30 @@ def test_pause_resume_stop_from_the_window(window, qtbot) -> None:
     window.editor.set_setting("training", "epochs", 200)
     window.act_train.trigger()
     qtbot.waitUntil(lambda: window.dashboard.series["batch_loss"].n >= 2, timeout=60_000)
+    worker = window.runs.runner.worker
+    # the run says "paused" when its loop holds and "resumed" when it goes on; a direct
+    # connection notes its step at that very moment, in whichever thread the run reports from
+    said: dict[str, int] = {}
+    worker.message.connect(lambda text: said.setdefault(text, worker.step),
+                           Qt.ConnectionType.DirectConnection)
     window.act_pause.trigger()
     assert window.act_pause.text() == "&Resume"
-    qtbot.wait(300)
-    worker = window.runs.worker
-    held = worker.step
-    qtbot.wait(300)
-    assert worker.step == held  # paused within one batch
+    # seen in the log (queued like the progress reports, so any report from before the
+    # pause has been delivered by then)
+    qtbot.waitUntil(lambda: "paused" in window.dashboard.log.toPlainText().splitlines(),
+                    timeout=30_000)
+    held = said["paused"]
+    with qtbot.assertNotEmitted(worker.progress, wait=500):  # no step while paused
+        pass
+    assert worker.step == held
     window.act_pause.trigger()
+    qtbot.waitUntil(lambda: "resumed" in said, timeout=30_000)
+    assert said["resumed"] == held  # it went on from the batch where it held
     qtbot.waitUntil(lambda: worker.step > held + 3, timeout=30_000)
     window.act_stop.trigger()
-    qtbot.waitUntil(lambda: window.last_result is not None, timeout=60_000)
-    assert window.last_result.status == "stopped"
-    assert (window.run_dir / "last.ckpt").exists()
+    qtbot.waitUntil(lambda: window.runs.last_result is not None, timeout=60_000)
+    assert window.runs.last_result.status == "stopped"
+    assert (window.runs.run_dir / "last.ckpt").exists()
 
 
 @pytest.mark.parametrize("window", ["thread", "process", "ddp2"], indirect=True)
@@ -105,8 +117,8 @@ def test_a_failing_run_shows_its_message_and_keeps_the_app_up(window, qtbot, tmp
     window.editor.set_setting("data", "dataset", "fashion-mnist")
     window.editor.set_setting("data", "options", {"root": str(tmp_path / "none")})
     window.act_train.trigger()
-    qtbot.waitUntil(lambda: window.last_result is not None, timeout=60_000)
-    assert window.last_result.status == "failed"
+    qtbot.waitUntil(lambda: window.runs.last_result is not None, timeout=60_000)
+    assert window.runs.last_result.status == "failed"
     assert "FashionMNIST files not found" in window.dashboard.log.toPlainText()
     assert "training failed" in window.statusBar().currentMessage()
     assert window.isVisible() and len(window.editor.graph) == 6
@@ -117,7 +129,7 @@ def test_closing_mid_run_stops_it_cleanly(window, qtbot) -> None:
     window.editor.set_setting("training", "epochs", 200)
     window.act_train.trigger()
     qtbot.waitUntil(lambda: window.dashboard.series["batch_loss"].n >= 1, timeout=60_000)
-    thread, worker = window.runs.thread, window.runs.worker
+    thread, worker = window.runs.runner.thread, window.runs.runner.worker
     assert window.close()
     if thread is not None:
         assert thread.isFinished()
@@ -128,19 +140,17 @@ def test_closing_mid_run_stops_it_cleanly(window, qtbot) -> None:
 
 
 def test_runs_are_listed_overlaid_compared_resumed_and_deleted(window, qtbot) -> None:
-    from PySide6.QtCore import Qt
-
     window.editor.set_setting("training", "epochs", 1)
     window.act_train.trigger()
-    qtbot.waitUntil(lambda: window.last_result is not None, timeout=120_000)
-    first = window.run_dir
-    window.last_result = None
+    qtbot.waitUntil(lambda: window.runs.last_result is not None, timeout=120_000)
+    first = window.runs.run_dir
+    window.runs.last_result = None
     window.editor.set_setting("training", "epochs", 2)
     window.act_train.trigger()
     qtbot.waitUntil(lambda: window.dashboard.series["batch_loss"].n >= 2, timeout=60_000)
     window.act_stop.trigger()
-    qtbot.waitUntil(lambda: window.last_result is not None, timeout=60_000)
-    stopped = window.run_dir
+    qtbot.waitUntil(lambda: window.runs.last_result is not None, timeout=60_000)
+    stopped = window.runs.run_dir
     panel = window.runs_panel
     assert {first.name, stopped.name} <= set(panel.runs)
     assert panel.runs[stopped.name].status == "stopped" and panel.runs[stopped.name].resumable
@@ -156,10 +166,10 @@ def test_runs_are_listed_overlaid_compared_resumed_and_deleted(window, qtbot) ->
     # resume the stopped run: it finishes in its own folder
     panel.tree.clearSelection()
     panel.item(stopped.name).setSelected(True)
-    window.last_result = None
+    window.runs.last_result = None
     panel.btn_resume.click()
-    qtbot.waitUntil(lambda: window.last_result is not None, timeout=120_000)
-    assert window.last_result.status == "completed" and window.run_dir == stopped
+    qtbot.waitUntil(lambda: window.runs.last_result is not None, timeout=120_000)
+    assert window.runs.last_result.status == "completed" and window.runs.run_dir == stopped
     assert panel.runs[stopped.name].status == "completed"
     # delete the first run
     panel.tree.clearSelection()
@@ -177,34 +187,35 @@ def test_a_killed_training_process_leaves_the_app_up_and_the_run_resumable(windo
     window.editor.set_setting("training", "epochs", 200)
     window.act_train.trigger()
     qtbot.waitUntil(lambda: window.dashboard.series["val_loss"].n >= 1, timeout=120_000)
-    worker = window.runs.worker
+    worker = window.runs.runner.worker
     os.kill(worker.proc.processId(), signal.SIGKILL)  # as the OOM killer would
-    qtbot.waitUntil(lambda: window.last_result is not None, timeout=30_000)
-    result = window.last_result
+    qtbot.waitUntil(lambda: window.runs.last_result is not None, timeout=30_000)
+    result = window.runs.last_result
     assert result.status == "failed" and "killed or crashed" in result.message
     assert "training failed" in window.statusBar().currentMessage()
     assert window.isVisible() and len(window.editor.graph) == 6 and window.act_train.isEnabled()
-    run = window.runs_panel.runs[window.run_dir.name]
+    run = window.runs_panel.runs[window.runs.run_dir.name]
     assert run.status == "failed" and run.resumable
     # resuming continues after the last completed epoch
     window.runs_panel.tree.clearSelection()
     window.runs_panel.item(run.name).setSelected(True)
-    window.last_result = None
+    window.runs.last_result = None
     window.runs_panel.btn_resume.click()
     qtbot.waitUntil(lambda: "resumed after epoch" in window.dashboard.log.toPlainText(),
                     timeout=60_000)
     window.act_stop.trigger()
-    qtbot.waitUntil(lambda: window.last_result is not None, timeout=60_000)
-    assert window.last_result.status == "stopped"
+    qtbot.waitUntil(lambda: window.runs.last_result is not None, timeout=60_000)
+    assert window.runs.last_result.status == "stopped"
 
 
 def test_any_checkpoint_of_a_run_can_be_evaluated_on_demand(window, qtbot) -> None:
     window.editor.set_setting("training", "epochs", 2)
     window.act_train.trigger()
-    qtbot.waitUntil(lambda: window.last_result is not None, timeout=120_000)
-    lines = [json.loads(x) for x in (window.run_dir / "metrics.jsonl").read_text().splitlines()]
+    qtbot.waitUntil(lambda: window.runs.last_result is not None, timeout=120_000)
+    metrics = window.runs.run_dir / "metrics.jsonl"
+    lines = [json.loads(x) for x in metrics.read_text().splitlines()]
     panel = window.runs_panel
-    item = panel.item(window.run_dir.name)
+    item = panel.item(window.runs.run_dir.name)
     files = {item.child(i).text(0): item.child(i) for i in range(item.childCount())}
     assert set(files) == {"best.ckpt", "last.ckpt", "model.safetensors"}
     window.evaluation.tabs.clear()
@@ -222,7 +233,7 @@ def test_any_checkpoint_of_a_run_can_be_evaluated_on_demand(window, qtbot) -> No
         assert diag == round(expected["val_accuracy"] * 1000)  # the checkpoint's own epoch
         assert f"val_accuracy <b>{expected['val_accuracy']:.4f}" in ev.summary.text()
     # a checkpoint that does not fit the project is a message, not a crash
-    (window.run_dir / "last.ckpt").write_bytes(b"not a checkpoint")
+    (window.runs.run_dir / "last.ckpt").write_bytes(b"not a checkpoint")
     panel.tree.clearSelection()
     files["last.ckpt"].setSelected(True)
     panel.btn_evaluate.click()

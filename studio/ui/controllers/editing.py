@@ -1,0 +1,166 @@
+"""Editing on the canvas: selection, copy/paste/duplicate/delete, layers appended from the
+palette, auto layout, the context menu and quick fixes. Every change is one undo step."""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QMenu
+
+from studio.core.errors import StudioError
+from studio.core.graph import Edge, Node
+from studio.core.layout import layered_positions
+
+from ..canvas import NODE_H, NodeItem
+from ..commands import MoveNodes
+
+if TYPE_CHECKING:
+    from ..main_window import MainWindow
+
+
+class EditingController(QObject):
+    """What the user does to the graph through the window; the editor makes it undoable."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        self.clipboard: tuple[list[Node], list[Edge]] = ([], [])
+
+    # -- selection ------------------------------------------------------------------------
+
+    def selected_ids(self) -> list[str]:
+        return [i.node_id for i in self.window.scene.selectedItems() if isinstance(i, NodeItem)]
+
+    def select_node(self, node_id: str) -> None:
+        item = self.window.scene.nodes.get(node_id)
+        if item is None:
+            return
+        self.window.scene.clearSelection()
+        item.setSelected(True)
+        self.window.view.centerOn(item)
+
+    def selection_changed(self) -> None:
+        """The inspector shows the one selected node, or the project's settings."""
+        ids = self.selected_ids()
+        self.window.inspector.show_node(ids[0] if len(ids) == 1 else None)
+
+    def select_all(self) -> None:
+        for item in self.window.scene.nodes.values():
+            item.setSelected(True)
+
+    # -- changes --------------------------------------------------------------------------
+
+    def append_layer(self, layer_type: str) -> str | None:
+        """Palette double-click/Enter: place below the selected node and wire it."""
+        editor, scene = self.window.editor, self.window.scene
+        ids = self.selected_ids()
+        after = ids[0] if len(ids) == 1 else None
+        if after is not None:
+            x, y = editor.graph.nodes[after].pos
+            pos = (x, y + NODE_H + 46)
+        else:
+            rect = scene.itemsBoundingRect()
+            pos = (rect.left() if rect.isValid() else 0.0,
+                   rect.bottom() + 46 if rect.isValid() else 0.0)
+        nid = editor.add_layer(layer_type, pos, after=after)
+        if nid is not None:
+            self.select_node(nid)
+        return nid
+
+    def delete_selection(self) -> None:
+        editor = self.window.editor
+        ids = self.selected_ids()
+        edges = [i.edge for i in self.window.scene.selectedItems() if hasattr(i, "edge")]
+        stack = editor.stack
+        stack.beginMacro("Delete selection")
+        for e in edges:
+            if e.src not in ids and e.dst not in ids:
+                editor.disconnect(e)
+        editor.delete(ids)
+        stack.endMacro()
+
+    def copy_selection(self) -> None:
+        graph = self.window.editor.graph
+        ids = set(self.selected_ids())
+        nodes = [graph.nodes[i].copy() for i in graph.nodes if i in ids]
+        edges = [e for e in graph.edges if e.src in ids and e.dst in ids]
+        self.clipboard = (nodes, edges)
+
+    def paste(self) -> None:
+        nodes, edges = self.clipboard
+        if nodes:
+            new = self.window.editor.paste(copy.deepcopy(nodes), list(edges))
+            scene = self.window.scene
+            scene.clearSelection()
+            for nid in new:
+                scene.nodes[nid].setSelected(True)
+
+    def duplicate(self) -> None:
+        self.copy_selection()
+        self.paste()
+
+    def auto_layout(self) -> None:
+        w = self.window
+        g = w.editor.graph
+        try:
+            positions = layered_positions(g)
+        except StudioError as exc:
+            w.show_status(str(exc))
+            return
+        moves = {nid: (g.nodes[nid].pos, p) for nid, p in positions.items()
+                 if g.nodes[nid].pos != p}
+        if moves:
+            w.editor.stack.push(MoveNodes(g, moves, mergeable=False, text="Auto layout"))
+        w.view.fit()
+
+    # -- the context menu and quick fixes -------------------------------------------------
+
+    def context_actions(self, node_id: str) -> list[QAction]:
+        """What right-clicking a node (or the background) offers."""
+        w = self.window
+        actions: list[QAction] = []
+        fix = self._fix_for(node_id) if node_id else None
+        if fix:
+            insert = QAction(f"Insert {fix} here", w)
+            insert.triggered.connect(lambda _=False: self.quick_fix(node_id))
+            actions.append(insert)
+        if node_id:
+            actions += [w.act_duplicate, w.act_copy, w.act_delete]
+        else:
+            actions += [w.act_paste, w.act_select_all, w.act_layout, w.act_fit]
+        return actions
+
+    def context_menu(self, node_id: str, global_pos) -> None:
+        menu = QMenu(self.window)
+        menu.addActions(self.context_actions(node_id))
+        menu.exec(global_pos)
+
+    def _fix_for(self, node_id: str) -> str | None:
+        analysis = self.window.analysis
+        if analysis is None:
+            return None
+        return next((p.fix for p in analysis.problems_for(node_id) if p.fix), None)
+
+    def quick_fix(self, node_id: str | None) -> bool:
+        """'Insert Flatten here' and the like: insert the suggested layer before the node."""
+        if not node_id:
+            return False
+        editor = self.window.editor
+        fix = self._fix_for(node_id)
+        g = editor.graph
+        ins = g.in_edges(node_id) if node_id in g else []
+        if fix is None or len(ins) != 1:
+            return False
+        edge = ins[0]
+        x, y = g.nodes[node_id].pos
+        stack = editor.stack
+        stack.beginMacro(f"Insert {fix} before {node_id}")
+        editor.disconnect(edge)
+        nid = editor.add_layer(fix, (x, y - NODE_H / 2), after=edge.src)
+        if nid is not None:
+            editor.connect(nid, node_id, edge.port)
+        stack.endMacro()
+        return nid is not None

@@ -1,0 +1,254 @@
+"""Training runs from the window: train and resume, pause, stop, where a run goes, its progress
+in the status bar, the dashboard, evaluation and runs panel, and evaluating any checkpoint."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QMessageBox
+
+from studio.core.errors import StudioError
+
+from ..training.worker import RunController
+
+if TYPE_CHECKING:
+    from ..main_window import MainWindow
+
+RUN_WHERE = ((0, "In This Process (a Thread)"), (1, "In a Separate Process"),
+             (2, "On 2 Processes (Data-Parallel)"), (4, "On 4 Processes (Data-Parallel)"))
+
+
+class RunsController(QObject):
+    """One run at a time, started by ``runner``; ``last_result`` and ``run_dir`` say how the
+    latest one went and where it wrote."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        self.runner = RunController(self)
+        self.runner.ended.connect(self._run_ended)
+        self.last_result: Any = None
+        self.run_dir: Path | None = None
+        self.evaluation_job: QObject | None = None
+        self._progress_shown = 0.0
+        # the question goes through this so tests can answer it
+        self.ask_stop_run: Callable[[], bool] = self._ask_stop_run
+
+    @property
+    def running(self) -> bool:
+        return self.runner.running
+
+    def shutdown(self) -> None:
+        """Stop a run and wait for it."""
+        self.runner.shutdown()
+
+    def may_close(self) -> bool:
+        """True when the window may close: no run, or the user agreed to stop it (stopped and
+        waited for here)."""
+        if not self.runner.running:
+            return True
+        if not self.ask_stop_run():
+            return False
+        self.runner.shutdown()
+        return True
+
+    # -- where runs go --------------------------------------------------------------------
+
+    @property
+    def run_processes(self) -> int:
+        """0: a thread of this process; 1: a child process; N > 1: N processes (DDP)."""
+        a = self.window.run_where_group.checkedAction()
+        return int(a.data()) if a is not None else 1
+
+    def set_run_processes(self, n: int) -> None:
+        group = self.window.run_where_group
+        for a in group.actions():
+            a.setChecked(a.data() == n)
+        if group.checkedAction() is None:
+            group.actions()[1].setChecked(True)
+
+    def restore_run_where(self) -> None:
+        """Check the choice kept in the settings (a child process when there is none)."""
+        try:
+            n = int(self.window.settings.value("run/processes", 1))
+        except (TypeError, ValueError):
+            n = 1
+        self.set_run_processes(n)
+
+    def remember_run_where(self, action: QAction) -> None:
+        self.window.settings.setValue("run/processes", action.data())
+
+    def show_runs_folder(self) -> None:
+        """The runs panel lists the current project's runs folder."""
+        self.window.runs_panel.set_folder(self.window.runs_dir())
+
+    # -- controlling a run ----------------------------------------------------------------
+
+    def train(self, resume_from: Path | None = None, snapshot: Path | None = None) -> bool:
+        """Train a snapshot of the project on a worker thread (F5); with ``resume_from``,
+        continue a stopped run from its own project snapshot."""
+        w = self.window
+        if self.runner.running:
+            return False
+        w.recovery.autosave()  # a run is when a machine is most likely to fall over
+        project = w.project
+        if snapshot is not None:
+            loaded = w.files.load_or_none(snapshot)
+            if loaded is None:
+                return False
+            project = loaded
+        elif w.has_problems():
+            w.bottom_tabs.setCurrentWidget(w.problems)
+            return False
+
+        out = resume_from.parent if resume_from is not None else None
+        if out is None:
+            from studio.training.run_folder import new_run_dir
+
+            try:
+                out = new_run_dir(w.project.path)
+            except StudioError as exc:
+                w.show_error("Could not start the run", str(exc))
+                return False
+        w.dashboard.reset()
+        w.dashboard.add_message(f"run folder: {out}")
+        worker = self.runner.start(project, out, resume_from, w.project_dir(),
+                                   processes=self.run_processes)
+        worker.started_run.connect(self._run_started)
+        worker.progress.connect(self._run_progress)
+        worker.epoch_end.connect(self._run_epoch)
+        worker.message.connect(w.dashboard.add_message)
+        self.run_dir = out
+        w.bottom_tabs.setCurrentWidget(w.dashboard)
+        w.progress.setValue(0)
+        w.progress.show()
+        self._progress_shown = 0.0
+        self.update_actions()
+        return True
+
+    def resume(self, run: Any) -> bool:
+        """Continue a stopped run of the runs panel from its last checkpoint."""
+        return self.train(resume_from=run.path / "last.ckpt",
+                          snapshot=run.path / "project.studio.json")
+
+    def toggle_pause(self) -> None:
+        worker = self.runner.worker
+        if not self.runner.running or worker is None:
+            return
+        if worker.paused:
+            worker.resume()
+        else:
+            worker.pause()
+        self.update_actions()
+
+    def stop(self) -> None:
+        if self.runner.running and self.runner.worker is not None:
+            self.runner.worker.stop()
+            self.window.show_status("stopping after this batch…")
+
+    def update_actions(self) -> None:
+        w = self.window
+        running = self.runner.running
+        w.act_train.setEnabled(not running)
+        w.act_pause.setEnabled(running)
+        w.act_stop.setEnabled(running)
+        paused = running and self.runner.worker is not None and self.runner.worker.paused
+        w.act_pause.setText("&Resume" if paused else "&Pause")
+
+    # -- what a run reports ---------------------------------------------------------------
+
+    def _run_started(self, info: dict) -> None:
+        dashboard = self.window.dashboard
+        dashboard.reset(info)
+        dashboard.add_message(f"data: {info['data']}")
+        where = info["device"]
+        if info.get("processes", 1) > 1:
+            where = f"{info['processes']} data-parallel processes ({where})"
+        dashboard.add_message(f"model: {info['params']:,} parameters on {where}")
+
+    def _run_progress(self, logs: dict) -> None:
+        w = self.window
+        w.dashboard.add_progress(logs)
+        now = time.monotonic()  # the status bar at 4 Hz: each repaint costs the run CPU
+        if now - self._progress_shown < 0.25 and logs["batch"] < logs["batches"]:
+            return
+        self._progress_shown = now
+        total = logs["epochs"] * logs["batches"]
+        w.progress.setMaximum(total)
+        w.progress.setValue(min(logs["step"], total))
+        eta = logs.get("eta_s")
+        eta_text = "?" if eta is None else f"{int(eta) // 60}:{int(eta) % 60:02d}"
+        w.progress_label.setText(
+            f"epoch {logs['epoch']}/{logs['epochs']} · step {logs['batch']}/{logs['batches']}"
+            f" · {logs['samples_per_s']:,.0f} samples/s · ETA {eta_text}")
+
+    def _run_epoch(self, logs: dict) -> None:
+        from studio.training.console import format_logs
+
+        self.window.dashboard.add_epoch(logs)
+        self.window.dashboard.add_message(f"epoch {logs['epoch']}: {format_logs(logs)}")
+
+    def _run_ended(self, result: Any) -> None:
+        w = self.window
+        self.last_result = result
+        w.runs_panel.refresh()
+        w.dashboard.redraw()
+        w.progress.hide()
+        w.progress_label.setText("")
+        self.update_actions()
+        w.dashboard.add_message(result.message)
+        if result.status == "failed":
+            w.dashboard.add_message(f"FAILED: {result.message}")
+            w.show_status(f"training failed: {result.message}")
+            return
+        w.show_status(f"training {result.message}")
+        preds = getattr(result, "predictions", None)
+        if preds:
+            w.evaluation.show_predictions(preds, result.logs)
+
+    # -- evaluating a checkpoint ----------------------------------------------------------
+
+    def evaluate_weights(self, run: Any, weights: Path) -> None:
+        """The evaluation views for one checkpoint of a run, computed in a child process."""
+        from ..training.process import EvaluationJob
+
+        w = self.window
+        out = run.path / f"evaluation-{weights.stem}.npz"
+        job = EvaluationJob(run.path / "project.studio.json", weights, out, w.project_dir(),
+                            parent=self)
+        self.evaluation_job = job
+        w.show_status(f"evaluating {run.name}/{weights.name}…")
+
+        def done(pred: dict, logs: dict) -> None:
+            from studio.training.console import format_logs
+
+            w.evaluation.show_predictions(pred, logs)
+            w.bottom_tabs.setCurrentWidget(w.evaluation)
+            w.dashboard.add_message(f"{run.name}/{weights.name}: {format_logs(logs)}")
+            w.show_status(f"evaluated {run.name}/{weights.name}")
+
+        def failed(text: str) -> None:
+            w.dashboard.add_message(f"evaluation failed: {text}")
+            w.show_status(f"evaluation failed: {text}")
+
+        job.done.connect(done)
+        job.failed.connect(failed)
+        job.start()
+
+    # -- the questions, as dialogs --------------------------------------------------------
+
+    def _ask_stop_run(self) -> bool:
+        B = QMessageBox.StandardButton
+        return QMessageBox.question(
+            self.window, "A run is going", "Stop the training run and close? The last "
+            "checkpoint is kept.", B.Yes | B.No, B.No) == B.Yes
+
+    def confirm_delete(self, names: list[str]) -> bool:
+        B = QMessageBox.StandardButton
+        return QMessageBox.question(self.window, "Delete runs", "Delete " + ", ".join(names) +
+                                    " and their checkpoints?", B.Yes | B.No, B.No) == B.Yes
