@@ -2,10 +2,11 @@
 
 Formats: ONNX (checked, then run in onnxruntime), a ``torch.export`` program (``.pt2``, saved,
 reloaded and run), ``.safetensors`` weights with the project embedded, and a Python package
-(``model.py``, ``train.py``, the weights and a README). Every export compares outputs on real
-samples of the project's dataset (random inputs of the right shape when the data cannot be
-loaded, and the report says so) and fails past tolerance. TorchScript is deprecated upstream
-and not offered.
+(``model.py``, the weights, ``train.py`` with the modules it trains with and its
+``config.json``, a README; see ``code.py``). Every export compares outputs on real samples of
+the project's dataset (random inputs of the right shape when the data cannot be loaded, and
+the report says so) and fails past tolerance. TorchScript is deprecated upstream and not
+offered.
 
 Nothing is written where it would be wrong or unasked: an ONNX file holds the opset asked for
 or is not written, and a Python package goes only into a new or empty folder, an earlier
@@ -36,9 +37,10 @@ DEFAULT_OPSET = 18
 #: to 15 it depends on the layers (17 fails for a residual CNN, 15 works for an MLP or an
 #: LSTM); below 15 it never did. Every export is checked for the opset it really holds.
 MIN_OPSET = 15
-#: the files a Python export writes, and the marker listing them that makes it recognisable
+#: the files a Python export writes, and the marker listing them that makes it recognisable;
+#: exports before config.json had the first five (still recognised: they are among these)
 PACKAGE_FILES = ("model.py", "train.py", "README.md", "project.studio.json",
-                 "weights.safetensors")
+                 "weights.safetensors", "loaders.py", "builders.py", "split.py", "config.json")
 MARKER = "studio-export.json"
 #: what running the package leaves beside it (bytecode, train.py's output, its downloads)
 PACKAGE_LEFTOVERS = ("__pycache__", "trained.safetensors", "data")
@@ -76,15 +78,14 @@ def load_model(project: Project, weights: str | Path | None) -> tuple[Any, list[
     if weights is None:
         notes.append("no weights given: exported with the project's initial (untrained) weights")
     else:
-        from studio.training.transfer import read_state
+        from studio.core.errors import TrainingError
+        from studio.training.transfer import load_exact, read_state
 
         path = Path(weights)
-        state = read_state(path)
         try:
-            model.load_state_dict(state)
-        except RuntimeError as exc:
-            raise ExportError("the weights do not fit the project's network "
-                              f"({str(exc).splitlines()[0][:200]})", str(path)) from None
+            load_exact(model, read_state(path), str(path))  # a misfit names its layer
+        except TrainingError as exc:
+            raise ExportError(exc.message, exc.where) from None
     return model.eval(), notes
 
 
@@ -190,8 +191,11 @@ def export(project: Project, fmt: str, out: str | Path, weights: str | Path | No
     try:
         with warnings.catch_warnings():  # exporter chatter; failures still raise
             warnings.simplefilter("ignore")
-            diff = {"onnx": _onnx, "pt2": _pt2, "safetensors": _safetensors,
-                    "python": _python}[fmt](project, model, xs, ref, out, opset, report)
+            if fmt == "python":
+                diff = _python(project, model, xs, ref, out, base_dir)
+            else:
+                diff = {"onnx": _onnx, "pt2": _pt2, "safetensors": _safetensors}[fmt](
+                    project, model, xs, ref, out, opset, report)
     except ExportError:
         raise
     except OSError as exc:
@@ -299,6 +303,7 @@ def _onnx(project: Project, model: Any, xs: list[Any], ref: Any, out: Path, opse
                                     input_names=names, output_names=["output"],
                                     dynamic_shapes=(_dynamic(xs),), opset_version=opset,
                                     verbose=False)
+    assert program is not None  # the dynamo exporter always returns its program
     proto = program.model_proto
     written = _written_opset(proto)
     if written != opset:  # the exporter falls back silently when conversion fails
@@ -359,21 +364,19 @@ def _safetensors(project: Project, model: Any, xs: list[Any], ref: Any, out: Pat
         return _compare(ref, fresh(*xs))
 
 
-def _python(project: Project, model: Any, xs: list[Any], ref: Any, out: Path, opset: int,
-            report: ExportReport) -> float:
+def _python(project: Project, model: Any, xs: list[Any], ref: Any, out: Path,
+            base_dir: Path | None) -> float:
     import torch
 
     from studio import __version__
     from studio.training.checkpoint import save_weights
 
-    from .code import model_source, readme_source, train_source
+    from .code import package_files
 
     # everything encoded before the first write: text that cannot be written stops it here
-    sources = {"model.py": model_source(project), "train.py": train_source(project),
-               "README.md": readme_source(project), "project.studio.json": project.dumps()}
-    data = {name: text.encode() for name, text in sources.items()}
+    data = package_files(project, base_dir)
     marker = {"format": "studio.export", "version": 1, "export": "python",
-              "studio": __version__, "files": [*sources, "weights.safetensors"]}
+              "studio": __version__, "files": [*data, "weights.safetensors"]}
     out.mkdir(parents=True, exist_ok=True)
     # the marker first: a package cut short is still recognised as Studio's next time
     atomic_write(out / MARKER, (json.dumps(marker, indent=2) + "\n").encode())

@@ -30,6 +30,7 @@ def test_a_wheel_installed_elsewhere_opens_the_default_sample(tmp_path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "studio/samples/mnist_cnn.studio.json" in names
     assert "studio/resources/icons/studio.svg" in names
+    assert "studio/export/templates/train.py" in names  # the exported package's script
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-compile", "-q",
                     "--target", str(site), str(wheel)], check=True, capture_output=True,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +20,11 @@ from studio.training.checkpoint import load_weights
 
 SAMPLES = sorted(sample_paths())
 FORMATS = {"onnx": ".onnx", "pt2": ".pt2", "safetensors": ".safetensors", "python": ""}
+ROOT = Path(__file__).resolve().parents[2]
+#: what the export copies into a package, from where
+COPIED = {"train.py": "studio/export/templates/train.py",
+          "loaders.py": "studio/export/templates/loaders.py",
+          "builders.py": "studio/training/builders.py", "split.py": "studio/data/split.py"}
 
 
 def studio(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -83,6 +90,12 @@ def test_trained_weights_are_exported_and_a_bad_file_is_a_message(tmp_path) -> N
     with pytest.raises(ExportError, match="do not fit"):
         export(Project.load(other), "onnx", tmp_path / "x.onnx",
                tmp_path / "run" / "best.ckpt")
+    wider = Project.load(mlp)
+    wider.graph.set_params("dense1", {"out_features": 64})
+    with pytest.raises(ExportError) as err:  # the message names the layer that differs
+        export(wider, "onnx", tmp_path / "y.onnx", tmp_path / "run" / "best.ckpt")
+    assert "layer 'dense1': dense1.weight is [128, 784] in the file, [64, 784]" \
+        in err.value.message
 
 
 def test_cli_exports_all_formats_and_generated_train_py_runs_an_epoch(tmp_path) -> None:
@@ -103,6 +116,10 @@ def test_cli_exports_all_formats_and_generated_train_py_runs_an_epoch(tmp_path) 
     assert line.startswith("epoch 1/1 loss ")
     assert float(line.split("val_accuracy ")[1]) > 0.8
     assert (pkg / "trained.safetensors").exists()
+    for name, source in COPIED.items():  # copied verbatim, beside the settings as data
+        assert (pkg / name).read_bytes() == (ROOT / source).read_bytes()
+    config = json.loads((pkg / "config.json").read_text())
+    assert config["project"] == Project.load(mlp).name
 
 
 @pytest.mark.skipif(shutil.which("torchrun") is None, reason="torchrun not on PATH")
@@ -116,3 +133,81 @@ def test_generated_train_py_runs_under_torchrun_with_two_processes(tmp_path) -> 
     epochs = [ln for ln in r.stdout.splitlines() if ln.startswith("epoch ")]
     assert len(epochs) == 3  # rank 0 alone prints
     assert float(epochs[-1].split("val_accuracy ")[1]) > 0.8
+    # and it is the run `studio train` makes with two processes: same shards, same logs
+    r = studio("train", str(wine), "--epochs", "3", "--device", "cpu", "--nproc-per-node", "2",
+               "--out", str(tmp_path / "run"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    logs = [json.loads(ln) for ln in (tmp_path / "run" / "metrics.jsonl").read_text()
+            .splitlines()]
+    logs = [x for x in logs if "val_loss" in x]
+    assert [ln.split(" ", 2)[2] for ln in epochs] == [
+        " ".join(f"{k} {x[k]:.4f}" for k in ("loss", "val_loss", "accuracy", "val_accuracy"))
+        for x in logs]
+
+
+def the_copied_code(folder: Path) -> Path:
+    """train.py and the modules it imports, straight from Studio's tree, laid out as in a
+    package (with a model.py: its modules are the package's own, not third-party)."""
+    from studio.export.code import model_source
+
+    folder.mkdir()
+    for name, source in COPIED.items():
+        shutil.copy(ROOT / source, folder / name)
+    wine = Project.load(next(p for p in SAMPLES if p.name.startswith("wine")))
+    (folder / "model.py").write_text(model_source(wine))
+    return folder
+
+
+def some_packages(tmp_path: Path) -> list[Path]:
+    """Exports whose model.py holds the catalog's own modules (Add; Reshape and the LSTM) and
+    one with names at length: node ids at the limit, many inputs to one layer, a long name."""
+    from studio.core.graph import Graph, Node
+
+    out = []
+    for sample in ("residual_cnn", "lstm_digits"):
+        path = next(p for p in SAMPLES if p.name.startswith(sample))
+        out.append(tmp_path / sample)
+        export(Project.load(path), "python", out[-1], base_dir=path.parent)
+    g = Graph()
+    long = "a_node_named_as_long_as_studio_allows_which_is_sixty_four_chars"
+    g.add_node(Node("input", "Input", {"shape": [13]}))
+    for i in range(4):
+        g.add_node(Node(f"{long[:-1]}{i}", "Linear", {"out_features": 8}))
+        g.connect("input", f"{long[:-1]}{i}")
+    g.add_node(Node(long, "Concat", {"dim": 1}))
+    for i in range(4):
+        g.connect(f"{long[:-1]}{i}", long, i)
+    g.add_node(Node("output", "Linear", {"out_features": 3}))
+    g.connect(long, "output")
+    project = Project.load(next(p for p in SAMPLES if p.name.startswith("wine")))
+    project.graph = g
+    project.name = "A project whose name 'says' everything about it, at length. " * 3
+    out.append(tmp_path / "long_names")
+    export(project, "python", out[-1])
+    return out
+
+
+def test_train_py_and_generated_packages_are_ruff_clean_under_the_repos_rules(tmp_path) -> None:
+    for folder in [the_copied_code(tmp_path / "template"), *some_packages(tmp_path)]:
+        # from inside the folder, as its user would: there its modules are first-party
+        r = subprocess.run([sys.executable, "-m", "ruff", "check", "--config",
+                            str(ROOT / "pyproject.toml"), "--no-cache", "."], cwd=folder,
+                           capture_output=True, text=True)
+        assert r.returncode == 0, f"{folder.name}: {r.stdout}"
+    assert "self.lstm = LSTM(hidden_size=64, num_layers=1, bias=True, dropout=0.0," in \
+        (tmp_path / "lstm_digits" / "model.py").read_text()  # wrapped, not left long
+    src = (tmp_path / "long_names" / "model.py").read_text()
+    assert max(map(len, src.splitlines())) <= 100 and "noqa" not in src
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mypy") is None,
+                    reason="mypy is not installed, and it is what type-checks train.py")
+def test_train_py_and_generated_packages_type_check(tmp_path) -> None:
+    cache = tmp_path / "mypy-cache"  # shared: torch is analysed once, not once a folder
+    for folder in [the_copied_code(tmp_path / "template"), *some_packages(tmp_path)]:
+        files = sorted(p.name for p in folder.glob("*.py"))
+        r = subprocess.run([sys.executable, "-m", "mypy", "--config-file", "",
+                            "--ignore-missing-imports", "--check-untyped-defs",
+                            "--cache-dir", str(cache), *files], cwd=folder,
+                           capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, f"{folder.name}: {r.stdout}{r.stderr}"

@@ -123,8 +123,8 @@ def test_python_export_keeps_out_of_a_folder_of_other_files_unless_forced(tmp_pa
     # a marker that is not Studio's does not count
     (pkg / MARKER).write_text("{not json")
     (pkg / "mine.txt").write_text("x")
-    with pytest.raises(ExportError, match=r"\(mine\.txt\);.* replace README\.md, model\.py, "
-                                          r"project\.studio\.json and 3 more and keep"):
+    with pytest.raises(ExportError, match=r"\(mine\.txt\);.* replace README\.md, builders\.py, "
+                                          r"config\.json and 7 more and keep"):
         export(project, "python", pkg)
 
 
