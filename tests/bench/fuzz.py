@@ -1,7 +1,7 @@
 """The long fuzz run: 10,000+ cases over the project, CSV, npz, image-folder, checkpoint and
-weights loaders.
+weights loaders, and the checks a resume makes of a checkpoint's fields.
 
-Run: python -m tests.bench.fuzz [--cases 3000]   (cases per target; 7 targets)
+Run: python -m tests.bench.fuzz [--cases 3000]   (cases per target; 8 targets)
 
 The same strategies and checks as tests/reliability/test_fuzz.py, with many more examples and
 fresh randomness each run. Prints how many inputs loaded and how many were refused with the
@@ -54,6 +54,9 @@ def main() -> None:
         lambda d: ft.load_file(d, ".ckpt"), args.cases)
     run("weights (.safetensors)", ft.mutated_bytes(ft.WEIGHTS),
         lambda d: ft.load_file(d, ".safetensors"), args.cases)
+    ft.real_run_state()  # trained before drawing: a strategy must not move torch's RNG
+    run("checkpoints as a resume reads them", ft.mutated_run_state(), ft.resume_from,
+        args.cases)
 
 
 if __name__ == "__main__":

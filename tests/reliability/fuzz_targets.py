@@ -401,3 +401,72 @@ def load_file(data: bytes, suffix: str) -> str:
             return type(exc).__name__
         assert isinstance(state, dict)
     return "loaded"
+
+
+# -- checkpoints as a resume reads them --------------------------------------------------------
+
+_RUN: dict[str, Any] = {}
+
+
+def real_run_state() -> dict[str, Any]:
+    """The state of a real one-epoch run on iris (made once): the shape a resume expects."""
+    if not _RUN:
+        from studio.core.project import DataSettings, TrainingSettings
+        from studio.training import Trainer
+        from tests.graphs import net
+
+        g = net(("x", "Input", {"shape": [4]}), ("h", "Linear", {"out_features": 8}),
+                ("act", "ReLU", {}), ("out", "Linear", {"out_features": 3}))
+        project = Project("fuzz", g, DataSettings(dataset="iris", batch_size=32),
+                          TrainingSettings(epochs=3, early_stopping={"patience": 1},
+                                           scheduler={"type": "StepLR", "step_size": 1}))
+        trainer = Trainer(project)
+        trainer.setup()
+        _RUN.update(project=project, state=trainer.checkpoint_state())
+    return _RUN
+
+
+_ODD_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(), st.text(max_size=20),
+    st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(),
+                                                         max_size=3),
+    st.sampled_from(["[]", "[{}]", '{"a": 1}', "not json"]),
+)
+
+
+@st.composite
+def mutated_run_state(draw: Any) -> dict[str, Any]:
+    """A real run's checkpoint with fields removed, retyped or replaced, nested ones too."""
+    import torch
+
+    state = dict(real_run_state()["state"])
+    for _ in range(draw(st.integers(1, 3))):
+        key = draw(st.sampled_from(sorted(state)))
+        how = draw(st.integers(0, 3))
+        if how == 0:
+            state.pop(key)
+        elif how == 1:
+            state[key] = draw(_ODD_VALUES)
+        elif how == 2:
+            dtype = draw(st.sampled_from([torch.uint8, torch.float32, torch.int64]))
+            shape = draw(st.lists(st.integers(0, 6), max_size=2))
+            state[key] = torch.zeros(shape, dtype=dtype)
+        elif isinstance(state[key], dict) and state[key]:
+            inner = dict(state[key])
+            inner[draw(st.sampled_from(sorted(inner, key=str)))] = draw(_ODD_VALUES)
+            state[key] = inner
+    return state
+
+
+def resume_from(state: dict[str, Any]) -> str:
+    """Validate and restore a checkpoint into a freshly set-up trainer."""
+    from studio.training import Trainer
+    from studio.training import state as run_state
+
+    trainer = Trainer(real_run_state()["project"])
+    trainer.setup()
+    try:
+        run_state.restore(trainer, state, "fuzz.ckpt")
+    except StudioError as exc:
+        return type(exc).__name__
+    return "loaded"

@@ -4,6 +4,7 @@ tests/bench/fuzz.py runs 10k+)."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -67,3 +68,15 @@ def test_damaged_checkpoints(data: bytes) -> None:
 @given(ft.mutated_bytes(ft.WEIGHTS))
 def test_damaged_weights_files(data: bytes) -> None:
     assert ft.load_file(data, ".safetensors") in ("loaded", "TrainingError")
+
+
+@pytest.fixture(scope="module")
+def _a_real_run() -> None:
+    ft.real_run_state()  # trained before Hypothesis draws: a strategy must not move torch's RNG
+
+
+@pytest.mark.usefixtures("_a_real_run")
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ft.mutated_run_state())
+def test_damaged_checkpoints_as_a_resume_reads_them(state: dict) -> None:
+    assert ft.resume_from(state) in ("loaded", "TrainingError")
