@@ -78,12 +78,7 @@ def transfer(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str
     """Copy every node whose tensors all match by name and shape; report the rest."""
     report = TransferReport(str(source))
     mine = model.state_dict()
-    by_node: dict[str, list[str]] = {}
-    for k in mine:
-        by_node.setdefault(_node(k), []).append(k)
-    theirs: dict[str, list[str]] = {}
-    for k in state:
-        theirs.setdefault(_node(k), []).append(k)
+    by_node, theirs = _by_node(mine), _by_node(state)
     take: dict[str, torch.Tensor] = {}
     for node, keys in by_node.items():
         if node not in theirs:
@@ -105,6 +100,14 @@ def transfer(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str
     return report
 
 
+def _by_node(tensors: dict[str, Any]) -> dict[str, list[str]]:
+    """Tensor names grouped by the node they belong to (``conv1.weight`` → ``conv1``)."""
+    out: dict[str, list[str]] = {}
+    for k in tensors:
+        out.setdefault(_node(k), []).append(k)
+    return out
+
+
 def _misfit(node: str, keys: list[str], their_keys: list[str], state: dict[str, Any],
             mine: dict[str, Any]) -> str | None:
     """Why a node's tensors in the file cannot replace the network's, or None."""
@@ -124,12 +127,7 @@ def load_exact(model: torch.nn.Module, state: dict[str, torch.Tensor], where: st
     """Load weights that must fit every layer (resume, evaluate, export); a misfit names the
     first layer that differs rather than torch's list of every tensor."""
     mine = model.state_dict()
-    by_node: dict[str, list[str]] = {}
-    for k in mine:
-        by_node.setdefault(_node(k), []).append(k)
-    theirs: dict[str, list[str]] = {}
-    for k in state:
-        theirs.setdefault(_node(k), []).append(k)
+    by_node, theirs = _by_node(mine), _by_node(state)
     for node, keys in by_node.items():
         if node not in theirs:
             raise TrainingError(f"the weights do not fit this network: layer '{node}' is not "

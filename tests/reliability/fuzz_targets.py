@@ -147,13 +147,13 @@ def load_csv(text: str | bytes, options: dict[str, Any] | None = None) -> str:
 
 # -- npz ----------------------------------------------------------------------------------
 
-def _npz(**arrays: Any) -> bytes:
+def npz_bytes(**arrays: Any) -> bytes:
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     return buf.getvalue()
 
 
-def _npy(a: np.ndarray) -> bytes:
+def npy_bytes(a: np.ndarray) -> bytes:
     buf = io.BytesIO()
     np.save(buf, a)
     return buf.getvalue()
@@ -194,7 +194,7 @@ def npz_arrays(draw: Any) -> bytes:
     else:
         ys = {"labels": (n,), "2-d": (n, 2), "0-d": (), "other length": (n + 1,)}[kind]
         y = _array(draw, ys, DTYPES)
-    data = _npz(x=x, y=y)
+    data = npz_bytes(x=x, y=y)
     return zlib_compressed(data) if draw(st.booleans()) else data
 
 
@@ -216,7 +216,7 @@ def _declared(shape: tuple[int, ...], descr: str) -> bytes:
     return buf.getvalue() + b"\0" * 64
 
 
-NPZ = _npz(x=np.arange(24, dtype=np.float32).reshape(8, 3), y=np.arange(8) % 2)
+NPZ = npz_bytes(x=np.arange(24, dtype=np.float32).reshape(8, 3), y=np.arange(8) % 2)
 
 
 @st.composite
@@ -227,13 +227,13 @@ def npz_file(draw: Any) -> bytes:
     if kind == 0:
         return draw(mutated_bytes(NPZ))
     if kind == 1:
-        return _npy(np.zeros((4, 2)))
+        return npy_bytes(np.zeros((4, 2)))
     if kind == 2:
         dims = draw(st.lists(st.integers(0, 2**62), min_size=1, max_size=3))
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w") as z:
             z.writestr("x.npy", _declared(tuple(dims), draw(st.sampled_from(["<f8", "|u1"]))))
-            z.writestr("y.npy", _npy(np.arange(4)))
+            z.writestr("y.npy", npy_bytes(np.arange(4)))
         return buf.getvalue()
     return draw(npz_arrays())
 

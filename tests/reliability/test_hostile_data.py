@@ -23,6 +23,7 @@ from studio.core.errors import DatasetError
 from studio.core.project import DataSettings
 from studio.data import load_arrays, load_data
 from studio.data.lazy import ImageFiles, LoaderBatches
+from tests.reliability.fuzz_targets import npy_bytes, npz_bytes
 from tests.training.test_data import make_cifar, make_mnist
 
 posix = pytest.mark.skipif(sys.platform == "win32", reason="needs FIFOs and /dev/zero")
@@ -241,18 +242,6 @@ def test_values_float32_cannot_hold_name_the_line_and_column(tmp_path, cell, say
 
 
 # -- npz ----------------------------------------------------------------------------------
-
-def npz_bytes(**arrays: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    return buf.getvalue()
-
-
-def npy_bytes(a: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, a)
-    return buf.getvalue()
-
 
 def declared(shape: tuple[int, ...], descr: str = "<f8", body: bytes = b"\0" * 64) -> bytes:
     """An .npy member whose header declares ``shape`` over a body of a few bytes."""
