@@ -237,7 +237,8 @@ def _pretrained_state(name: str) -> dict[str, Any]:
 
     try:
         weights = torchvision.models.get_model_weights(name).DEFAULT
-        return weights.get_state_dict(progress=False)
+        state: dict[str, Any] = weights.get_state_dict(progress=False)  # name → tensor
+        return state
     except Exception as exc:  # offline: URLError, OSError, …
         raise ImportError_(f"the pretrained weights of {name} are not cached and could not "
                            f"be downloaded ({type(exc).__name__}); connect to the internet "

@@ -11,11 +11,17 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # Qt is imported when the window starts, not when this module loads
+    from PySide6.QtWidgets import QApplication
+
+    from .main_window import MainWindow
 
 T0 = time.perf_counter()
 
 
-def apply_theme(app, dark: bool | None = None) -> None:
+def apply_theme(app: QApplication, dark: bool | None = None) -> None:
     """Fusion with a light or dark palette; ``None`` follows the system colour scheme."""
     from PySide6.QtCore import Qt
     from PySide6.QtGui import QColor, QPalette
@@ -45,7 +51,11 @@ def run_app(path: str | Path | None = None) -> int:
 
     from .main_window import MainWindow
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    running = QApplication.instance()
+    if running is not None and not isinstance(running, QApplication):
+        raise RuntimeError(f"a {type(running).__name__} is already running; the window needs "
+                           "a QApplication")
+    app = running if running is not None else QApplication(sys.argv[:1])
     app.setApplicationName("Studio")
     app.setOrganizationName("Studio")
     theme = os.environ.get("STUDIO_THEME")
@@ -66,7 +76,7 @@ def run_app(path: str | Path | None = None) -> int:
     return app.exec()
 
 
-def _load_torch(window) -> None:
+def _load_torch(window: MainWindow) -> None:
     """After the window is up: bring torch in and offer the devices it finds."""
     from studio.training.trainer import available_devices
 

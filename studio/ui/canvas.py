@@ -246,10 +246,11 @@ class CanvasScene(QGraphicsScene):
             info = analysis.nodes.get(nid)
             shape = format_shape(info.shape) if info and info.shape is not None else ""
             item.set_status(shape, problems.get(nid, ""))
-        for edge, item in self.edge_items.items():
+        for edge, edge_item in self.edge_items.items():
             info = analysis.nodes.get(edge.src)
-            item.label = format_shape(info.shape) if info and info.shape is not None else ""
-            item.update()
+            edge_item.label = (format_shape(info.shape) if info and info.shape is not None
+                               else "")
+            edge_item.update()
 
     # gestures ------------------------------------------------------------------------------
 
@@ -295,8 +296,8 @@ class CanvasScene(QGraphicsScene):
             target = self.node_at(event.scenePos())
             if target is not None and src is not None:
                 port = target.port_at(event.scenePos())
-                self.editor.connect(src, target.node_id,
-                                    port[1] if port and port[0] == "in" else None)
+                self.editor.connect_nodes(src, target.node_id,
+                                          port[1] if port and port[0] == "in" else None)
             event.accept()
             return
         super().mouseReleaseEvent(event)

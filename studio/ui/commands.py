@@ -239,7 +239,7 @@ class Editor(QObject):
         ok = self._push(AddNodes(self.graph, fresh, kept, f"Paste {len(fresh)} nodes"))
         return [n.id for n in fresh] if ok else []
 
-    def connect(self, src: str, dst: str, port: int | None = None) -> bool:
+    def connect_nodes(self, src: str, dst: str, port: int | None = None) -> bool:
         if port is None:
             port = self.graph.free_port(dst) if dst in self.graph else 0
             if port is None and src in self.graph and self.graph.reaches(dst, src):
@@ -255,7 +255,7 @@ class Editor(QObject):
             return False
         return self._push(Connect(self.graph, Edge(src, dst, port)))
 
-    def disconnect(self, edge: Edge) -> bool:
+    def disconnect_edge(self, edge: Edge) -> bool:
         return self._push(Disconnect(self.graph, edge))
 
     def move(self, moves: Mapping[str, tuple[tuple[float, float], tuple[float, float]]]) -> bool:

@@ -74,9 +74,9 @@ class ExportDialog(QDialog):
         self.opset.setValue(DEFAULT_OPSET)
         self.opset.setToolTip(f"Below {DEFAULT_OPSET} only some networks convert; the "
                               "export says when one does not")
-        self.result = QLabel()
-        self.result.setWordWrap(True)
-        self.result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.result_label = QLabel()
+        self.result_label.setWordWrap(True)
+        self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.btn_export = QPushButton("Export")
         self.btn_export.setDefault(True)
         self.btn_export.clicked.connect(self.start)
@@ -99,7 +99,7 @@ class ExportDialog(QDialog):
         buttons.addWidget(close)
         lay = QVBoxLayout(self)
         lay.addLayout(form)
-        lay.addWidget(self.result)
+        lay.addWidget(self.result_label)
         lay.addLayout(buttons)
         self.format.currentIndexChanged.connect(self._format_changed)
         self.proc: QProcess | None = None
@@ -171,9 +171,9 @@ class ExportDialog(QDialog):
             return True
         names = files_in_the_way(out)
         if names and not self.ask_overwrite(out, names):
-            self.result.setStyleSheet("color: #d62728;")
-            self.result.setText(f"✗ not exported: {out} holds other files; choose an empty "
-                                "folder")
+            self.result_label.setStyleSheet("color: #d62728;")
+            self.result_label.setText(f"✗ not exported: {out} holds other files; choose an "
+                                      "empty folder")
             return False
         self.force = bool(names)
         return True
@@ -182,8 +182,8 @@ class ExportDialog(QDialog):
         if self.proc is not None or not self.out.text().strip() or not self._may_write():
             return
         self.btn_export.setEnabled(False)
-        self.result.setStyleSheet("")
-        self.result.setText("exporting and verifying…")
+        self.result_label.setStyleSheet("")
+        self.result_label.setText("exporting and verifying…")
         self.proc = QProcess(self)
         self.proc.finished.connect(self._done)
         self.proc.start(sys.executable, self.command())
@@ -198,11 +198,11 @@ class ExportDialog(QDialog):
         notes = [ln.removeprefix("note: ") for ln in err.splitlines() if ln.startswith("note: ")]
         if ok:
             text = "✓ " + out.strip() + "".join(f"\n{n}" for n in notes)
-            self.result.setStyleSheet("color: #2ca02c;")
+            self.result_label.setStyleSheet("color: #2ca02c;")
         else:
             last = [ln for ln in err.splitlines() if ln.strip()]
             text = "✗ " + (last[-1].removeprefix("studio: error: ") if last
                            else f"the export ended with code {code}")
-            self.result.setStyleSheet("color: #d62728;")
-        self.result.setText(text)
+            self.result_label.setStyleSheet("color: #d62728;")
+        self.result_label.setText(text)
         self.finished_export.emit(ok, text)

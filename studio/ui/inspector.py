@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from PySide6.QtWidgets import (
 from studio.core import catalog
 from studio.core.choices import AUGMENTATIONS, DATASETS, LOSSES, OPTIMIZERS, SCHEDULERS
 from studio.core.errors import ParamError
+from studio.core.graph import Node
 from studio.core.params import ParamSpec, Schema
 from studio.core.settings import DataSettings, EarlyStopping, TrainingSettings, setting_specs
 
@@ -155,7 +157,7 @@ class Inspector(QScrollArea):
         # that committed is still inside its own key or focus handler (deleting it there
         # crashes Qt)
         self._rebuild = QTimer(self, singleShot=True, interval=0)
-        self._rebuild.timeout.connect(lambda: self.node_id is None and self.show_settings())
+        self._rebuild.timeout.connect(self._rebuild_settings)
         editor.settings_changed.connect(lambda *_: self._rebuild.start())
         self.show_settings()
 
@@ -200,17 +202,21 @@ class Inspector(QScrollArea):
             params = {k: v for k, v in params.items() if v != spec.schema[k].default}
         self.editor.set_params(node_id, params)
 
-    def _node_changed(self, node: Any) -> None:
+    def _node_changed(self, node: Node) -> None:
         if node.id == self.node_id and self.form is not None:
             full = node.resolved_params()
             for name, w in self.form.widgets.items():
                 _set_widget(w, full.get(name))
 
-    def _node_removed(self, node: Any) -> None:
+    def _node_removed(self, node: Node) -> None:
         if node.id == self.node_id:
             self.show_settings()
 
     # -- settings -------------------------------------------------------------------------
+
+    def _rebuild_settings(self) -> None:
+        if self.node_id is None:  # a node shown since the edit keeps its page
+            self.show_settings()
 
     def show_settings(self) -> None:
         """The project's data and training settings, each form built from the schema."""
@@ -233,7 +239,7 @@ class Inspector(QScrollArea):
         present = {a["type"]: a for a in p.data.augment}
         for name, schema in AUGMENTATIONS.items():
             self._check(df, f"augment: {name}", name in present,
-                        lambda v, n=name: self._toggle_augment(n, v))
+                        partial(self._toggle_augment, name))
             if name in present and schema.params:
                 sub = ParamForm(schema, schema.resolve(
                     {k: v for k, v in present[name].items() if k != "type"}))
@@ -263,9 +269,9 @@ class Inspector(QScrollArea):
             row = QWidget()
             h = QHBoxLayout(row)
             h.setContentsMargins(0, 0, 0, 0)
-            name = QLabel(Path(t.init_weights).name)
-            name.setToolTip(t.init_weights)
-            h.addWidget(name, 1)
+            file_name = QLabel(Path(t.init_weights).name)
+            file_name.setToolTip(t.init_weights)
+            h.addWidget(file_name, 1)
             clear = QPushButton("Clear")
             clear.setToolTip("start from the seeded initial weights instead")
             clear.clicked.connect(lambda: self._set("training", "init_weights", None))

@@ -4,6 +4,7 @@ and wires them to the controllers that do the work (files, editing, runs, recove
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from importlib.resources import files
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QTabWidget,
+    QWidget,
 )
 
 from studio.core.project import Project, default_sample, sample_paths
@@ -58,7 +60,7 @@ class MainWindow(QMainWindow):
         # messages go through these so tests can see them
         self.show_error: Callable[[str, str], None] = self._show_error
         self.show_info: Callable[[str, str], None] = self._show_info
-        self.palette = Palette()
+        self.layer_palette = Palette()  # not self.palette: that is QWidget.palette()
         self.summary = SummaryPanel()
         self.problems = ProblemsPanel()
         self.dashboard = Dashboard()
@@ -90,14 +92,16 @@ class MainWindow(QMainWindow):
     # -- layout ---------------------------------------------------------------------------
 
     def _docks(self) -> None:
-        def dock(title: str, name: str, widget, area: Qt.DockWidgetArea) -> QDockWidget:
+        def dock(title: str, name: str, widget: QWidget | None,
+                 area: Qt.DockWidgetArea) -> QDockWidget:
             d = QDockWidget(title, self)
             d.setObjectName(name)
-            d.setWidget(widget)
+            if widget is not None:  # the inspector's comes with the first project
+                d.setWidget(widget)
             self.addDockWidget(area, d)
             return d
 
-        self.palette_dock = dock("Layers", "palette", self.palette,
+        self.palette_dock = dock("Layers", "palette", self.layer_palette,
                                  Qt.DockWidgetArea.LeftDockWidgetArea)
         self.inspector_dock = dock("Inspector", "inspector", None,
                                    Qt.DockWidgetArea.RightDockWidgetArea)
@@ -110,7 +114,8 @@ class MainWindow(QMainWindow):
         self.bottom_tabs = tabs
         self.bottom_dock = dock("Model", "bottom", tabs, Qt.DockWidgetArea.BottomDockWidgetArea)
 
-    def _action(self, text: str, slot: Callable[[], object], shortcut=None,
+    def _action(self, text: str, slot: Callable[[], object],
+                shortcut: QKeySequence.StandardKey | str | None = None,
                 icon_name: str | None = None) -> QAction:
         a = QAction(text, self)
         if shortcut is not None:
@@ -149,7 +154,7 @@ class MainWindow(QMainWindow):
         self.samples_menu = QMenu("Open &Sample", self)
         for p in sample_paths():
             self.samples_menu.addAction(p.name.removesuffix(".studio.json"),
-                                        lambda p=p: fc.open_path(p))
+                                        partial(fc.open_path, p))
         self.recent_menu = QMenu("Open &Recent", self)
         mb = self.menuBar()
         f = mb.addMenu("&File")
@@ -210,7 +215,7 @@ class MainWindow(QMainWindow):
         self.run_where_group.triggered.connect(self.runs.remember_run_where)
         self.runs.restore_run_where()
         self.runs.update_actions()
-        self.palette.tree.activated_layer.connect(self.editing.append_layer)
+        self.layer_palette.tree.activated_layer.connect(self.editing.append_layer)
         self.problems.node_clicked.connect(self.editing.select_node)
         self.problems.itemDoubleClicked.connect(
             lambda item: self.editing.quick_fix(item.data(Qt.ItemDataRole.UserRole)))

@@ -11,6 +11,24 @@ from studio.core import catalog
 MIME = "application/x-studio-layer"
 
 
+def children(item: QTreeWidgetItem) -> list[QTreeWidgetItem]:
+    """An item's child rows, in order."""
+    kids = []
+    for j in range(item.childCount()):
+        child = item.child(j)
+        if child is None:
+            raise IndexError(f"child {j} of {item.childCount()} of {item.text(0)!r} is missing")
+        kids.append(child)
+    return kids
+
+
+def _category_of(layer: QTreeWidgetItem) -> QTreeWidgetItem:
+    parent = layer.parent()
+    if parent is None:
+        raise ValueError(f"layer row {layer.text(0)!r} is not under a category")
+    return parent
+
+
 class LayerTree(QTreeWidget):
     """Drag a layer out to place it; double-click or Enter to append it after the selection."""
 
@@ -33,9 +51,18 @@ class LayerTree(QTreeWidget):
         self.expandAll()
         self.itemDoubleClicked.connect(self._activate)
 
+    def categories(self) -> list[QTreeWidgetItem]:
+        """The category rows, in order."""
+        tops = []
+        for i in range(self.topLevelItemCount()):
+            top = self.topLevelItem(i)
+            if top is None:
+                raise IndexError(f"category row {i} of {self.topLevelItemCount()} is missing")
+            tops.append(top)
+        return tops
+
     def layer_items(self) -> list[QTreeWidgetItem]:
-        return [self.topLevelItem(i).child(j) for i in range(self.topLevelItemCount())
-                for j in range(self.topLevelItem(i).childCount())]
+        return [child for top in self.categories() for child in children(top)]
 
     def _activate(self, item: QTreeWidgetItem, _col: int = 0) -> None:
         kind = item.data(0, Qt.ItemDataRole.UserRole)
@@ -43,8 +70,9 @@ class LayerTree(QTreeWidget):
             self.activated_layer.emit(kind)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
-        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentItem():
-            self._activate(self.currentItem())
+        item = self.currentItem()
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and item is not None:
+            self._activate(item)
             return
         super().keyPressEvent(event)
 
@@ -76,11 +104,9 @@ class Palette(QWidget):
 
     def apply_filter(self, text: str) -> None:
         text = text.strip().lower()
-        for i in range(self.tree.topLevelItemCount()):
-            top = self.tree.topLevelItem(i)
+        for top in self.tree.categories():
             shown = 0
-            for j in range(top.childCount()):
-                child = top.child(j)
+            for child in children(top):
                 match = not text or text in child.text(0).lower() or text in top.text(0).lower()
                 child.setHidden(not match)
                 shown += match
@@ -88,7 +114,7 @@ class Palette(QWidget):
 
     def visible_layers(self) -> list[str]:
         return [it.text(0) for it in self.tree.layer_items()
-                if not it.isHidden() and not it.parent().isHidden()]
+                if not it.isHidden() and not _category_of(it).isHidden()]
 
     def _enter_in_filter(self) -> None:
         shown = self.visible_layers()

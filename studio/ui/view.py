@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QPainter, QWheelEvent
+from PySide6.QtGui import (
+    QContextMenuEvent,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QMouseEvent,
+    QPainter,
+    QWheelEvent,
+)
 from PySide6.QtWidgets import QGraphicsView
 
 from .canvas import NODE_W, CanvasScene
@@ -44,7 +52,7 @@ class CanvasView(QGraphicsView):
                 self.centerOn(rect.center())
         self.zoomed.emit(self.transform().m11())
 
-    def mousePressEvent(self, event) -> None:
+    def mousePressEvent(self, event: QMouseEvent) -> None:
         if event.button() == Qt.MouseButton.MiddleButton:  # pan with the middle button
             self._panning = True
             self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
@@ -55,13 +63,13 @@ class CanvasView(QGraphicsView):
             return
         super().mousePressEvent(event)
 
-    def mouseReleaseEvent(self, event) -> None:
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         if self._panning and event.button() == Qt.MouseButton.MiddleButton:
             self._panning = False
             self.setDragMode(QGraphicsView.DragMode.RubberBandDrag)
         super().mouseReleaseEvent(event)
 
-    def contextMenuEvent(self, event) -> None:
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:
         item = self.canvas.node_at(self.mapToScene(event.pos()))
         if item is not None and not item.isSelected():
             self.canvas.clearSelection()
@@ -86,7 +94,7 @@ class CanvasView(QGraphicsView):
         if not event.mimeData().hasFormat(MIME):
             super().dropEvent(event)
             return
-        kind = bytes(event.mimeData().data(MIME)).decode()
+        kind = bytes(event.mimeData().data(MIME).data()).decode()
         pos = self.mapToScene(event.position().toPoint())
         self.canvas.editor.add_layer(kind, (pos.x() - NODE_W / 2, pos.y() - 20))
         event.acceptProposedAction()

@@ -58,7 +58,7 @@ def test_shapes_and_problems_are_shown_on_the_right_node(canvas) -> None:
     assert scene.nodes["conv1"].shape_text == "(N, 32, 26, 26)"
     assert scene.edge_items[editor.graph.in_edges("relu1")[0]].label == "(N, 32, 26, 26)"
     editor.delete(["flatten"])
-    editor.connect("pool2", "dense1")
+    editor.connect_nodes("pool2", "dense1")
     scene.show_analysis(analyze(editor.graph))
     item = scene.nodes["dense1"]
     assert item.problem == "Linear 'dense1': input has 3 dims [64, 5, 5]; insert Flatten"

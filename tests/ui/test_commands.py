@@ -38,13 +38,13 @@ def test_delete_restores_node_order_and_edges_on_undo(editor) -> None:
 def test_refused_connection_emits_reason_and_pushes_nothing(editor, qtbot) -> None:
     editor.add_layer("Input", params={"shape": [1, 28, 28]})
     with qtbot.waitSignal(editor.refused) as blocker:
-        assert not editor.connect("input_1", "conv1")
+        assert not editor.connect_nodes("input_1", "conv1")
     assert blocker.args[0] == "every input of 'conv1' is already connected"
     with qtbot.waitSignal(editor.refused) as blocker:
-        assert not editor.connect("dense2", "conv1")
+        assert not editor.connect_nodes("dense2", "conv1")
     assert "would make a cycle" in blocker.args[0]
     with qtbot.waitSignal(editor.refused) as blocker:
-        assert not editor.connect("input_1", "conv1", 0)
+        assert not editor.connect_nodes("input_1", "conv1", 0)
     assert blocker.args[0] == "input 0 of 'conv1' is already fed by 'input'; disconnect it first"
     assert editor.stack.count() == 1  # only the added Input
 

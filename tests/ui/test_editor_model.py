@@ -74,13 +74,13 @@ class EditorMachine(RuleBasedStateMachine):
     def connect(self, data) -> None:
         src = data.draw(st.sampled_from(self.ids()))
         dst = data.draw(st.sampled_from(self.ids()))
-        self.editor.connect(src, dst)  # cycles and taken ports are refused, not raised
+        self.editor.connect_nodes(src, dst)  # cycles and taken ports are refused, not raised
 
     @precondition(lambda self: bool(self.editor.graph.edges))
     @rule(data=st.data())
     def disconnect(self, data) -> None:
         edges = sorted(self.editor.graph.edges, key=lambda e: (e.src, e.dst, e.port))
-        self.editor.disconnect(data.draw(st.sampled_from(edges)))
+        self.editor.disconnect_edge(data.draw(st.sampled_from(edges)))
 
     @precondition(lambda self: bool(self.editor.graph.nodes))  # a delete can empty it
     @rule(data=st.data(), dx=st.floats(-200, 200), dy=st.floats(-200, 200))

@@ -129,7 +129,7 @@ def test_a_python_export_into_a_folder_of_other_files_asks_first(window, qtbot, 
     dlg.btn_export.click()
     assert asked == [(folder, ["README.md", "data.csv"])]
     assert dlg.proc is None and dlg.btn_export.isEnabled()  # nothing started
-    assert dlg.result.text().startswith(f"✗ not exported: {folder} holds other files")
+    assert dlg.result_label.text().startswith(f"✗ not exported: {folder} holds other files")
     assert sorted(p.name for p in folder.iterdir()) == ["README.md", "data.csv"]
     dlg.ask_overwrite = lambda f, names: True
     with qtbot.waitSignal(dlg.finished_export, timeout=120_000) as sig:

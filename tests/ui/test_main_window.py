@@ -102,10 +102,10 @@ def test_rebuild_the_mnist_cnn_from_an_empty_canvas_with_keyboard_and_mouse(wind
               ("Flatten", {}), ("Linear", {"out_features": "64"}), ("ReLU", {}),
               ("Linear", {"out_features": "10"})]
     for kind, edits in layers:
-        window.palette.filter.setFocus()
-        window.palette.filter.selectAll()
-        qtbot.keyClicks(window.palette.filter, kind)
-        qtbot.keyClick(window.palette.filter, Qt.Key.Key_Return)  # append after the selection
+        window.layer_palette.filter.setFocus()
+        window.layer_palette.filter.selectAll()
+        qtbot.keyClicks(window.layer_palette.filter, kind)
+        qtbot.keyClick(window.layer_palette.filter, Qt.Key.Key_Return)  # append after the selection
         settle()
         for name, text in edits.items():
             type_into(qtbot, window.inspector.form.widgets[name], text)
@@ -157,7 +157,7 @@ def test_an_invalid_connection_is_refused_with_a_reason(window, qtbot) -> None:
 
 def test_a_broken_graph_shows_its_problem_and_the_quick_fix_repairs_it(window) -> None:
     window.editor.delete(["flatten"])
-    window.editor.connect("pool2", "dense1")
+    window.editor.connect_nodes("pool2", "dense1")
     window.reanalyse()
     assert window.scene.nodes["dense1"].problem.endswith("insert Flatten")
     item = window.problems.item(0)

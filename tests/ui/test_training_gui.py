@@ -129,7 +129,7 @@ def test_closing_mid_run_stops_it_cleanly(window, qtbot) -> None:
     window.editor.set_setting("training", "epochs", 200)
     window.act_train.trigger()
     qtbot.waitUntil(lambda: window.dashboard.series["batch_loss"].n >= 1, timeout=60_000)
-    thread, worker = window.runs.runner.thread, window.runs.runner.worker
+    thread, worker = window.runs.runner.run_thread, window.runs.runner.worker
     assert window.close()
     if thread is not None:
         assert thread.isFinished()

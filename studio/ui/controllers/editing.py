@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, QPoint
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu
 
@@ -78,7 +78,7 @@ class EditingController(QObject):
         stack.beginMacro("Delete selection")
         for e in edges:
             if e.src not in ids and e.dst not in ids:
-                editor.disconnect(e)
+                editor.disconnect_edge(e)
         editor.delete(ids)
         stack.endMacro()
 
@@ -133,7 +133,7 @@ class EditingController(QObject):
             actions += [w.act_paste, w.act_select_all, w.act_layout, w.act_fit]
         return actions
 
-    def context_menu(self, node_id: str, global_pos) -> None:
+    def context_menu(self, node_id: str, global_pos: QPoint) -> None:
         menu = QMenu(self.window)
         menu.addActions(self.context_actions(node_id))
         menu.exec(global_pos)
@@ -158,9 +158,9 @@ class EditingController(QObject):
         x, y = g.nodes[node_id].pos
         stack = editor.stack
         stack.beginMacro(f"Insert {fix} before {node_id}")
-        editor.disconnect(edge)
+        editor.disconnect_edge(edge)
         nid = editor.add_layer(fix, (x, y - NODE_H / 2), after=edge.src)
         if nid is not None:
-            editor.connect(nid, node_id, edge.port)
+            editor.connect_nodes(nid, node_id, edge.port)
         stack.endMacro()
         return nid is not None

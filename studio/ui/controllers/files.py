@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -136,9 +137,11 @@ class FilesController(QObject):
 
     def recent_files(self) -> list[str]:
         value = self.window.settings.value("recentFiles", [])
-        if isinstance(value, str):
-            value = [value]
-        return [v for v in value or [] if isinstance(v, str)]
+        if isinstance(value, str):  # a list of one may come back as its one string
+            return [value]
+        if not isinstance(value, (list, tuple)):  # none kept yet, or not a list of ours
+            return []
+        return [v for v in value if isinstance(v, str)]
 
     def _add_recent(self, path: Path) -> None:
         p = str(Path(path).resolve())
@@ -152,7 +155,7 @@ class FilesController(QObject):
         if not files:
             menu.addAction("(none)").setEnabled(False)
         for f in files:
-            menu.addAction(f, lambda f=f: self.open_path(Path(f)))
+            menu.addAction(f, partial(self.open_path, Path(f)))
 
     # -- other ways in and out ------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QMessageBox
@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QMessageBox
 from studio.core.errors import StudioError
 
 if TYPE_CHECKING:
-    from studio.core.recovery import RecoverySession
+    from studio.core.recovery import Recovered, RecoverySession
 
     from ..main_window import MainWindow
 
@@ -33,7 +33,7 @@ class RecoveryController(QObject):
         self.timer = QTimer(self, interval=max(ms, 50))
         self.timer.timeout.connect(self.autosave)
         # the question goes through this so tests can answer it
-        self.ask_restore: Callable[[Any], str] = self._ask_restore
+        self.ask_restore: Callable[[Recovered], str] = self._ask_restore
 
     def start(self) -> None:
         """Open this session's recovery file and start the timer that writes it."""
@@ -101,7 +101,7 @@ class RecoveryController(QObject):
             return True
         return False
 
-    def _ask_restore(self, rec: Any) -> str:
+    def _ask_restore(self, rec: Recovered) -> str:
         B = QMessageBox.StandardButton
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(rec.saved_at))
         where = f" ({rec.original})" if rec.original else ""

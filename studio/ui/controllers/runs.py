@@ -18,6 +18,8 @@ from ..training.worker import RunController
 
 if TYPE_CHECKING:
     from ..main_window import MainWindow
+    from ..training.result import RunOutcome
+    from ..training.runs import RunInfo
 
 RUN_WHERE = ((0, "In This Process (a Thread)"), (1, "In a Separate Process"),
              (2, "On 2 Processes (Data-Parallel)"), (4, "On 4 Processes (Data-Parallel)"))
@@ -32,7 +34,7 @@ class RunsController(QObject):
         self.window = window
         self.runner = RunController(self)
         self.runner.ended.connect(self._run_ended)
-        self.last_result: Any = None
+        self.last_result: RunOutcome | None = None
         self.run_dir: Path | None = None
         self.evaluation_job: QObject | None = None
         self._progress_shown = 0.0
@@ -74,9 +76,10 @@ class RunsController(QObject):
 
     def restore_run_where(self) -> None:
         """Check the choice kept in the settings (a child process when there is none)."""
+        value = self.window.settings.value("run/processes", 1)
         try:
-            n = int(self.window.settings.value("run/processes", 1))
-        except (TypeError, ValueError):
+            n = int(value) if isinstance(value, (int, float, str)) else 1  # str: INI files
+        except ValueError:
             n = 1
         self.set_run_processes(n)
 
@@ -131,7 +134,7 @@ class RunsController(QObject):
         self.update_actions()
         return True
 
-    def resume(self, run: Any) -> bool:
+    def resume(self, run: RunInfo) -> bool:
         """Continue a stopped run of the runs panel from its last checkpoint."""
         return self.train(resume_from=run.path / "last.ckpt",
                           snapshot=run.path / "project.studio.json")
@@ -162,7 +165,7 @@ class RunsController(QObject):
 
     # -- what a run reports ---------------------------------------------------------------
 
-    def _run_started(self, info: dict) -> None:
+    def _run_started(self, info: dict[str, Any]) -> None:
         dashboard = self.window.dashboard
         dashboard.reset(info)
         dashboard.add_message(f"data: {info['data']}")
@@ -171,7 +174,7 @@ class RunsController(QObject):
             where = f"{info['processes']} data-parallel processes ({where})"
         dashboard.add_message(f"model: {info['params']:,} parameters on {where}")
 
-    def _run_progress(self, logs: dict) -> None:
+    def _run_progress(self, logs: dict[str, Any]) -> None:
         w = self.window
         w.dashboard.add_progress(logs)
         now = time.monotonic()  # the status bar at 4 Hz: each repaint costs the run CPU
@@ -187,13 +190,13 @@ class RunsController(QObject):
             f"epoch {logs['epoch']}/{logs['epochs']} · step {logs['batch']}/{logs['batches']}"
             f" · {logs['samples_per_s']:,.0f} samples/s · ETA {eta_text}")
 
-    def _run_epoch(self, logs: dict) -> None:
+    def _run_epoch(self, logs: dict[str, Any]) -> None:
         from studio.training.console import format_logs
 
         self.window.dashboard.add_epoch(logs)
         self.window.dashboard.add_message(f"epoch {logs['epoch']}: {format_logs(logs)}")
 
-    def _run_ended(self, result: Any) -> None:
+    def _run_ended(self, result: RunOutcome) -> None:
         w = self.window
         self.last_result = result
         w.runs_panel.refresh()
@@ -207,13 +210,12 @@ class RunsController(QObject):
             w.show_status(f"training failed: {result.message}")
             return
         w.show_status(f"training {result.message}")
-        preds = getattr(result, "predictions", None)
-        if preds:
-            w.evaluation.show_predictions(preds, result.logs)
+        if result.predictions:
+            w.evaluation.show_predictions(result.predictions, result.logs)
 
     # -- evaluating a checkpoint ----------------------------------------------------------
 
-    def evaluate_weights(self, run: Any, weights: Path) -> None:
+    def evaluate_weights(self, run: RunInfo, weights: Path) -> None:
         """The evaluation views for one checkpoint of a run, computed in a child process."""
         from ..training.process import EvaluationJob
 
@@ -224,7 +226,7 @@ class RunsController(QObject):
         self.evaluation_job = job
         w.show_status(f"evaluating {run.name}/{weights.name}…")
 
-        def done(pred: dict, logs: dict) -> None:
+        def done(pred: dict[str, Any], logs: dict[str, Any]) -> None:
             from studio.training.console import format_logs
 
             w.evaluation.show_predictions(pred, logs)

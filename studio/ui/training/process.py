@@ -15,6 +15,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QProcess, Signal
 
+from studio.core.errors import StudioError
 from studio.core.project import Project
 
 NICE = 5  # the run yields to the window when both want a core: smooth GUI, same total work
@@ -28,7 +29,7 @@ class ProcessWorker(QObject):
     progress = Signal(dict)
     epoch_end = Signal(dict)
     message = Signal(str)
-    finished = Signal(object)  # RunResult, plus ``predictions``
+    finished = Signal(object)  # RunOutcome: the RunResult, plus the predictions
 
     def __init__(self, project: Project, out_dir: Path, resume_from: Path | None = None,
                  base_dir: Path | None = None, parent: QObject | None = None,
@@ -175,18 +176,18 @@ class ProcessWorker(QObject):
                            "error": {"message": message, "where": None}},
                           error=TrainingError(message))
 
-    def _finish_from(self, ev: dict[str, Any], error: Exception | None = None) -> None:
+    def _finish_from(self, ev: dict[str, Any], error: StudioError | None = None) -> None:
         if self._done:
             return
         self._done = True
         from studio.core.errors import TrainingError
-        from studio.training.trainer import RunResult
+
+        from .result import RunOutcome
 
         if error is None and ev.get("error"):
             error = TrainingError(ev["error"]["message"], ev["error"].get("where"))
-        result = RunResult(ev["status"], ev["message"], ev.get("epochs", 0), ev.get("logs", {}),
-                           ev.get("history", []), self.out_dir, error)
-        result.predictions = None
+        result = RunOutcome(ev["status"], ev["message"], ev.get("epochs", 0), ev.get("logs", {}),
+                            ev.get("history", []), self.out_dir, error)
         if ev.get("predictions"):
             try:
                 from studio.training.predictions import load_predictions

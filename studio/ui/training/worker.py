@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
@@ -17,30 +17,34 @@ from studio.core.project import Project
 
 from .process import ProcessWorker
 
+if TYPE_CHECKING:
+    from studio.training.callbacks import Callback
 
-class _Relay:
-    """A trainer callback (built lazily: torch loads with the first run) emitting signals."""
+    from .result import RunOutcome
 
-    def __new__(cls, worker: TrainingWorker):
-        from studio.training.callbacks import Callback
 
-        class Relay(Callback):
-            def on_run_start(self, info: dict[str, Any]) -> None:
-                worker.started_run.emit(info)
+def _relay(worker: TrainingWorker) -> Callback:
+    """A trainer callback emitting the worker's signals (built lazily: torch loads with the
+    first run)."""
+    from studio.training.callbacks import Callback
 
-            def on_progress(self, logs: dict[str, Any]) -> None:
-                worker.progress.emit(logs)
+    class Relay(Callback):
+        def on_run_start(self, info: dict[str, Any]) -> None:
+            worker.started_run.emit(info)
 
-            def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
-                worker.epoch_end.emit(logs)
+        def on_progress(self, logs: dict[str, Any]) -> None:
+            worker.progress.emit(logs)
 
-            def on_message(self, text: str) -> None:
-                worker.message.emit(text)
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+            worker.epoch_end.emit(logs)
 
-            def on_checkpoint(self, kind: str, path: Path) -> None:
-                worker.message.emit(f"wrote {kind} checkpoint {path.name}")
+        def on_message(self, text: str) -> None:
+            worker.message.emit(text)
 
-        return Relay()
+        def on_checkpoint(self, kind: str, path: Path) -> None:
+            worker.message.emit(f"wrote {kind} checkpoint {path.name}")
+
+    return Relay()
 
 
 class TrainingWorker(QObject):
@@ -50,7 +54,7 @@ class TrainingWorker(QObject):
     progress = Signal(dict)
     epoch_end = Signal(dict)
     message = Signal(str)
-    finished = Signal(object)  # RunResult, plus ``predictions`` for the evaluation views
+    finished = Signal(object)  # RunOutcome: the RunResult, plus the predictions
 
     def __init__(self, project: Project, out_dir: Path, resume_from: Path | None = None,
                  base_dir: Path | None = None) -> None:
@@ -66,11 +70,12 @@ class TrainingWorker(QObject):
     def run(self) -> None:
         from studio.training.trainer import Trainer
 
+        from .result import RunOutcome
+
         t0 = time.perf_counter()
         self.trainer = Trainer(self.project, out_dir=self.out_dir, base_dir=self.base_dir,
-                               callbacks=[_Relay(self)])
-        result = self.trainer.fit(resume_from=self.resume_from)
-        result.predictions = None
+                               callbacks=[_relay(self)])
+        result = RunOutcome.of(self.trainer.fit(resume_from=self.resume_from))
         if result.status != "failed" and getattr(self.trainer, "bundle", None) is not None:
             try:
                 from studio.training.predictions import collect_predictions
@@ -120,18 +125,18 @@ class RunController(QObject):
     """Starts runs (on a worker thread, or in a child process) and shuts them down cleanly."""
 
     started = Signal(object)  # the worker
-    ended = Signal(object)  # RunResult
+    ended = Signal(object)  # RunOutcome
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.thread: QThread | None = None
+        self.run_thread: QThread | None = None  # not self.thread: QObject.thread()
         self.worker: TrainingWorker | ProcessWorker | None = None
 
     @property
     def running(self) -> bool:
         if isinstance(self.worker, ProcessWorker):
             return self.worker.running and not self.worker._done
-        return self.thread is not None and self.thread.isRunning()
+        return self.run_thread is not None and self.run_thread.isRunning()
 
     def start(self, project: Project, out_dir: Path, resume_from: Path | None = None,
               base_dir: Path | None = None, processes: int = 0
@@ -142,7 +147,7 @@ class RunController(QObject):
         if self.running:
             raise RuntimeError("a run is already going")
         if processes >= 1:
-            self.thread = None
+            self.run_thread = None
             pw = ProcessWorker(project, out_dir, resume_from, base_dir, parent=self,
                                processes=processes)
             pw.finished.connect(self._finished)
@@ -153,22 +158,22 @@ class RunController(QObject):
         collect_garbage_in_gui_thread()
         import studio.training.trainer  # noqa: F401 - load torch here, not on the worker
 
-        self.thread = QThread()
+        self.run_thread = QThread()
         worker = TrainingWorker(project, out_dir, resume_from, base_dir)
-        worker.moveToThread(self.thread)
-        self.thread.started.connect(worker.run)
+        worker.moveToThread(self.run_thread)
+        self.run_thread.started.connect(worker.run)
         worker.finished.connect(self._finished)
         self.worker = worker
         self.started.emit(worker)
-        self.thread.start()
+        self.run_thread.start()
         return worker
 
-    def _finished(self, result: Any) -> None:
-        thread = self.thread
+    def _finished(self, result: RunOutcome) -> None:
+        thread = self.run_thread
         if thread is not None:
             thread.quit()
             thread.wait()
-        self.thread = None
+        self.run_thread = None
         self.ended.emit(result)
 
     def shutdown(self, timeout_ms: int = 30_000) -> None:
@@ -183,7 +188,7 @@ class RunController(QObject):
             return
         if w is not None:
             w.stop()
-        if self.thread is not None:
-            self.thread.quit()
-            self.thread.wait(timeout_ms)
-            self.thread = None
+        if self.run_thread is not None:
+            self.run_thread.quit()
+            self.run_thread.wait(timeout_ms)
+            self.run_thread = None
