@@ -98,6 +98,7 @@ def test_trained_weights_are_exported_and_a_bad_file_is_a_message(tmp_path) -> N
         in err.value.message
 
 
+@pytest.mark.slow
 def test_cli_exports_all_formats_and_generated_train_py_runs_an_epoch(tmp_path) -> None:
     mlp = next(p for p in SAMPLES if p.name.startswith("mnist_mlp"))
     for fmt, ext in FORMATS.items():
@@ -122,6 +123,7 @@ def test_cli_exports_all_formats_and_generated_train_py_runs_an_epoch(tmp_path) 
     assert config["project"] == Project.load(mlp).name
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("torchrun") is None, reason="torchrun not on PATH")
 def test_generated_train_py_runs_under_torchrun_with_two_processes(tmp_path) -> None:
     wine = next(p for p in SAMPLES if p.name.startswith("wine"))
@@ -200,6 +202,7 @@ def test_train_py_and_generated_packages_are_ruff_clean_under_the_repos_rules(tm
     assert max(map(len, src.splitlines())) <= 100 and "noqa" not in src
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("mypy") is None,
                     reason="mypy is not installed, and it is what type-checks train.py")
 def test_train_py_and_generated_packages_type_check(tmp_path) -> None:

@@ -16,6 +16,7 @@ from studio.training.checkpoint import load_checkpoint, load_weights
 pytestmark = pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
 
 
+@pytest.mark.slow
 def test_200_kills_mid_save_leave_every_file_loadable(tmp_path) -> None:
     r = subprocess.run([sys.executable, "-m", "tests.reliability.saver_child", str(tmp_path),
                         "200", "7"], capture_output=True, text=True, timeout=600)

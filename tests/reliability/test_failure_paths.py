@@ -64,6 +64,7 @@ def test_nan_loss(tmp_path) -> None:
     assert_intact(path, out, pb, cb)
 
 
+@pytest.mark.slow
 @posix
 def test_out_of_memory(tmp_path) -> None:
     import resource
@@ -85,6 +86,7 @@ def test_out_of_memory(tmp_path) -> None:
     assert_intact(path, out, pb, cb)
 
 
+@pytest.mark.slow
 def test_shape_that_does_not_fit(tmp_path) -> None:
     path, out, pb, cb = good_run(tmp_path, sample("mnist_mlp"))
     wrong = tmp_path / "wrong.studio.json"
@@ -149,6 +151,7 @@ def _start_and_catch_a_checkpoint_write(path: Path, out: Path) -> subprocess.Pop
     pytest.fail("never caught a checkpoint being written")
 
 
+@pytest.mark.slow
 @posix
 def test_stop_during_a_checkpoint_write(tmp_path) -> None:
     path, out = _big_run(tmp_path)
@@ -163,6 +166,7 @@ def test_stop_during_a_checkpoint_write(tmp_path) -> None:
     assert r.returncode == 0, r.stderr  # and the run goes on from it
 
 
+@pytest.mark.slow
 @posix
 def test_killed_during_a_checkpoint_write(tmp_path) -> None:
     path, out = _big_run(tmp_path)
@@ -185,6 +189,7 @@ def _small_files_only() -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (100, 100))  # `ulimit -f`: nothing fits
 
 
+@pytest.mark.slow
 @posix
 def test_a_disk_that_refuses_every_write_at_the_start_is_one_line(tmp_path) -> None:
     path, out, _, _ = good_run(tmp_path, sample("wine"))

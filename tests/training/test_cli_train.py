@@ -28,6 +28,7 @@ def final_logs(out) -> dict:
     return json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_mnist_cnn_reaches_95_percent_in_3_epochs(tmp_path) -> None:
     path = next(p for p in sample_paths() if p.name == "mnist_cnn.studio.json")
     r = train(str(path), "--epochs", "3", "--out", str(tmp_path / "x"))
