@@ -34,7 +34,7 @@ from .training.runs import WEIGHT_FILES
 FORMATS = (("onnx", "ONNX (.onnx), checked and run in onnxruntime", ".onnx"),
            ("pt2", "torch.export program (.pt2)", ".pt2"),
            ("safetensors", "Weights with the project embedded (.safetensors)", ".safetensors"),
-           ("python", "Python package: model.py, train.py, weights, README", ""))
+           ("python", "Python package: model.py, weights, train.py with its config", ""))
 
 
 def candidate_weights(runs_dir: Path | None, limit: int = 20) -> list[Path]:
