@@ -364,6 +364,11 @@ def _open(path: Path | None) -> int:
         except ImportError:
             pass
         else:
+            from .ui.platform_check import uses_xcb, xcb_problem
+
+            problem = xcb_problem() if uses_xcb() else None
+            if problem:  # Qt would abort with a paragraph about plugins and no way out
+                raise StudioError(problem)
             return run_app(target)
     project = Project.load(target)
     print(summary_table(project.graph, name=project.name))
