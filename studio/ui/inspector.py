@@ -7,6 +7,7 @@ commit (Enter, focus out, a click) through the ``Editor``, so every change is on
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Callable
 from dataclasses import replace
@@ -70,6 +71,39 @@ def show_value(value: Any) -> str:
     return str(value)
 
 
+def compact_form(widget: QWidget | None = None) -> QFormLayout:
+    """A form that fits a narrow dock: fields wrap below their labels rather than push the
+    dock wider (no horizontal scrolling at 300 px)."""
+    form = QFormLayout(widget)
+    form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+    form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+    return form
+
+
+def label_text(name: str) -> str:
+    """A setting's name as a label: ``val_fraction`` → ``val fraction``."""
+    return name.replace("_", " ")
+
+
+def compact_combo(items: list[str], current: str) -> QComboBox:
+    combo = QComboBox()
+    combo.addItems(items)
+    combo.setCurrentText(current)
+    # a long entry (CosineAnnealingLR) must not set the dock's width
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(8)
+    return combo
+
+
+def indented(widget: QWidget, by: int = 14) -> QWidget:
+    """A sub-form under the row that chose it, spanning the form's width."""
+    box = QWidget()
+    lay = QHBoxLayout(box)
+    lay.setContentsMargins(by, 0, 0, 0)
+    lay.addWidget(widget)
+    return box
+
+
 class ParamForm(QWidget):
     """Widgets for one Schema. ``committed(name, value)`` fires with a validated value."""
 
@@ -79,13 +113,16 @@ class ParamForm(QWidget):
         super().__init__()
         self.schema = schema
         self.widgets: dict[str, QWidget] = {}
-        form = QFormLayout(self)
+        #: what each text field shows, as a value: leaving a field unchanged commits nothing
+        self.shown: dict[str, Any] = {p.name: values.get(p.name, p.default)
+                                      for p in schema.params}
+        form = compact_form(self)
         form.setContentsMargins(0, 0, 0, 0)
         for spec in schema.params:
             w = self._widget(spec, values.get(spec.name, spec.default))
-            w.setToolTip(spec.doc)
+            w.setToolTip(f"{spec.name}: {spec.doc}" if spec.doc else spec.name)
             self.widgets[spec.name] = w
-            form.addRow(spec.name, w)
+            form.addRow(label_text(spec.name), w)
 
     def _widget(self, spec: ParamSpec, value: Any) -> QWidget:
         name = spec.name
@@ -95,9 +132,7 @@ class ParamForm(QWidget):
             box.toggled.connect(lambda v, n=name: self.committed.emit(n, v))
             return box
         if spec.kind == "choice":
-            combo = QComboBox()
-            combo.addItems(list(spec.choices))
-            combo.setCurrentText(str(value))
+            combo = compact_combo(list(spec.choices), str(value))
             combo.currentTextChanged.connect(lambda v, n=name: self.committed.emit(n, v))
             return combo
         if spec.kind == "int" and not spec.nullable:
@@ -136,8 +171,10 @@ class ParamForm(QWidget):
 
     def _commit_text(self, edit: QLineEdit, spec: ParamSpec) -> None:
         value = self._check(edit, spec)
-        if value is not ParamError:
-            self.committed.emit(spec.name, value)
+        if value is ParamError or value == self.shown.get(spec.name):
+            return  # focus left an unchanged field: no edit, no undo step
+        self.shown[spec.name] = value
+        self.committed.emit(spec.name, value)
 
 
 class Inspector(QScrollArea):
@@ -207,6 +244,7 @@ class Inspector(QScrollArea):
             full = node.resolved_params()
             for name, w in self.form.widgets.items():
                 _set_widget(w, full.get(name))
+                self.form.shown[name] = full.get(name)
 
     def _node_removed(self, node: Node) -> None:
         if node.id == self.node_id:
@@ -225,31 +263,36 @@ class Inspector(QScrollArea):
         p = self.editor.project
         page = QWidget()
         lay = QVBoxLayout(page)
-        lay.addWidget(QLabel(f"<b>{p.name}</b> · data and training"))
+        title = QLabel(f"<b>{html.escape(p.name)}</b> · data and training")
+        title.setWordWrap(True)
+        lay.addWidget(title)
         data = QGroupBox("Data")
-        df = QFormLayout(data)
+        df = compact_form(data)
         self._combo(df, "dataset", list(DATASETS), p.data.dataset, self._set_dataset)
         kind = DATASETS[p.data.dataset]
         if kind.schema.params:
             opts = ParamForm(kind.schema, kind.schema.resolve(p.data.options))
             opts.committed.connect(lambda n, v: self._set(
                 "data", "options", {**p.data.options, n: v}))
-            df.addRow("options", opts)
+            df.addRow(indented(opts))
         self.data_form = self._settings_form(df, DataSettings, "data", p.data.model_dump())
         present = {a["type"]: a for a in p.data.augment}
+        note = QLabel("augmentation (images, training batches)")
+        note.setWordWrap(True)
+        df.addRow(note)
         for name, schema in AUGMENTATIONS.items():
-            self._check(df, f"augment: {name}", name in present,
+            self._check(df, label_text(name), name in present,
                         partial(self._toggle_augment, name))
             if name in present and schema.params:
                 sub = ParamForm(schema, schema.resolve(
                     {k: v for k, v in present[name].items() if k != "type"}))
                 sub.committed.connect(lambda k, v, n=name: self._set_augment(n, k, v))
-                df.addRow("", sub)
+                df.addRow(indented(sub))
         lay.addWidget(data)
 
         t = p.training
         train = QGroupBox("Training")
-        tf = QFormLayout(train)
+        tf = compact_form(train)
         self._typed(tf, "loss", LOSSES, t.loss, lambda d: self._set("training", "loss", d))
         self._typed(tf, "optimizer", OPTIMIZERS, t.optimizer,
                     lambda d: self._set("training", "optimizer", d))
@@ -264,7 +307,7 @@ class Inspector(QScrollArea):
             form = ParamForm(Schema(tuple(setting_specs(EarlyStopping))), es.model_dump())
             form.committed.connect(lambda n, v: self._set(
                 "training", "early_stopping", {**es.model_dump(), n: v}))
-            tf.addRow("", form)
+            tf.addRow(indented(form))
         if t.init_weights:
             row = QWidget()
             h = QHBoxLayout(row)
@@ -348,24 +391,22 @@ class Inspector(QScrollArea):
                 schema = Schema((*schema.params, WARMUP))
             sub = ParamForm(schema, schema.resolve({k: v for k, v in value.items()
                                                     if k != "type"}))
-            sub.committed.connect(lambda n, v: apply({**value, n: v}))
-            form.addRow("", sub)
+            sub.committed.connect(lambda n, v: apply(_short({**value, n: v}, schema)))
+            form.addRow(indented(sub))
 
     @staticmethod
     def _combo(form: QFormLayout, label: str, items: list[str], current: str,
                apply: Callable[[str], Any]) -> None:
-        c = QComboBox()
-        c.addItems(items)
-        c.setCurrentText(current)
+        c = compact_combo(items, current)
         c.currentTextChanged.connect(apply)
-        form.addRow(label, c)
+        form.addRow(label_text(label), c)
 
     @staticmethod
     def _check(form: QFormLayout, label: str, value: bool, apply: Callable[[bool], Any]) -> None:
-        c = QCheckBox()
+        c = QCheckBox(label_text(label))
         c.setChecked(value)
         c.toggled.connect(apply)
-        form.addRow(label, c)
+        form.addRow(c)
 
 
 def _set_widget(w: QWidget, value: Any) -> None:
@@ -386,3 +427,8 @@ def _set_widget(w: QWidget, value: Any) -> None:
     finally:
         w.blockSignals(False)
 
+
+def _short(spec: dict[str, Any], schema: Schema) -> dict[str, Any]:
+    """``{"type": …, params}`` with only what differs from the defaults, as files keep it."""
+    return {k: v for k, v in spec.items()
+            if k == "type" or k not in schema or v != schema[k].default}

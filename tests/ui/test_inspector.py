@@ -93,3 +93,50 @@ def test_early_stopping_and_augmentations_have_their_parameters(inspector, qtbot
     crop = next(f for f in forms if "padding" in f.widgets)
     type_into(qtbot, crop.widgets["padding"], "2")
     assert {"type": "random_crop", "padding": 2} in project.data.augment
+
+
+def test_no_horizontal_scrolling_at_300_px(qtbot) -> None:
+    from studio.ui.inspector import Inspector as Insp
+
+    for sample in sample_paths():
+        editor = Editor(Project.load(sample))
+        editor.set_setting("training", "early_stopping", {})
+        editor.set_setting("data", "augment", [{"type": "affine"}, {"type": "random_crop"}])
+        w = Insp(editor)
+        qtbot.addWidget(w)
+        w.resize(300, 700)
+        w.show()
+        qtbot.waitExposed(w)
+        pages = [None, *editor.graph.nodes]
+        for node in pages:
+            w.show_node(node) if node else w.show_settings()
+            QApplication.processEvents()
+            assert w.widget().minimumSizeHint().width() <= w.viewport().width(), (sample, node)
+            assert not w.horizontalScrollBar().isVisible(), (sample, node)
+
+
+def test_floats_round_trip_and_take_scientific_notation(inspector, qtbot) -> None:
+    project = inspector.editor.project
+    form = optimizer_form(inspector)
+    for name in ("lr", "beta1", "beta2", "eps", "weight_decay"):
+        field = form.widgets[name]
+        before = project.training.optimizer.get(name)
+        text = field.text()
+        type_into(qtbot, field, text)  # committing what is shown changes nothing
+        form = optimizer_form(inspector)
+        assert project.training.optimizer.get(name) == before, name
+        assert form.widgets[name].text() == text
+    type_into(qtbot, optimizer_form(inspector).widgets["eps"], "3e-7")
+    assert project.training.optimizer["eps"] == 3e-7
+    assert optimizer_form(inspector).widgets["eps"].text() == "3e-07"
+    type_into(qtbot, optimizer_form(inspector).widgets["lr"], "1E-4")
+    assert project.training.optimizer["lr"] == 1e-4
+
+
+def test_leaving_a_field_unchanged_makes_no_undo_step(inspector, qtbot) -> None:
+    stack = inspector.editor.stack
+    before = stack.count()
+    field = optimizer_form(inspector).widgets["lr"]
+    field.setFocus()
+    type_into(qtbot, field, field.text())
+    assert stack.count() == before
