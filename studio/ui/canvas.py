@@ -8,7 +8,7 @@ from the core's analysis, pushed in with ``show_analysis``.
 from __future__ import annotations
 
 from PySide6.QtCore import QLineF, QObject, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPen
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (
     QGraphicsItem,
     QGraphicsObject,
@@ -19,19 +19,29 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core import catalog
+from studio.core import catalog, fit
 from studio.core.graph import Edge, Node
-from studio.core.shapes import Analysis, format_shape
+from studio.core.shapes import Analysis, analyze, format_shape
 
+from . import splice
+from .cards import (
+    BODY_PX,
+    CATEGORY_COLOURS,
+    FULL,
+    MIN_TEXT_PX,
+    NODE_H,
+    NODE_W,
+    PORT_R,
+    SELECTED,
+    Card,
+    category_colour,
+    paint_card,
+    pixel_font,
+)
 from .commands import Editor
 
-NODE_W, NODE_H = 190.0, 64.0
-PORT_R = 6.0
-CATEGORY_COLOURS = {
-    "Input": "#4c78a8", "Core": "#72b7b2", "Convolution": "#f58518", "Pooling": "#e45756",
-    "Normalization": "#54a24b", "Regularization": "#b279a2", "Embedding": "#9d755d",
-    "Recurrent": "#eeca3b", "Attention": "#ff9da6", "Activation": "#bab0ac", "Merge": "#79706e",
-}
+__all__ = ["CATEGORY_COLOURS", "NODE_H", "NODE_W", "PORT_R", "CanvasScene", "EdgeItem",
+           "NodeItem", "key_params"]
 
 
 def key_params(node: Node) -> str:
@@ -53,6 +63,7 @@ class NodeItem(QGraphicsObject):
         self.node = node
         self.shape_text = ""
         self.problem = ""
+        self.detail = FULL  # the card last painted: FULL, TITLE or BOX (cards.detail_for)
         self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsMovable
                       | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
                       | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges)
@@ -96,42 +107,18 @@ class NodeItem(QGraphicsObject):
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:
         spec = catalog.get(self.node.type)
-        colour = QColor(CATEGORY_COLOURS.get(spec.category if spec else "", "#888888"))
         pal = widget.palette() if widget else None
-        base = pal.base().color() if pal else QColor("white")
-        text = pal.text().color() if pal else QColor("black")
-        border = QColor("#d62728") if self.problem else (
-            QColor("#1f77b4") if self.isSelected() else colour.darker(130))
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.setPen(QPen(border, 3 if self.problem or self.isSelected() else 1.5))
-        painter.setBrush(QBrush(base))
-        painter.drawRoundedRect(QRectF(0, 0, NODE_W, NODE_H), 8, 8)
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(colour)
-        painter.drawRoundedRect(QRectF(0, 0, 8, NODE_H), 4, 4)
-        painter.setPen(text)
-        bold = QFont(painter.font())
-        bold.setBold(True)
-        painter.setFont(bold)
-        painter.drawText(QRectF(14, 4, NODE_W - 18, 18), Qt.AlignmentFlag.AlignLeft,
-                         f"{self.node.type}  ·  {self.node_id}")
-        painter.setFont(QFont(painter.font().family(), max(7, painter.font().pointSize() - 1)))
-        metrics = QFontMetrics(painter.font())
-        width = int(NODE_W - 18)
-        elide = Qt.TextElideMode.ElideRight
-        painter.drawText(QRectF(14, 23, NODE_W - 18, 16), Qt.AlignmentFlag.AlignLeft,
-                         metrics.elidedText(key_params(self.node), elide, width))
-        painter.setPen(QColor("#d62728") if self.problem else text)
         # the message without its "Type 'id': " prefix, which the card already shows
-        shown = self.problem.split(": ", 1)[-1] if self.problem else self.shape_text
-        painter.drawText(QRectF(14, 41, NODE_W - 18, 16), Qt.AlignmentFlag.AlignLeft,
-                         metrics.elidedText(shown, elide, width))
-        painter.setPen(QPen(colour.darker(150), 1.5))
-        painter.setBrush(base)
-        for p in range(self.n_ports()):
-            painter.drawEllipse(self.mapFromScene(self.input_port(p)), PORT_R, PORT_R)
-        painter.setBrush(colour)
-        painter.drawEllipse(QPointF(NODE_W / 2, NODE_H), PORT_R, PORT_R)
+        status = self.problem.split(": ", 1)[-1] if self.problem else self.shape_text
+        card = Card(self.node.type, self.node_id, key_params(self.node), status,
+                    category_colour(spec.category if spec else None), bool(self.problem),
+                    self.isSelected())
+        scale = option.levelOfDetailFromTransform(painter.worldTransform())
+        ports = [self.mapFromScene(self.input_port(p)) for p in range(self.n_ports())]
+        self.detail = paint_card(painter, card, scale,
+                                 pal.base().color() if pal else QColor("white"),
+                                 pal.text().color() if pal else QColor("black"),
+                                 widget.font() if widget else painter.font(), ports)
 
     def set_status(self, shape_text: str, problem: str) -> None:
         self.shape_text, self.problem = shape_text, problem
@@ -152,6 +139,7 @@ class EdgeItem(QGraphicsPathItem):
         super().__init__()
         self.edge, self.src, self.dst = edge, src, dst
         self.label = ""
+        self.target = False  # a card being dropped would go into this wire
         self.setZValue(0)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
         self.setPen(QPen(QColor("#888888"), 2))
@@ -164,13 +152,33 @@ class EdgeItem(QGraphicsPathItem):
         path.cubicTo(a + QPointF(0, dy), b - QPointF(0, dy), b)
         self.setPath(path)
 
+    def set_target(self, on: bool) -> None:
+        if on != self.target:
+            self.target = on
+            self._restyle()
+
+    def _restyle(self) -> None:
+        """Selected: blue; a drop's target: thick and dashed. Set here, never in paint: the
+        pen's width is part of the item's bounds."""
+        pen = QPen(SELECTED if self.isSelected() or self.target else QColor("#888888"), 2)
+        if self.target:
+            pen.setWidthF(4)
+            pen.setStyle(Qt.PenStyle.DashLine)
+        self.setPen(pen)
+
+    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: object) -> object:
+        if change == QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged:
+            self._restyle()
+        return super().itemChange(change, value)
+
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:
-        self.setPen(QPen(QColor("#1f77b4") if self.isSelected() else QColor("#888888"), 2))
         super().paint(painter, option, widget)
-        if self.label:
+        scale = option.levelOfDetailFromTransform(painter.worldTransform())
+        if self.label and scale * BODY_PX >= MIN_TEXT_PX:  # never below 8 px on screen
             mid = self.path().pointAtPercent(0.5)
             painter.setPen(widget.palette().text().color() if widget else QColor("black"))
+            painter.setFont(pixel_font(widget.font() if widget else painter.font(), BODY_PX))
             painter.drawText(mid + QPointF(6, 4), self.label)
 
 
@@ -178,6 +186,7 @@ class CanvasScene(QGraphicsScene):
     """Mirrors ``editor.graph``; turns mouse gestures into editor calls."""
 
     message = Signal(str)  # a refused gesture, for the status bar
+    wire_dropped = Signal(str, QPointF)  # a wire from this node let go on nothing, scene pos
 
     def __init__(self, editor: Editor, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -187,6 +196,8 @@ class CanvasScene(QGraphicsScene):
         self._drag_line: QGraphicsPathItem | None = None
         self._drag_from: str | None = None
         self._press_positions: dict[str, tuple[float, float]] = {}
+        self._analysis: Analysis | None = None
+        self._target: Edge | None = None
         g = editor.graph
         for node in g:
             self._add_node(node)
@@ -197,9 +208,20 @@ class CanvasScene(QGraphicsScene):
         g.node_changed.connect(self._node_changed)
         g.edge_added.connect(self._add_edge)
         g.edge_removed.connect(self._remove_edge)
+        for sig in (g.node_added, g.node_removed, g.node_changed, g.edge_added, g.edge_removed):
+            sig.connect(self._forget_analysis)
         editor.refused.connect(self.message)
 
     # mirroring the model -----------------------------------------------------------------
+
+    def _forget_analysis(self, *_: object) -> None:
+        self._analysis = None
+
+    def analysis(self) -> Analysis:
+        """The graph's shapes now (computed on demand; the window's may lag a turn behind)."""
+        if self._analysis is None:
+            self._analysis = analyze(self.editor.graph)
+        return self._analysis
 
     def _add_node(self, node: Node) -> None:
         item = NodeItem(node)
@@ -287,6 +309,8 @@ class CanvasScene(QGraphicsScene):
             event.accept()
             return
         super().mouseMoveEvent(event)
+        free = self._free_dragged()
+        self.show_target(self._wire_for_node(free) if free is not None else None)
 
     def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         if self._drag_line is not None:
@@ -298,9 +322,13 @@ class CanvasScene(QGraphicsScene):
                 port = target.port_at(event.scenePos())
                 self.editor.connect_nodes(src, target.node_id,
                                           port[1] if port and port[0] == "in" else None)
+            elif src is not None:
+                self.wire_dropped.emit(src, event.scenePos())
             event.accept()
             return
+        free = self._free_dragged()
         super().mouseReleaseEvent(event)
+        self.show_target(None)
         moves = {}
         for nid, old in self._press_positions.items():
             item = self.nodes.get(nid)
@@ -309,5 +337,70 @@ class CanvasScene(QGraphicsScene):
                 if new != old:
                     moves[nid] = (old, new)
         self._press_positions = {}
-        if moves:
+        edge = self._wire_for_node(free) if free is not None and free.node_id in moves else None
+        if free is not None and edge is not None:
+            self._splice_dragged(free, edge, moves)
+        elif moves:
             self.editor.move(moves)
+
+    # splicing into wires ------------------------------------------------------------------
+
+    def accepts(self, src: str, layer_type: str, params: dict[str, object] | None = None
+                ) -> bool:
+        """Whether a layer can take ``src``'s output (yes while that shape is unknown)."""
+        info = self.analysis().nodes.get(src)
+        if info is None or info.shape is None:
+            return True
+        return fit.accepts(layer_type, info.shape, info.dtype, params)
+
+    def wire_for(self, rect: QRectF, layer_type: str, params: dict[str, object] | None = None,
+                 skip: str | None = None) -> Edge | None:
+        """The wire a card dropped on ``rect`` goes into: the closest one it fits."""
+        paths = {e: item.path() for e, item in self.edge_items.items()}
+        return next((e for e in splice.wire_under(paths, rect, skip)
+                     if self.accepts(e.src, layer_type, params)), None)
+
+    def show_target(self, edge: Edge | None) -> None:
+        """Mark the wire a drop would go into (None: no wire)."""
+        if edge == self._target:
+            return
+        for e in (self._target, edge):
+            item = self.edge_items.get(e) if e is not None else None
+            if item is not None:
+                item.set_target(e == edge)
+        self._target = edge
+
+    def splice_new(self, layer_type: str, edge: Edge, pos: tuple[float, float]) -> str | None:
+        """Place a new layer into ``edge`` (room made below it); selects it."""
+        at, moves = splice.placement(self.editor.graph, edge, pos)
+        nid = self.editor.insert_layer(layer_type, at, edge, moves=moves)
+        if nid is not None:
+            self.select_only(nid)
+        return nid
+
+    def select_only(self, node_id: str) -> None:
+        self.clearSelection()
+        item = self.nodes.get(node_id)
+        if item is not None:
+            item.setSelected(True)
+
+    def _free_dragged(self) -> NodeItem | None:
+        """The node being dragged when it is one node with no wires: it may go into one."""
+        if len(self._press_positions) != 1:
+            return None
+        item = self.nodes.get(next(iter(self._press_positions)))
+        return item if item is not None and not item.edges else None
+
+    def _wire_for_node(self, item: NodeItem) -> Edge | None:
+        rect = item.mapRectToScene(QRectF(0, 0, NODE_W, NODE_H))
+        return self.wire_for(rect, item.node.type, dict(item.node.params), skip=item.node_id)
+
+    def _splice_dragged(self, item: NodeItem, edge: Edge,
+                        moves: dict[str, tuple[tuple[float, float], tuple[float, float]]]
+                        ) -> None:
+        nid = item.node_id
+        start = moves[nid][0]
+        drop = (item.pos().x(), item.pos().y())
+        at, room = splice.placement(self.editor.graph, edge, drop, moving=nid)
+        if not self.editor.insert_node(nid, edge, {**room, nid: (start, at)}):
+            self.editor.move(moves)  # refused: a plain move, as if no wire were there

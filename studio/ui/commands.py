@@ -15,10 +15,11 @@ from pydantic import ValidationError
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
-from studio.core import catalog
+from studio.core import catalog, fit
 from studio.core.errors import GraphError, StudioError
 from studio.core.graph import Edge, Graph, Node
 from studio.core.project import Project
+from studio.core.shapes import analyze, format_shape
 
 MOVE_ID = 1001
 
@@ -54,6 +55,7 @@ class RemoveNodes(QUndoCommand):
             for e in graph.in_edges(i) + graph.out_edges(i):
                 seen[e] = None
         self.edges = list(seen)
+        self.orders = _out_orders(graph, (e.src for e in self.edges if e.src not in ids))
 
     def redo(self) -> None:
         for _, node in reversed(self.saved):
@@ -64,6 +66,7 @@ class RemoveNodes(QUndoCommand):
             self.graph.add_node(node.copy(), index)
         for e in self.edges:
             self.graph.connect(e.src, e.dst, e.port)
+        _restore_orders(self.graph, self.orders)
 
 
 class Connect(QUndoCommand):
@@ -82,12 +85,38 @@ class Disconnect(QUndoCommand):
     def __init__(self, graph: Graph, edge: Edge) -> None:
         super().__init__(f"Disconnect {edge.src} → {edge.dst}")
         self.graph, self.edge = graph, edge
+        self.orders = _out_orders(graph, [edge.src])
 
     def redo(self) -> None:
         self.graph.disconnect(self.edge)
 
     def undo(self) -> None:
         self.graph.connect(self.edge.src, self.edge.dst, self.edge.port)
+        _restore_orders(self.graph, self.orders)
+
+
+class Steps(QUndoCommand):
+    """Several commands as one undo step, all or nothing: a step that fails undoes the ones
+    before it, so a refused edit leaves the graph as it was."""
+
+    def __init__(self, text: str, steps: list[QUndoCommand]) -> None:
+        super().__init__(text)
+        self.steps = steps
+
+    def redo(self) -> None:
+        done: list[QUndoCommand] = []
+        try:
+            for step in self.steps:
+                step.redo()
+                done.append(step)
+        except Exception:
+            for step in reversed(done):
+                step.undo()
+            raise
+
+    def undo(self) -> None:
+        for step in reversed(self.steps):
+            step.undo()
 
 
 class MoveNodes(QUndoCommand):
@@ -168,6 +197,24 @@ class SetSetting(QUndoCommand):
 
 def _names(graph: Graph, ids: list[str]) -> str:
     return ids[0] if len(ids) == 1 else f"{len(ids)} nodes"
+
+
+def _out_orders(graph: Graph, srcs: Iterable[str]) -> dict[str, list[Edge]]:
+    return {s: graph.out_edges(s) for s in srcs if s in graph}
+
+
+def _restore_orders(graph: Graph, orders: Mapping[str, list[Edge]]) -> None:
+    """Put outgoing edges back in their recorded order: it is the file's edge order, and an
+    undo gives back exactly what was there (reconnecting alone would append at the end)."""
+    for src, order in orders.items():
+        now = graph.out_edges(src) if src in graph else []
+        if now == order or set(now) != set(order):
+            continue
+        k = next(i for i, (a, b) in enumerate(zip(now, order, strict=True)) if a != b)
+        for e in now[k:]:
+            graph.disconnect(e)
+        for e in order[k:]:
+            graph.connect(e.src, e.dst, e.port)
 
 
 class Editor(QObject):
@@ -257,6 +304,85 @@ class Editor(QObject):
 
     def disconnect_edge(self, edge: Edge) -> bool:
         return self._push(Disconnect(self.graph, edge))
+
+    # -- splicing into wires and closing gaps -------------------------------------------------
+
+    def fits(self, src: str, layer_type: str, params: Mapping[str, Any] | None = None) -> bool:
+        """Whether a ``layer_type`` node can take ``src``'s output (yes while that is unknown:
+        an upstream problem must not block the edit that may fix it)."""
+        info = analyze(self.graph).nodes.get(src)
+        if info is None or info.shape is None:
+            return True
+        return fit.accepts(layer_type, info.shape, info.dtype, params)
+
+    def _can_splice(self, edge: Edge, layer_type: str, params: Mapping[str, Any] | None) -> bool:
+        if edge not in self.graph.edges:
+            self.refused.emit(f"there is no wire {edge.src!r} → {edge.dst!r}")
+            return False
+        spec = catalog.get(layer_type)
+        if spec is None or spec.inputs == 0:
+            self.refused.emit(f"{layer_type} takes no input; it cannot go into a wire")
+            return False
+        if not self.fits(edge.src, layer_type, params):
+            shape = analyze(self.graph).nodes[edge.src].shape
+            self.refused.emit(f"{layer_type} does not take {format_shape(shape)} from "
+                              f"{edge.src!r}")
+            return False
+        return True
+
+    def _splice_steps(self, nid: str, edge: Edge) -> list[QUndoCommand]:
+        g = self.graph
+        return [Disconnect(g, edge), Connect(g, Edge(edge.src, nid, 0)),
+                Connect(g, Edge(nid, edge.dst, edge.port))]
+
+    def insert_layer(self, layer_type: str, pos: tuple[float, float], edge: Edge,
+                     params: dict[str, Any] | None = None,
+                     moves: Mapping[str, tuple[tuple[float, float], tuple[float, float]]]
+                     | None = None) -> str | None:
+        """Place a new layer into a wire, src → new → dst, moving ``moves`` to make room; one
+        undo step. Refused when the layer does not take the wire's tensor."""
+        if not self._can_splice(edge, layer_type, params):
+            return None
+        nid = self.graph.new_id(layer_type)
+        node = Node(nid, layer_type, dict(params or {}), (float(pos[0]), float(pos[1])))
+        steps: list[QUndoCommand] = [AddNodes(self.graph, [node], [], f"Add {nid}")]
+        steps += self._splice_steps(nid, edge)
+        if moves:
+            steps.append(MoveNodes(self.graph, moves, mergeable=False))
+        ok = self._push(Steps(f"Insert {nid} into {edge.src} → {edge.dst}", steps))
+        return nid if ok else None
+
+    def insert_node(self, node_id: str, edge: Edge,
+                    moves: Mapping[str, tuple[tuple[float, float], tuple[float, float]]]
+                    | None = None) -> bool:
+        """Splice an unwired node into a wire (it was dropped on it), with the moves that put
+        it there and made room; one undo step."""
+        node = self.graph.nodes.get(node_id)
+        if node is None or node_id in (edge.src, edge.dst):
+            return False
+        if self.graph.in_edges(node_id) or self.graph.out_edges(node_id):
+            self.refused.emit(f"{node_id!r} is already wired; only a free node goes into a wire")
+            return False
+        if not self._can_splice(edge, node.type, node.params):
+            return False
+        steps = self._splice_steps(node_id, edge)
+        moves = {k: v for k, v in (moves or {}).items() if k in self.graph and v[0] != v[1]}
+        if moves:
+            steps.insert(0, MoveNodes(self.graph, moves, mergeable=False))
+        return self._push(Steps(f"Insert {node_id} into {edge.src} → {edge.dst}", steps))
+
+    def delete_and_reconnect(self, ids: Iterable[str]) -> bool:
+        """Delete, then reconnect around each deleted run of one-in-one-out nodes where the
+        result is valid (``fit.bridges``): removing a ReLU from a chain keeps the chain."""
+        ids = [i for i in ids if i in self.graph]
+        if not ids:
+            return False
+        remove = RemoveNodes(self.graph, ids)
+        links = fit.bridges(self.graph, ids)
+        if not links:
+            return self._push(remove)
+        steps: list[QUndoCommand] = [remove, *(Connect(self.graph, e) for e in links)]
+        return self._push(Steps(remove.text(), steps))
 
     def move(self, moves: Mapping[str, tuple[tuple[float, float], tuple[float, float]]]) -> bool:
         moves = {k: v for k, v in moves.items() if k in self.graph and v[0] != v[1]}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from PySide6.QtCore import QMimeData, Qt, Signal
 from PySide6.QtGui import QDrag, QKeyEvent
 from PySide6.QtWidgets import QLineEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
@@ -9,6 +11,40 @@ from PySide6.QtWidgets import QLineEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayo
 from studio.core import catalog
 
 MIME = "application/x-studio-layer"
+
+
+def _key(text: str) -> str:
+    """Lower case without spaces, dashes and underscores: "max pool" finds MaxPool2d."""
+    return re.sub(r"[\s_\-]+", "", text.lower())
+
+
+def match_rank(spec: catalog.LayerSpec, text: str) -> int | None:
+    """How well a layer matches a filter, best 0; None when it does not.
+
+    Names first (exact, prefix, inside), then the catalog's aliases, the category and the
+    doc line, so typing "dense" or "pool" finds a layer by what people call it.
+    """
+    query = text.strip().lower()
+    if not query:
+        return 0
+    key, name = _key(query), _key(spec.type)
+    aliases = [_key(a) for a in getattr(spec, "aliases", ())]
+    checks = (name == key, name.startswith(key), key in name,
+              any(a == key or a.startswith(key) for a in aliases),
+              any(key in a for a in aliases), query in spec.category.lower(),
+              query in spec.doc.lower())
+    return next((rank for rank, hit in enumerate(checks) if hit), None)
+
+
+def search(text: str, types: list[str] | None = None) -> list[str]:
+    """The layer types (of ``types``, default all) matching ``text``, best matches first."""
+    specs = [s for group in catalog.by_category().values() for s in group]
+    if types is not None:
+        wanted = set(types)
+        specs = [s for s in specs if s.type in wanted]
+    ranked = [(rank, i, s.type) for i, s in enumerate(specs)
+              if (rank := match_rank(s, text)) is not None]
+    return [t for _, _, t in sorted(ranked)]
 
 
 def children(item: QTreeWidgetItem) -> list[QTreeWidgetItem]:
@@ -103,20 +139,24 @@ class Palette(QWidget):
         self.filter.returnPressed.connect(self._enter_in_filter)
 
     def apply_filter(self, text: str) -> None:
-        text = text.strip().lower()
+        best = search(text)
+        shown_types = set(best)
         for top in self.tree.categories():
             shown = 0
             for child in children(top):
-                match = not text or text in child.text(0).lower() or text in top.text(0).lower()
+                match = child.text(0) in shown_types
                 child.setHidden(not match)
                 shown += match
             top.setHidden(shown == 0)
+        if text.strip() and best:  # Enter takes the best match; show which one it is
+            row = next(it for it in self.tree.layer_items() if it.text(0) == best[0])
+            self.tree.setCurrentItem(row)
 
     def visible_layers(self) -> list[str]:
         return [it.text(0) for it in self.tree.layer_items()
                 if not it.isHidden() and not _category_of(it).isHidden()]
 
     def _enter_in_filter(self) -> None:
-        shown = self.visible_layers()
-        if len(shown) >= 1:
-            self.tree.activated_layer.emit(shown[0])
+        best = search(self.filter.text())
+        if best:
+            self.tree.activated_layer.emit(best[0])

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
-from PySide6.QtGui import QMouseEvent
+from PySide6.QtGui import QFontInfo, QMouseEvent, QPainter, QTransform
 from PySide6.QtWidgets import QApplication, QGraphicsView
 
+from studio.core.graph import Edge
 from studio.core.project import Project, default_sample
 from studio.core.shapes import analyze
 from studio.ui.canvas import CanvasScene, EdgeItem, NodeItem
+from studio.ui.cards import BOX, FULL, LEGIBLE_SCALE, MIN_TEXT_PX, TITLE
 from studio.ui.commands import Editor
+from studio.ui.view import CanvasView
 
 
 @pytest.fixture
@@ -118,3 +121,106 @@ def test_painting_does_not_leak_references_to_none(canvas) -> None:
         scene.render(painter)
         painter.end()
     assert sys.getrefcount(None) >= before - 5
+
+
+def test_deleting_a_link_of_the_chain_reconnects_and_the_scene_follows(canvas) -> None:
+    editor, scene, _ = canvas
+    start = editor.graph.structure()
+    assert editor.delete_and_reconnect(["relu2"])
+    assert Edge("conv2", "pool2", 0) in scene.edge_items and "relu2" not in scene.nodes
+    editor.stack.undo()
+    assert editor.graph.structure() == start
+    assert set(scene.edge_items) == set(editor.graph.edges) and "relu2" in scene.nodes
+
+
+# -- level of detail, fit and the minimap ---------------------------------------------------------
+
+@pytest.fixture
+def wide_view(qtbot):
+    """The default sample in a laptop-sized canvas, fitted as the window fits it on opening."""
+    editor = Editor(Project.load(default_sample()))
+    scene = CanvasScene(editor)
+    scene.show_analysis(analyze(editor.graph))
+    view = CanvasView(scene)
+    view.resize(1366, 640)
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitExposed(view)
+    view.fit()
+    return view
+
+
+def painted_text_sizes(view, monkeypatch) -> list[float]:
+    """Paint the view and return the on-screen pixel size of every text drawn."""
+    sizes: list[float] = []
+    original = QPainter.drawText
+
+    def spy(painter, *args):
+        sizes.append(QFontInfo(painter.font()).pixelSize() * painter.worldTransform().m11())
+        return original(painter, *args)
+
+    monkeypatch.setattr(QPainter, "drawText", spy)
+    view.grab()
+    monkeypatch.setattr(QPainter, "drawText", original)
+    return sizes
+
+
+@pytest.mark.parametrize("scale, detail", [(1.0, FULL), (LEGIBLE_SCALE, FULL), (0.6, TITLE),
+                                           (0.3, TITLE), (0.2, BOX), (0.1, BOX)])
+def test_cards_simplify_instead_of_drawing_text_below_8_px(wide_view, monkeypatch, scale,
+                                                          detail) -> None:
+    wide_view.setTransform(QTransform.fromScale(scale, scale))
+    wide_view.centerOn(95, 300)
+    sizes = painted_text_sizes(wide_view, monkeypatch)
+    shown = [i for i in wide_view.canvas.nodes.values()
+             if wide_view.mapToScene(wide_view.viewport().rect()).boundingRect()
+             .intersects(i.sceneBoundingRect())]
+    assert shown and {i.detail for i in shown} == {detail}
+    assert min(sizes, default=99) >= MIN_TEXT_PX - 0.01
+    assert (len(sizes) == 0) == (detail == BOX)  # boxes carry no text at all
+
+
+def test_fit_keeps_a_long_chain_readable_and_scrolls_to_the_rest(wide_view) -> None:
+    view = wide_view
+    assert view.transform().m11() >= LEGIBLE_SCALE
+    assert view.verticalScrollBar().maximum() > 0  # the chain goes on below
+    seen = view.mapToScene(view.viewport().rect()).boundingRect()
+    assert seen.contains(view.canvas.nodes["input"].sceneBoundingRect())  # from the top
+    view.grab()
+    assert all(i.detail == FULL for i in view.canvas.nodes.values() if i.isVisible()
+               and seen.intersects(i.sceneBoundingRect()))
+
+
+def test_fit_shows_a_small_graph_whole(wide_view) -> None:
+    editor = wide_view.canvas.editor
+    editor.delete([n for n in list(editor.graph.nodes) if n not in ("input", "conv1", "relu1")])
+    wide_view.fit()
+    seen = wide_view.mapToScene(wide_view.viewport().rect()).boundingRect()
+    assert seen.contains(wide_view.canvas.itemsBoundingRect())
+    assert wide_view.transform().m11() == 1.0
+    assert not wide_view.minimap.isVisible()  # nothing hidden: nothing to show
+
+
+def test_the_minimap_toggles_and_a_click_in_it_pans_the_view(wide_view, qtbot) -> None:
+    view, minimap = wide_view, wide_view.minimap
+    assert view.minimap_visible() and minimap.isVisible()
+    with qtbot.waitSignal(view.minimap_toggled) as blocker:
+        view.set_minimap_visible(False)
+    assert blocker.args == [False] and not minimap.isVisible() and not view.minimap_visible()
+    view.set_minimap_visible(True)
+    assert minimap.isVisible()
+    corner = minimap.geometry()
+    assert view.viewport().geometry().contains(corner)
+    target = view.canvas.nodes["dense2"].sceneBoundingRect().center()
+    qtbot.mouseClick(minimap, Qt.MouseButton.LeftButton,
+                     pos=minimap.to_map(target, minimap.world()).toPoint())
+    seen = view.mapToScene(view.viewport().rect()).boundingRect()
+    assert seen.contains(view.canvas.nodes["dense2"].sceneBoundingRect())
+    assert not seen.contains(view.canvas.nodes["input"].sceneBoundingRect())
+    # dragging in the map follows the cursor back up
+    up = minimap.to_map(view.canvas.nodes["conv1"].sceneBoundingRect().center(), minimap.world())
+    QApplication.sendEvent(minimap, QMouseEvent(
+        QEvent.Type.MouseMove, up, minimap.mapToGlobal(up), Qt.MouseButton.NoButton,
+        Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
+    seen = view.mapToScene(view.viewport().rect()).boundingRect()
+    assert seen.contains(view.canvas.nodes["conv1"].sceneBoundingRect())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from studio.core.graph import Edge
 from studio.core.project import Project, default_sample
 from studio.ui.commands import Editor
 
@@ -83,3 +84,69 @@ def test_param_and_setting_edits_validate_and_undo(editor, qtbot) -> None:
     editor.stack.undo()
     assert editor.project.training.epochs == 5
     assert editor.graph.nodes["dense1"].params == {"out_features": 64}
+
+
+def test_undoing_a_delete_or_disconnect_keeps_the_file_edge_order(editor) -> None:
+    editor.add_layer("ReLU", after="conv1")  # conv1 now feeds relu1, then relu_1
+    before = editor.project.dumps()
+    editor.delete(["relu1"])
+    editor.stack.undo()
+    assert editor.project.dumps() == before
+    editor.disconnect_edge(editor.graph.out_edges("conv1")[0])
+    editor.stack.undo()
+    assert editor.project.dumps() == before
+
+
+def test_insert_layer_splices_it_into_a_wire_in_one_step(editor) -> None:
+    before = editor.project.dumps()
+    nid = editor.insert_layer("BatchNorm2d", (0, 165), Edge("conv1", "relu1", 0),
+                              moves={"relu1": ((0.0, 220.0), (0.0, 330.0))})
+    assert nid == "batch_norm2d_1" and editor.stack.count() == 1
+    assert editor.graph.predecessors(nid) == ["conv1"]
+    assert editor.graph.successors(nid) == ["relu1"]
+    assert editor.graph.nodes["relu1"].pos == (0.0, 330.0)
+    after = editor.project.dumps()
+    editor.stack.undo()
+    assert editor.project.dumps() == before
+    editor.stack.redo()
+    assert editor.project.dumps() == after
+
+
+def test_insert_layer_is_refused_when_the_wire_does_not_fit(editor, qtbot) -> None:
+    with qtbot.waitSignal(editor.refused) as blocker:
+        assert editor.insert_layer("Linear", (0, 0), Edge("conv1", "relu1", 0)) is None
+    assert blocker.args[0] == "Linear does not take (N, 32, 26, 26) from 'conv1'"
+    assert editor.stack.count() == 0
+
+
+def test_insert_node_takes_only_a_free_node_and_undoes_exactly(editor, qtbot) -> None:
+    nid = editor.add_layer("Dropout", (400, 400))
+    before = editor.project.dumps()
+    with qtbot.waitSignal(editor.refused):
+        assert not editor.insert_node("relu3", Edge("conv1", "relu1", 0))  # wired already
+    assert editor.insert_node(nid, Edge("dense1", "relu3", 0),
+                              {nid: ((400.0, 400.0), (0.0, 990.0))})
+    assert editor.graph.predecessors("relu3") == [nid]
+    assert editor.graph.nodes[nid].pos == (0.0, 990.0)
+    assert editor.stack.count() == 2
+    editor.stack.undo()
+    assert editor.project.dumps() == before
+
+
+def test_delete_and_reconnect_closes_the_gap_in_one_step(editor) -> None:
+    before = editor.project.dumps()
+    assert editor.delete_and_reconnect(["relu2"])
+    assert editor.graph.successors("conv2") == ["pool2"]
+    assert editor.stack.count() == 1 and editor.stack.undoText() == "Delete relu2"
+    after = editor.project.dumps()
+    editor.stack.undo()
+    assert editor.project.dumps() == before
+    editor.stack.redo()
+    assert editor.project.dumps() == after
+
+
+def test_delete_and_reconnect_leaves_a_gap_that_would_not_fit(editor) -> None:
+    assert editor.delete_and_reconnect(["flatten"])
+    assert editor.graph.predecessors("dense1") == []  # not pool2 → dense1: Linear needs flat
+    editor.stack.undo()
+    assert editor.graph.predecessors("dense1") == ["flatten"]

@@ -1,9 +1,11 @@
 """Model checking of the editor: random sequences of user commands, invariants after each step.
 
-A Hypothesis state machine drives the command layer the window uses (add, delete, connect,
-disconnect, move, edit, freeze, settings, undo, redo, save, load) on a live canvas scene and
-checks after every step that the scene mirrors the graph, that the graph is well formed, that
-save → load gives the same project, and at the end that undoing everything restores the start.
+A Hypothesis state machine drives the command layer the window uses (add, delete, delete with
+reconnect, connect, disconnect, insert into a wire, move, edit, freeze, settings, undo, redo,
+save, load) on a live canvas scene and checks after every step that the scene mirrors the
+graph, that the graph is well formed, that save → load gives the same project, that every undo
+and redo gives back exactly the project seen at that point of the stack, and at the end that
+undoing everything restores the start.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from hypothesis.stateful import (
 )
 from PySide6.QtWidgets import QApplication
 
+from studio.core.graph import Edge
 from studio.core.project import Project, sample_paths
 from studio.core.shapes import analyze
 from studio.ui.canvas import CanvasScene
@@ -42,6 +45,18 @@ class EditorMachine(RuleBasedStateMachine):
         self.refusals = 0
         self.editor.refused.connect(lambda _m: setattr(self, "refusals", self.refusals + 1))
         self.tmp = os.environ["STUDIO_MODEL_CHECK_DIR"]
+        self.seen = {0: self.start}  # the project at each index of the undo stack
+        self.last_index = 0
+        self.travelled = False  # the last rule was an undo or redo
+
+    def check_history(self) -> None:
+        """After an undo or redo: exactly the project seen at that index of the stack."""
+        known = self.seen.get(self.editor.stack.index())
+        if known is not None:
+            assert self.project.dumps() == known
+
+    def edges(self) -> list[Edge]:
+        return sorted(self.editor.graph.edges, key=lambda e: (e.src, e.dst, e.port))
 
     def teardown(self) -> None:
         # the end: undo everything, and the start comes back exactly
@@ -79,8 +94,7 @@ class EditorMachine(RuleBasedStateMachine):
     @precondition(lambda self: bool(self.editor.graph.edges))
     @rule(data=st.data())
     def disconnect(self, data) -> None:
-        edges = sorted(self.editor.graph.edges, key=lambda e: (e.src, e.dst, e.port))
-        self.editor.disconnect_edge(data.draw(st.sampled_from(edges)))
+        self.editor.disconnect_edge(data.draw(st.sampled_from(self.edges())))
 
     @precondition(lambda self: bool(self.editor.graph.nodes))  # a delete can empty it
     @rule(data=st.data(), dx=st.floats(-200, 200), dy=st.floats(-200, 200))
@@ -110,15 +124,39 @@ class EditorMachine(RuleBasedStateMachine):
         self.editor.set_setting("training", "epochs", epochs)
         self.editor.set_setting("data", "batch_size", bs)
 
+    @precondition(lambda self: bool(self.editor.graph.edges))
+    @rule(layer=st.sampled_from(LAYERS), data=st.data())
+    def insert_into_wire(self, layer: str, data) -> None:
+        edge = data.draw(st.sampled_from(self.edges()))
+        self.editor.insert_layer(layer, (0.0, 0.0), edge)  # a misfit is refused
+
+    @precondition(lambda self: bool(self.editor.graph.edges))
+    @rule(data=st.data())
+    def insert_node_into_wire(self, data) -> None:
+        nid = data.draw(st.sampled_from(self.ids()))
+        edge = data.draw(st.sampled_from(self.edges()))
+        old = self.editor.graph.nodes[nid].pos
+        self.editor.insert_node(nid, edge, {nid: (old, (old[0], old[1] + 10))})
+
+    @precondition(lambda self: len(self.editor.graph.nodes) > 1)
+    @rule(data=st.data())
+    def delete_and_reconnect(self, data) -> None:
+        ids = data.draw(st.lists(st.sampled_from(self.ids()), min_size=1, max_size=3))
+        self.editor.delete_and_reconnect(ids)
+
     @rule(n=st.integers(1, 4))
     def undo(self, n: int) -> None:
+        self.travelled = True
         for _ in range(n):
             self.editor.stack.undo()
+            self.check_history()
 
     @rule(n=st.integers(1, 4))
     def redo(self, n: int) -> None:
+        self.travelled = True
         for _ in range(n):
             self.editor.stack.redo()
+            self.check_history()
 
     @rule()
     def save_and_load(self) -> None:
@@ -143,6 +181,16 @@ class EditorMachine(RuleBasedStateMachine):
         ports = [(e.dst, e.port) for e in g.edges]
         assert len(ports) == len(set(ports))
         assert not any(g.reaches(e.dst, e.src) for e in g.edges)  # no cycle
+
+    @invariant()
+    def remember_history(self) -> None:
+        """An edit keeps what lies below it on the stack and replaces what was above; what it
+        pushed in between (a rule may push twice) is not known."""
+        now = self.editor.stack.index()
+        if not self.travelled:
+            self.seen = {i: d for i, d in self.seen.items() if i <= self.last_index}
+            self.seen[now] = self.project.dumps()
+        self.last_index, self.travelled = now, False
 
     @invariant()
     def analysis_never_raises(self) -> None:
