@@ -32,7 +32,10 @@ def rss() -> int:
 
 
 def stored_bytes(d: Dashboard) -> int:
-    return sum(s.x.nbytes + s.y.nbytes for s in d.series.values())
+    """Every curve's buffers: its points and, when smoothed, their smoothed copy."""
+    series = [s for c in d.charts.values() for t in c.traces.values()
+              for s in (t.series, t.smoothed) if s is not None]
+    return sum(s.x.nbytes + s.y.nbytes for s in series)
 
 
 def redraw_ms(d: Dashboard, app: QApplication, step: int, n: int = 20) -> float:

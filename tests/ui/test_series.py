@@ -38,6 +38,25 @@ def test_plot_view_is_bounded_ordered_and_keeps_the_extremes(n, chunks, seed) ->
     assert s.plot_data()[0].size == 0 and s.bucket == 1
 
 
+def test_every_x_axis_reads_the_same_points_and_bulk_appends_match_single_ones() -> None:
+    rng = np.random.default_rng(1)
+    ys = rng.standard_normal(20_000)
+    one, bulk = Series(axes=3), Series(axes=3)
+    for i, y in enumerate(ys):
+        one.append(float(i), float(y), i / 100, i / 10)
+    bulk.extend(np.column_stack([np.arange(20_000), np.arange(20_000) / 100,
+                                 np.arange(20_000) / 10]), ys)
+    for axis, scale in ((0, 1), (1, 100), (2, 10)):
+        x, y = one.plot_data(axis)
+        assert np.allclose(x * scale, one.plot_data(0)[0])  # the same rows on every axis
+        assert np.array_equal(y, ys[np.rint(x * scale).astype(int)])
+        bx, by = bulk.plot_data(axis)
+        assert np.array_equal(bx, x) and np.array_equal(by, y)
+    assert (one.lo, one.hi) == (bulk.lo, bulk.hi) == (ys.min(), ys.max())
+    assert one.nearest(41.6, 1) == 4160 and one.nearest(-5.0, 0) == 0
+    assert one.nearest(1e9, 2) == 19_999 and Series().nearest(1.0) is None
+
+
 def test_a_constant_learning_rate_is_drawn_at_its_value(qtbot) -> None:
     from studio.ui.training.dashboard import Dashboard
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
+from PySide6.QtGui import QColor, QIcon, QImage, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
@@ -89,14 +89,25 @@ class ConfusionMatrix(QTableWidget):
                 self.setItem(r, c, item)
 
 
+EMPTY_HINT = ("Nothing evaluated yet.\n\nWhen a run finishes, its validation predictions "
+              "appear here; to look at any checkpoint, select it in the runs list below and "
+              "press Evaluate.")
+
+
 class EvaluationView(QWidget):
-    """The views for one run's validation predictions."""
+    """The views for one run's validation predictions; until there are some, what to do."""
 
     def __init__(self) -> None:
         super().__init__()
         self.tabs = QTabWidget()
         self.summary = QLabel()
         self.summary.setWordWrap(True)
+        self.summary.setContentsMargins(6, 4, 6, 4)
+        self.hint = QLabel(EMPTY_HINT)
+        self.hint.setWordWrap(True)
+        self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.hint.setMargin(24)
+        self.hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.per_class = QTableWidget(0, 4)
         self.per_class.setHorizontalHeaderLabels(["precision", "recall", "F1", "support"])
         self.per_class.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
@@ -110,7 +121,9 @@ class EvaluationView(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.summary)
-        lay.addWidget(self.tabs)
+        lay.addWidget(self.hint, 1)
+        lay.addWidget(self.tabs, 1)
+        self.tabs.hide()
         self.pred: dict[str, Any] = {}
         self.confusion.cell_chosen.connect(self.open_cell)
 
@@ -120,6 +133,8 @@ class EvaluationView(QWidget):
         shown = {k: v for k, v in logs.items() if k.startswith(("val_", "test_"))
                  and isinstance(v, float)}
         self.summary.setText(" · ".join(f"{k} <b>{v:.4f}</b>" for k, v in shown.items()))
+        self.hint.setVisible(not pred)
+        self.tabs.setVisible(bool(pred))
         if not pred:
             return
         if pred["task"] == "classification":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
@@ -22,9 +24,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .dashboard import Dashboard
+
 WEIGHT_FILES = ("best.ckpt", "last.ckpt", "model.safetensors")
-COLOURS = [(214, 39, 40), (148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127),
-           (188, 189, 34), (23, 190, 207)]
+DEFAULT_BATCH = 64  # the data settings' default, for runs whose project file lacks one
 
 
 @dataclass
@@ -45,6 +48,20 @@ class RunInfo:
 
     def last(self, key: str) -> float | None:
         return self.epochs[-1].get(key) if self.epochs else None
+
+    def history(self) -> list[dict[str, Any]]:
+        """The per-epoch lines, each with the ``step`` it ended on: its training samples
+        (rate × time) over the batch size, summed, so runs of different batch sizes line up
+        on a step axis."""
+        batch = self.settings.get("data", {}).get("batch_size") or DEFAULT_BATCH
+        out, step = [], 0
+        for e in self.epochs:
+            rate, secs = e.get("samples_per_s"), e.get("time_s")
+            if not isinstance(rate, int | float) or not isinstance(secs, int | float):
+                return [dict(x) for x in self.epochs]  # no steps: the view places them
+            step += math.ceil(round(rate * secs) / batch)
+            out.append({**e, "step": step})
+        return out
 
 
 def read_run(path: Path) -> RunInfo:
@@ -91,15 +108,21 @@ def compare_settings(runs: list[RunInfo]) -> str:
 
 
 class RunsPanel(QWidget):
+    """The runs of a folder. Checked runs are overlaid on the Train view's charts: the panel
+    emits their histories (``overlays_changed``) and the view draws them."""
+
     resume_requested = Signal(object)  # RunInfo
     evaluate_requested = Signal(object, object)  # RunInfo, the weights file
+    overlays_changed = Signal(dict)  # run name → its history (RunInfo.history)
 
-    def __init__(self, plot: pg.PlotItem) -> None:
+    def __init__(self, view: Dashboard | None = None) -> None:
         super().__init__()
-        self.plot = plot  # overlays go on the dashboard's loss plot
+        self.view = view
         self.folder: Path | None = None
         self.runs: dict[str, RunInfo] = {}
-        self.overlays: dict[str, pg.PlotDataItem] = {}
+        self.chosen: list[str] = []  # the checked runs, in the order they were checked
+        if self.view is not None:
+            self.overlays_changed.connect(self.view.set_overlays)
         self.confirm_delete: Callable[[list[str]], bool] = lambda names: True
         self.tree = QTreeWidget()
         self.tree.setColumnCount(5)
@@ -110,6 +133,7 @@ class RunsPanel(QWidget):
         self.compare_text = QPlainTextEdit()
         self.compare_text.setReadOnly(True)
         self.compare_text.setPlaceholderText("Select two or more runs and press Compare.")
+        self.compare_text.hide()  # the list keeps the room until there is something to compare
         buttons = QHBoxLayout()
         self.btn_refresh = QPushButton("Refresh")
         self.btn_compare = QPushButton("Compare settings")
@@ -149,7 +173,7 @@ class RunsPanel(QWidget):
                                         "" if vl is None else f"{vl:.4f}",
                                         "" if va is None else f"{va:.4f}"])
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-                item.setCheckState(0, Qt.CheckState.Checked if info.name in self.overlays
+                item.setCheckState(0, Qt.CheckState.Checked if info.name in self.chosen
                                    else Qt.CheckState.Unchecked)
                 for fname in WEIGHT_FILES:  # each checkpoint can be evaluated on its own
                     if (path / fname).exists():
@@ -157,10 +181,11 @@ class RunsPanel(QWidget):
                         child.setData(0, Qt.ItemDataRole.UserRole, str(path / fname))
                         item.addChild(child)
                 self.tree.addTopLevelItem(item)
+        shown = bool(self.chosen)
+        self.chosen = [n for n in self.chosen if n in self.runs]
         self.tree.blockSignals(False)
-        for name in list(self.overlays):
-            if name not in self.runs:
-                self.plot.removeItem(self.overlays.pop(name))
+        if shown:  # a deleted run goes; a run still going has grown since the last refresh
+            self._emit_overlays()
 
     def selected(self) -> list[RunInfo]:
         return [self.runs[i.text(0)] for i in self.tree.selectedItems() if i.text(0) in self.runs]
@@ -169,27 +194,43 @@ class RunsPanel(QWidget):
         found = self.tree.findItems(name, Qt.MatchFlag.MatchExactly, 0)
         return found[0] if found else None
 
+    @property
+    def overlays(self) -> dict[str, pg.PlotDataItem | None]:
+        """The overlaid runs, each to its validation-loss curve in the view."""
+        traces = {n: self.view.overlay_trace(n) if self.view is not None else None
+                  for n in self.chosen}
+        return {n: t.raw_item if t is not None else None for n, t in traces.items()}
+
     def _checked(self, item: QTreeWidgetItem, column: int) -> None:
         if column != 0:
             return
         name = item.text(0)
         on = item.checkState(0) == Qt.CheckState.Checked
-        if on and name not in self.overlays and name in self.runs:
-            info = self.runs[name]
-            xs = [float(e["epoch"]) for e in info.epochs if "val_loss" in e]
-            ys = [float(e["val_loss"]) for e in info.epochs if "val_loss" in e]
-            colour = COLOURS[len(self.overlays) % len(COLOURS)]
-            self.overlays[name] = self.plot.plot(
-                xs, ys, pen=pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine),
-                name=f"{name} val")
-            self.plot.enableAutoRange(axis="x")  # show the longest of the overlaid runs
-        elif not on and name in self.overlays:
-            self.plot.removeItem(self.overlays.pop(name))
+        if on and name not in self.chosen and name in self.runs:
+            self.chosen.append(name)
+        elif not on and name in self.chosen:
+            self.chosen.remove(name)
+        else:
+            return
+        self._emit_overlays()
+
+    def _emit_overlays(self) -> None:
+        self.overlays_changed.emit({n: self.runs[n].history() for n in self.chosen})
+        colours = self.view.run_colours if self.view is not None else {}
+        self.tree.blockSignals(True)  # icons are no check-state change
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            if item is None:
+                continue
+            colour = colours.get(item.text(0))
+            item.setIcon(0, _swatch(colour) if colour is not None else QIcon())
+        self.tree.blockSignals(False)
 
     def compare(self) -> None:
         runs = self.selected()
         self.compare_text.setPlainText(compare_settings(runs) if len(runs) >= 2
                                        else "Select two or more runs.")
+        self.compare_text.show()
 
     def resume(self) -> None:
         runs = [r for r in self.selected() if r.resumable]
@@ -220,3 +261,10 @@ class RunsPanel(QWidget):
         for r in runs:
             shutil.rmtree(r.path, ignore_errors=True)
         self.refresh()
+
+
+def _swatch(colour: QColor) -> QIcon:
+    """The run's colour in the list: the same as its curves on every chart."""
+    pix = QPixmap(12, 12)
+    pix.fill(colour)
+    return QIcon(pix)
