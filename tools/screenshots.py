@@ -1,39 +1,97 @@
-"""Writes docs/images/main-window-{light,dark}.png (python tools/screenshots.py)."""
+"""The README's pictures: Design, Train and Evaluate at 1366×768, light and dark.
+
+Run: python tools/screenshots.py [--out docs/images]
+Opens the default sample in Design (a layer selected, fitted), then trains the MNIST MLP sample
+for real in the window (an earlier run first, checked in the runs list so it is overlaid) and
+grabs the Train view during the run and the Evaluate view after it. Writes
+``{design,train,evaluate}-{light,dark}.png``.
+"""
 
 from __future__ import annotations
 
+import argparse
 import os
 import tempfile
+import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("STUDIO_DATA_DIR", tempfile.mkdtemp())
+os.environ.setdefault("STUDIO_RECOVERY_DIR", tempfile.mkdtemp())
 
-from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import QApplication, QTreeWidgetItem
 
+from studio.core.project import default_sample, sample_paths
 from studio.ui.app import apply_theme
 from studio.ui.main_window import MainWindow
 
-OUT = Path(__file__).resolve().parents[1] / "docs" / "images"
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "images"
+SIZE = (1366, 768)
+
+
+def settle(app: QApplication, seconds: float = 0.3) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+
+
+def wait(app: QApplication, condition, timeout: float = 300.0) -> None:
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise TimeoutError("the run did not get there in time")
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def shoot(app: QApplication, theme: str, out: Path) -> None:
+    apply_theme(app, theme == "dark")
+    ini = Path(tempfile.mkdtemp()) / "s.ini"
+    w = MainWindow(default_sample(), QSettings(str(ini), QSettings.Format.IniFormat))
+    w.resize(*SIZE)
+    w.show()
+    settle(app)
+    w.editing.select_node("conv2")
+    w.view.fit()
+    settle(app)
+    w.grab().save(str(out / f"design-{theme}.png"))
+
+    mlp = next(p for p in sample_paths() if p.name.startswith("mnist_mlp"))
+    w.files.open_path(mlp, ask=False)
+    w.runs.set_run_processes(1)  # a separate process, as users run
+    w.editor.set_setting("training", "epochs", 2)
+    w.editor.set_setting("training", "optimizer", {"type": "Adam", "lr": 0.003})
+    w.runs.train()
+    wait(app, lambda: w.runs.last_result is not None)  # an earlier run to compare with
+    earlier = w.runs_panel.tree.topLevelItem(0)
+    assert isinstance(earlier, QTreeWidgetItem)
+    earlier.setCheckState(0, Qt.CheckState.Checked)
+    w.editor.set_setting("training", "epochs", 4)
+    w.editor.set_setting("training", "optimizer", {"type": "Adam", "lr": 0.001})
+    w.runs.last_result = None
+    w.runs.train()
+    wait(app, lambda: w.dashboard.series["val_loss"].n >= 3)
+    w.dashboard.redraw()
+    settle(app)
+    w.grab().save(str(out / f"train-{theme}.png"))
+    wait(app, lambda: w.runs.last_result is not None)
+    w.views.show("evaluate")
+    settle(app, 1.0)
+    w.grab().save(str(out / f"evaluate-{theme}.png"))
+    w.editor.stack.setClean()
+    w.close()
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=DOCS)
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
     app = QApplication([])
-    OUT.mkdir(parents=True, exist_ok=True)
     for theme in ("light", "dark"):
-        apply_theme(app, theme == "dark")
-        ini = Path(tempfile.mkdtemp()) / "s.ini"
-        w = MainWindow(settings=QSettings(str(ini), QSettings.Format.IniFormat))
-        w.resize(1500, 950)
-        w.show()
-        w.select_node("conv2")
-        for _ in range(5):
-            app.processEvents()
-        w.view.fit()
-        app.processEvents()
-        w.grab().save(str(OUT / f"main-window-{theme}.png"))
-        w.editor.stack.setClean()
-        w.close()
+        shoot(app, theme, args.out)
+        print(f"wrote {args.out}/{{design,train,evaluate}}-{theme}.png", flush=True)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,11 @@ def apply_theme(app: QApplication, dark: bool | None = None) -> None:
                              (R.HighlightedText, "#ffffff"), (R.ToolTipBase, "#3c3f44"),
                              (R.ToolTipText, "#e6e6e6"), (R.PlaceholderText, "#8c8c8c")):
             pal.setColor(role, QColor(colour))
+        off = QPalette.ColorGroup.Disabled  # greyed out, or a disabled Pause reads as live
+        for role in (R.WindowText, R.Text, R.ButtonText):
+            pal.setColor(off, role, QColor("#77797e"))
+        pal.setColor(off, R.Base, QColor("#26272b"))
+        pal.setColor(off, R.Button, QColor("#303236"))
     else:
         pal = app.style().standardPalette()
     app.setPalette(pal)

@@ -1,5 +1,6 @@
-"""The main window: builds the palette, canvas, inspector, bottom panels, actions and menus,
-and wires them to the controllers that do the work (files, editing, runs, recovery)."""
+"""The main window: builds the palette, canvas, inspector, Summary/Problems, training and
+evaluation widgets, actions and menus, hands the centre to the views (Design, Train, Evaluate)
+and wires it all to the controllers that do the work (files, editing, runs, recovery)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from functools import partial
 from importlib.resources import files
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QTabWidget,
+    QToolBar,
     QWidget,
 )
 
@@ -37,6 +39,7 @@ from .training.dashboard import Dashboard
 from .training.evaluation import EvaluationView
 from .training.runs import RunsPanel
 from .view import CanvasView
+from .views import RunsBox, Views
 
 RESOURCES = Path(str(files("studio.resources")))
 
@@ -65,7 +68,10 @@ class MainWindow(QMainWindow):
         self.problems = ProblemsPanel()
         self.dashboard = Dashboard()
         self.evaluation = EvaluationView()
-        self.runs_panel = RunsPanel(self.dashboard.plots["loss"])
+        self.runs_panel = RunsPanel(self.dashboard)
+        self.views = Views(self, self.settings, self.dashboard, self.evaluation,
+                           RunsBox(self.runs_panel))
+        self.setCentralWidget(self.views.stack)
         self.files = FilesController(self)
         self.editing = EditingController(self)
         self.runs = RunsController(self)
@@ -77,42 +83,38 @@ class MainWindow(QMainWindow):
         self._analysis_timer.timeout.connect(self.reanalyse)
         self.set_project(self.files.load_or_none(path or default_sample()) or Project())
         self.recovery.start()
-        geometry = self.settings.value("geometry")
-        if isinstance(geometry, QByteArray):
-            self.restoreGeometry(geometry)
-        else:
-            self.resize(1400, 900)
-        self.resizeDocks([self.bottom_dock], [220], Qt.Orientation.Vertical)
-        self.resizeDocks([self.palette_dock, self.inspector_dock], [220, 330],
-                         Qt.Orientation.Horizontal)
-        state = self.settings.value("windowState")
-        if isinstance(state, QByteArray):
-            self.restoreState(state)
+        self.views.restore()  # size, docks and the last view
 
     # -- layout ---------------------------------------------------------------------------
 
     def _docks(self) -> None:
-        def dock(title: str, name: str, widget: QWidget | None,
-                 area: Qt.DockWidgetArea) -> QDockWidget:
+        """Design's docks, at their first-launch share of the window; each scrolls its own
+        content, so a tall form never makes the window taller."""
+        A = Qt.DockWidgetArea
+
+        def dock(title: str, name: str, widget: QWidget | None, area: Qt.DockWidgetArea,
+                 share: float, lo: int, hi: int) -> QDockWidget:
             d = QDockWidget(title, self)
             d.setObjectName(name)
             if widget is not None:  # the inspector's comes with the first project
                 d.setWidget(widget)
-            self.addDockWidget(area, d)
-            return d
+            return self.views.add_dock("design", d, area, share, lo, hi)
 
-        self.palette_dock = dock("Layers", "palette", self.layer_palette,
-                                 Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.inspector_dock = dock("Inspector", "inspector", None,
-                                   Qt.DockWidgetArea.RightDockWidgetArea)
+        # the side docks run the full height: the inspector's form is the tallest thing here
+        self.setCorner(Qt.Corner.BottomLeftCorner, A.LeftDockWidgetArea)
+        self.setCorner(Qt.Corner.BottomRightCorner, A.RightDockWidgetArea)
+        self.palette_dock = dock("Layers", "palette", self.layer_palette, A.LeftDockWidgetArea,
+                                 0.15, 170, 260)
+        self.palette_dock.setMinimumWidth(150)
+        self.inspector_dock = dock("Inspector", "inspector", None, A.RightDockWidgetArea,
+                                   0.24, 300, 380)  # its form is laid out for 300 px
+        self.inspector_dock.setMinimumWidth(240)
         tabs = QTabWidget()
         tabs.addTab(self.summary, "Summary")
         tabs.addTab(self.problems, "Problems")
-        tabs.addTab(self.dashboard, "Training")
-        tabs.addTab(self.evaluation, "Evaluation")
-        tabs.addTab(self.runs_panel, "Runs")
         self.bottom_tabs = tabs
-        self.bottom_dock = dock("Model", "bottom", tabs, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.bottom_dock = dock("Model", "bottom", tabs, A.BottomDockWidgetArea, 0.26, 130, 240)
+        self.bottom_dock.setMinimumHeight(110)
 
     def _action(self, text: str, slot: Callable[[], object],
                 shortcut: QKeySequence.StandardKey | str | None = None,
@@ -151,6 +153,8 @@ class MainWindow(QMainWindow):
         self.act_train = self._action("&Train", rc.train, "F5")
         self.act_pause = self._action("&Pause", rc.toggle_pause, "F6")
         self.act_stop = self._action("&Stop", rc.stop, "Shift+F5")
+        self.act_show_training = QAction("Show Training When a Run &Starts", self)
+        self.act_show_training.setCheckable(True)
         self.samples_menu = QMenu("Open &Sample", self)
         for p in sample_paths():
             self.samples_menu.addAction(p.name.removesuffix(".studio.json"),
@@ -173,15 +177,25 @@ class MainWindow(QMainWindow):
         f.addAction(self.act_quit)
         self.edit_menu = mb.addMenu("&Edit")  # filled by _undo_actions for each project
         self.view_menu = mb.addMenu("&View")
-        for a in (self.act_zoom_in, self.act_zoom_out, self.act_fit, self.act_layout):
-            self.view_menu.addAction(a)
+        self.view_menu.addActions(self.views.group.actions())
+        self.view_menu.addSeparator()
+        zoom = (self.act_zoom_in, self.act_zoom_out, self.act_fit, self.act_layout)
+        self.view_menu.addActions(zoom)
+        self.act_minimap = QAction("&Minimap", self)
+        self.act_minimap.setCheckable(True)
+        self.view_menu.addAction(self.act_minimap)
         self.view_menu.addSeparator()
         for d in (self.palette_dock, self.inspector_dock, self.bottom_dock):
             self.view_menu.addAction(d.toggleViewAction())
+        self.view_menu.addSeparator()
+        self.view_menu.addAction(self.views.reset_action)
+        self.views.design_actions = [self.act_copy, self.act_paste, self.act_duplicate,
+                                     self.act_delete, self.act_select_all, *zoom]
         run = mb.addMenu("&Run")
         for a in (self.act_train, self.act_pause, self.act_stop):
             run.addAction(a)
         run.addSeparator()
+        run.addAction(self.act_show_training)
         self.run_where = run.addMenu("Run &Where")
         self.run_where_group = QActionGroup(self)
         for n, text in RUN_WHERE:
@@ -196,8 +210,10 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.progress_label)
         self.statusBar().addPermanentWidget(self.progress)
         self.progress.hide()
-        self.toolbar = self.addToolBar("Main")
+        self.toolbar = QToolBar("Main")
         self.toolbar.setObjectName("toolbar")
+        self.views.add_toolbar(self.toolbar)
+        self.views.add_toolbar(self.views.toolbar)  # the mode bar, beside it
         for a in (self.act_new, self.act_open, self.act_save):
             self.toolbar.addAction(a)
         self.toolbar.addSeparator()
@@ -214,6 +230,9 @@ class MainWindow(QMainWindow):
         self.files.saved.connect(lambda _path: self.runs.show_runs_folder())
         self.run_where_group.triggered.connect(self.runs.remember_run_where)
         self.runs.restore_run_where()
+        self.act_show_training.setChecked(self.runs.show_training_setting())
+        self.act_show_training.toggled.connect(self.runs.remember_show_training)
+        self.runs.connect_dashboard()
         self.runs.update_actions()
         self.layer_palette.tree.activated_layer.connect(self.editing.append_layer)
         self.problems.node_clicked.connect(self.editing.select_node)
@@ -236,10 +255,12 @@ class MainWindow(QMainWindow):
         if getattr(self, "view", None) is None:
             self.view = CanvasView(self.scene)
             self.view.context_requested.connect(self.editing.context_menu)
-            self.setCentralWidget(self.view)
+            self.views.set_design(self.view)
+            self.act_minimap.setChecked(self.view.minimap_visible())
+            self.act_minimap.toggled.connect(self.view.set_minimap_visible)
+            self.view.minimap_toggled.connect(self.act_minimap.setChecked)
         else:
-            self.view.setScene(self.scene)
-            self.view.canvas = self.scene
+            self.view.setScene(self.scene)  # the view follows its new scene
         self.inspector = Inspector(self.editor)
         self.inspector_dock.setWidget(self.inspector)
         g = self.editor.graph
@@ -260,7 +281,7 @@ class MainWindow(QMainWindow):
         self.reanalyse()
         self.update_title()
         self.runs.show_runs_folder()
-        QTimer.singleShot(0, self.view.fit)
+        self.views.when_design_shows(self.view.fit)
 
     def _undo_actions(self) -> None:
         for a in getattr(self, "_undo_pair", ()):
@@ -330,8 +351,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.scene.selectionChanged.disconnect(self.editing.selection_changed)
-        self.settings.setValue("geometry", self.saveGeometry())
-        self.settings.setValue("windowState", self.saveState())
+        self.views.save()
         self.settings.sync()
         self.recovery.close()
         event.accept()

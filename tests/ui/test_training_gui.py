@@ -41,6 +41,7 @@ def test_train_plots_live_and_matches_the_metrics_file(window, qtbot) -> None:
         lambda *_: seen.append(window.dashboard.series["batch_loss"].n))
     window.act_train.trigger()
     assert window.runs.running and not window.act_train.isEnabled()
+    assert window.views.current == "train"  # a run shows the Train view
     qtbot.waitUntil(lambda: window.runs.last_result is not None, timeout=180_000)
     result = window.runs.last_result
     assert result.status == "completed", result.message
@@ -225,7 +226,8 @@ def test_any_checkpoint_of_a_run_can_be_evaluated_on_demand(window, qtbot) -> No
         window.evaluation.summary.setText("")
         panel.btn_evaluate.click()
         qtbot.waitUntil(lambda: window.evaluation.summary.text() != "", timeout=60_000)
-        assert window.bottom_tabs.currentWidget() is window.evaluation
+        assert window.views.current == "evaluate"  # evaluating shows the Evaluate view
+        assert window.evaluation.isVisible() and window.runs_panel.isVisible()
         ev = window.evaluation
         diag = sum(int(ev.confusion.item(i, i).text()) for i in range(10))
         best = max(range(len(lines)), key=lambda i: -lines[i]["val_loss"])

@@ -79,7 +79,7 @@ class EditingController(QObject):
         for e in edges:
             if e.src not in ids and e.dst not in ids:
                 editor.disconnect_edge(e)
-        editor.delete(ids)
+        editor.delete_and_reconnect(ids)  # a node taken out of a chain leaves it joined
         stack.endMacro()
 
     def copy_selection(self) -> None:

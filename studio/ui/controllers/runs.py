@@ -1,5 +1,6 @@
 """Training runs from the window: train and resume, pause, stop, where a run goes, its progress
-in the status bar, the dashboard, evaluation and runs panel, and evaluating any checkpoint."""
+in the status bar, the dashboard (the Train view), evaluation and runs panel, and evaluating any
+checkpoint (the Evaluate view)."""
 
 from __future__ import annotations
 
@@ -86,6 +87,28 @@ class RunsController(QObject):
     def remember_run_where(self, action: QAction) -> None:
         self.window.settings.setValue("run/processes", action.data())
 
+    def show_training_setting(self) -> bool:
+        """Whether starting a run shows the Train view (yes unless the user said otherwise)."""
+        value = self.window.settings.value("run/show_training", True)
+        return value not in (False, "false", "0", 0)  # INI files read back strings
+
+    def remember_show_training(self, on: bool) -> None:
+        self.window.settings.setValue("run/show_training", on)
+
+    def connect_dashboard(self) -> None:
+        """The Train view's own buttons and network map, where the dashboard has them yet."""
+        d, w = self.window.dashboard, self.window
+        d.pause_clicked.connect(self.toggle_pause)
+        d.stop_clicked.connect(self.stop)
+        d.node_selected.connect(w.editing.select_node)
+        w.analysed.connect(self._network_changed)
+
+    def _network_changed(self, analysis: Any) -> None:
+        """Between runs the Train view's map shows the network as it is being edited; during
+        a run, the snapshot that trains."""
+        if not self.runner.running:
+            self.window.dashboard.set_network(self.window.editor.graph, analysis)
+
     def show_runs_folder(self) -> None:
         """The runs panel lists the current project's runs folder."""
         self.window.runs_panel.set_folder(self.window.runs_dir())
@@ -106,6 +129,8 @@ class RunsController(QObject):
                 return False
             project = loaded
         elif w.has_problems():
+            w.views.show("design")  # where the problems are listed and fixed
+            w.bottom_dock.show()
             w.bottom_tabs.setCurrentWidget(w.problems)
             return False
 
@@ -119,6 +144,12 @@ class RunsController(QObject):
                 w.show_error("Could not start the run", str(exc))
                 return False
         w.dashboard.reset()
+        analysis = w.analysis if project is w.project else None
+        if analysis is None:  # a resumed run trains its own snapshot
+            from studio.core.shapes import analyze
+
+            analysis = analyze(project.graph)
+        w.dashboard.set_network(project.graph, analysis)
         w.dashboard.add_message(f"run folder: {out}")
         worker = self.runner.start(project, out, resume_from, w.project_dir(),
                                    processes=self.run_processes)
@@ -127,7 +158,8 @@ class RunsController(QObject):
         worker.epoch_end.connect(self._run_epoch)
         worker.message.connect(w.dashboard.add_message)
         self.run_dir = out
-        w.bottom_tabs.setCurrentWidget(w.dashboard)
+        if w.act_show_training.isChecked():
+            w.views.show("train")
         w.progress.setValue(0)
         w.progress.show()
         self._progress_shown = 0.0
@@ -162,6 +194,7 @@ class RunsController(QObject):
         w.act_stop.setEnabled(running)
         paused = running and self.runner.worker is not None and self.runner.worker.paused
         w.act_pause.setText("&Resume" if paused else "&Pause")
+        w.dashboard.set_run_state(running, bool(paused))
 
     # -- what a run reports ---------------------------------------------------------------
 
@@ -205,6 +238,7 @@ class RunsController(QObject):
         w.progress_label.setText("")
         self.update_actions()
         w.dashboard.add_message(result.message)
+        w.dashboard.finish(result.status, result.message)
         if result.status == "failed":
             w.dashboard.add_message(f"FAILED: {result.message}")
             w.show_status(f"training failed: {result.message}")
@@ -230,7 +264,7 @@ class RunsController(QObject):
             from studio.training.console import format_logs
 
             w.evaluation.show_predictions(pred, logs)
-            w.bottom_tabs.setCurrentWidget(w.evaluation)
+            w.views.show("evaluate")
             w.dashboard.add_message(f"{run.name}/{weights.name}: {format_logs(logs)}")
             w.show_status(f"evaluated {run.name}/{weights.name}")
 
