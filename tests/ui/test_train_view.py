@@ -345,3 +345,15 @@ def test_the_log_folds_to_its_last_line_and_opens_on_failure(view) -> None:
     view.finish("failed", "out of memory")
     assert not view.fold.folded and view.log.isVisibleTo(view)
     assert view.header.status == "failed"
+
+
+def test_an_overlaid_run_at_another_learning_rate_is_inside_the_lr_chart(view, qtbot,
+                                                                         recorded) -> None:
+    shown_at(qtbot, view, 1366, 650)
+    name = overlay_earlier(view, recorded)  # trained at another rate than the current run
+    lrs = [*view.traces["lr"].series.y[:view.traces["lr"].series.n],
+           *view.overlay_trace(name, "lr").series.y[:1]]
+    assert len(set(lrs)) > 1
+    QApplication.processEvents()
+    low, high = view.plots["lr"].viewRange()[1]
+    assert low <= min(lrs) and max(lrs) <= high

@@ -294,6 +294,7 @@ class Dashboard(QWidget):
                                               self._steps_per_epoch)
         self._fit_x(force=True)
         self.redraw()
+        self._fit_lr()  # an overlaid run may have trained at another rate
 
     def overlay_trace(self, run: str, key: str = "val_loss") -> Trace | None:
         """An overlaid run's trace: ``loss``, ``val_loss``, ``train``/``val`` (the metric) or
@@ -340,7 +341,7 @@ class Dashboard(QWidget):
         for chart in self.charts.values():
             chart.redraw()
         if lr_changed:
-            self._fit_lr(self.traces["lr"].series)
+            self._fit_lr()
         if self._progress is not None:
             self.header.set_progress(self._progress)
             self._progress = None
@@ -379,12 +380,15 @@ class Dashboard(QWidget):
         loss.setXRange(0.0, self._x_hi, padding=0.02)
         loss.disableAutoRange(axis="x")
 
-    def _fit_lr(self, series: Series) -> None:
+    def _fit_lr(self) -> None:
         """A constant learning rate is a flat line at its value, not one centred in an axis
-        that runs negative; a changing one auto-ranges as usual."""
+        that runs negative; a changing one (or runs overlaid at other rates) auto-ranges."""
         plot = self.plots["lr"]
-        if series.n and series.lo == series.hi and not self.charts["lr"].log_y:
-            top = abs(series.hi) * 2 or 1.0
+        drawn = [t.series for t in self.charts["lr"].traces.values() if t.series.n]
+        lo = min((s.lo for s in drawn), default=0.0)
+        hi = max((s.hi for s in drawn), default=0.0)
+        if drawn and lo == hi and not self.charts["lr"].log_y:
+            top = abs(hi) * 2 or 1.0
             plot.setYRange(0.0, top, padding=0.05)
             plot.disableAutoRange(axis="y")
         elif not plot.vb.autoRangeEnabled()[1]:
