@@ -6,8 +6,8 @@ Trains the MNIST CNN sample twice in this process (an earlier run, kept in a run
 overlay, then the current one, recording when each event arrived), then replays the current
 run's events up to ``--at`` of its length into the view as the window would, with the earlier
 run overlaid from its folder, a layer chosen in the map and the cursor over the loss chart.
-Writes ``train_view_{light,dark}_{W}x{H}.png`` into ``--out``; without it,
-docs/images/dashboard.png (light, 1366×650), the picture the README shows.
+Writes ``train_view_{light,dark}_{W}x{H}.png`` into ``--out`` (default: the current folder).
+The README's pictures of the whole window come from tools/screenshots.py.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from studio.core.project import Project, sample_paths
 from studio.core.shapes import analyze
 from studio.ui.app import apply_theme
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "images" / "dashboard.png"
 SIZES = ((1366, 650), (1920, 1000))
 Event = tuple[float, str, Any]
 
@@ -106,7 +105,8 @@ def shoot(app: QApplication, dark: bool, project: Project, events: list[Event], 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--out", type=Path, help="folder for the four screenshots")
+    ap.add_argument("--out", type=Path, default=Path("."),
+                    help="folder for the four screenshots")
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--at", type=float, default=0.6, help="how far into the run (0–1)")
     args = ap.parse_args()
@@ -123,9 +123,6 @@ def main() -> None:
     project.training.scheduler = {"type": "OneCycleLR"}
     events = train(project, runs / "current")
     until = events[-1][0] * args.at
-    if args.out is None:
-        shoot(app, False, project, events, until, earlier, {SIZES[0]: DOCS})
-        return
     args.out.mkdir(parents=True, exist_ok=True)
     for dark in (False, True):
         theme = "dark" if dark else "light"
