@@ -71,10 +71,11 @@ class Loop:
         clock = time.perf_counter
         next_report = clock() + interval
         batches = t.batches.epoch(start)
+        gate = strategy.gate(t, start)  # the per-batch check, as cheap as the strategy allows
         for b in range(start, t.steps_per_epoch):
             # stop before the next batch is drawn: drawing it moves the augmentation's random
             # state, which a resumed run must find where this one left it
-            if strategy.before_batch(t, b - start):
+            if gate(b):
                 break
             batch = next(batches, None)
             if batch is None:

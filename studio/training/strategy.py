@@ -10,6 +10,7 @@ the processes prove they hold the same weights.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -49,15 +50,19 @@ class SingleProcess:
         """At an epoch's start: whether the run goes on."""
         return not t.stop_requested
 
-    def before_batch(self, t: Trainer, done: int) -> bool:
-        """Before drawing the next batch (``done`` batches into this stretch): True to stop.
-        A pause waits here."""
-        if t.paused:
-            t.message("paused")
-            t.wait_for_resume()
-            if not t.stop_requested:
-                t.message("resumed")
-        return t.stop_requested
+    def gate(self, t: Trainer, start: int) -> Callable[[int], bool]:
+        """The check before drawing batch ``b`` of an epoch resumed at ``start``: True to stop;
+        a pause waits inside it. Called every batch, so it is a closure over bound methods."""
+        running, stopping = t.flag_readers()
+
+        def check(_b: int) -> bool:
+            if not running():
+                t.message("paused")
+                t.wait_for_resume()
+                if not stopping():
+                    t.message("resumed")
+            return stopping()
+        return check
 
     def after_batches(self, t: Trainer) -> None:
         """The epoch's batches are done (or cut short)."""
@@ -145,9 +150,9 @@ class DataParallel(SingleProcess):
     def keep_going(self, t: Trainer) -> bool:
         return not self.halt
 
-    def before_batch(self, t: Trainer, done: int) -> bool:
+    def gate(self, t: Trainer, start: int) -> Callable[[int], bool]:
         # processes act on agreed decisions only, taken every few batches
-        return done % self.every == 0 and self.agree(t, sync=False)
+        return lambda b: (b - start) % self.every == 0 and self.agree(t, sync=False)
 
     def after_batches(self, t: Trainer) -> None:
         self.agree(t)  # a NaN in the last batch of one process stops them all

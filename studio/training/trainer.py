@@ -14,7 +14,7 @@ import contextlib
 import json
 import threading
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +166,11 @@ class Trainer:
     @property
     def paused(self) -> bool:
         return not self._running.is_set()
+
+    def flag_readers(self) -> tuple[Callable[[], bool], Callable[[], bool]]:
+        """(is it running, is a stop requested) as bound methods: the cheapest per-batch
+        reads of the flags that other threads set."""
+        return self._running.is_set, self._stop.is_set
 
     def wait_for_resume(self) -> None:
         while not self._running.wait(0.1):
