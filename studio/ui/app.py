@@ -72,11 +72,13 @@ def run_app(path: str | Path | None = None) -> int:
         def report() -> None:
             print(json.dumps({"visible": window.isVisible(),
                               "seconds": time.perf_counter() - T0,
-                              "torch_loaded": "torch" in sys.modules}), flush=True)
+                              "torch_loaded": "torch" in sys.modules,
+                              "pyqtgraph_loaded": "pyqtgraph" in sys.modules}), flush=True)
             app.quit()
         QTimer.singleShot(0, report)
     else:
         QTimer.singleShot(0, window.recovery.offer)
+        QTimer.singleShot(50, window.training_views)  # before anyone asks for them
         QTimer.singleShot(200, lambda: _load_torch(window))
     return app.exec()
 

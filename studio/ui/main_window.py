@@ -8,6 +8,7 @@ from collections.abc import Callable
 from functools import partial
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QIcon, QKeySequence
@@ -35,17 +36,25 @@ from .controllers.runs import RUN_WHERE, RunsController
 from .inspector import Inspector
 from .palette import Palette
 from .summary import ProblemsPanel, SummaryPanel
-from .training.dashboard import Dashboard
-from .training.evaluation import EvaluationView
-from .training.runs import RunsPanel
 from .view import CanvasView
 from .views import RunsBox, Views
+
+if TYPE_CHECKING:  # built at first need: see MainWindow.training_views
+    from .training.dashboard import Dashboard
+    from .training.evaluation import EvaluationView
+    from .training.runs import RunsPanel
 
 RESOURCES = Path(str(files("studio.resources")))
 
 
 def icon(name: str) -> QIcon:
     return QIcon(str(RESOURCES / "icons" / f"{name}.svg"))
+
+
+class TrainingViews(NamedTuple):
+    dashboard: Dashboard
+    evaluation: EvaluationView
+    runs_panel: RunsPanel
 
 
 class MainWindow(QMainWindow):
@@ -66,11 +75,8 @@ class MainWindow(QMainWindow):
         self.layer_palette = Palette()  # not self.palette: that is QWidget.palette()
         self.summary = SummaryPanel()
         self.problems = ProblemsPanel()
-        self.dashboard = Dashboard()
-        self.evaluation = EvaluationView()
-        self.runs_panel = RunsPanel(self.dashboard)
-        self.views = Views(self, self.settings, self.dashboard, self.evaluation,
-                           RunsBox(self.runs_panel))
+        self._training: TrainingViews | None = None
+        self.views = Views(self, self.settings, self.training_views)
         self.setCentralWidget(self.views.stack)
         self.files = FilesController(self)
         self.editing = EditingController(self)
@@ -232,15 +238,52 @@ class MainWindow(QMainWindow):
         self.runs.restore_run_where()
         self.act_show_training.setChecked(self.runs.show_training_setting())
         self.act_show_training.toggled.connect(self.runs.remember_show_training)
-        self.runs.connect_dashboard()
         self.runs.update_actions()
         self.layer_palette.tree.activated_layer.connect(self.editing.append_layer)
         self.problems.node_clicked.connect(self.editing.select_node)
         self.problems.itemDoubleClicked.connect(
             lambda item: self.editing.quick_fix(item.data(Qt.ItemDataRole.UserRole)))
-        self.runs_panel.confirm_delete = self.runs.confirm_delete
-        self.runs_panel.evaluate_requested.connect(self.runs.evaluate_weights)
-        self.runs_panel.resume_requested.connect(self.runs.resume)
+
+    # -- Train and Evaluate, built at first need ------------------------------------------
+
+    def training_views(self) -> TrainingViews:
+        """The dashboard, evaluation view and runs list, built the first time anything asks
+        (the app asks right after the window shows): their plotting library takes about half
+        a second to import, which the window's first appearance does not wait for."""
+        if self._training is not None:
+            return self._training
+        from .training.dashboard import Dashboard
+        from .training.evaluation import EvaluationView
+        from .training.runs import RunsPanel
+
+        dashboard = Dashboard()
+        panel = RunsPanel(dashboard)
+        self._training = TrainingViews(dashboard, EvaluationView(), panel)
+        self.views.attach(dashboard, self._training.evaluation, RunsBox(panel))
+        panel.confirm_delete = self.runs.confirm_delete
+        panel.evaluate_requested.connect(self.runs.evaluate_weights)
+        panel.resume_requested.connect(self.runs.resume)
+        self.runs.connect_dashboard()
+        self.runs.show_runs_folder()
+        if self.analysis is not None:
+            dashboard.set_network(self.editor.graph, self.analysis)
+        return self._training
+
+    @property
+    def training_views_built(self) -> bool:
+        return self._training is not None
+
+    @property
+    def dashboard(self) -> Dashboard:
+        return self.training_views().dashboard
+
+    @property
+    def evaluation(self) -> EvaluationView:
+        return self.training_views().evaluation
+
+    @property
+    def runs_panel(self) -> RunsPanel:
+        return self.training_views().runs_panel
 
     # -- the project ----------------------------------------------------------------------
 

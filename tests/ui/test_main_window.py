@@ -232,6 +232,7 @@ def test_window_shows_before_torch_is_imported(tmp_path) -> None:
     report = json.loads(line)
     assert report["visible"] is True
     assert report["torch_loaded"] is False
+    assert report["pyqtgraph_loaded"] is False  # Train and Evaluate come a moment later
 
 
 def test_screenshot_of_the_window(window, tmp_path) -> None:

@@ -239,7 +239,11 @@ def test_the_last_view_and_the_window_size_come_back(window, qtbot) -> None:
     assert again.views.current == "evaluate" and again.views.bar.current() == "evaluate"
     assert again.views.actions["evaluate"].isChecked()
     assert again.size() == size
+    # the window shows first; Evaluate's page (with its plotting library) a moment later
+    assert not again.training_views_built
+    qtbot.waitUntil(lambda: again.training_views_built)
     qtbot.waitUntil(lambda: shows(again.evaluation) and shows(again.runs_panel))
+    assert again.runs_panel.folder == again.runs_dir()
     assert not again.palette_dock.isVisible()
     again.views.show("design")
     assert again.palette_dock.isVisible() and again.inspector_dock.isVisible()

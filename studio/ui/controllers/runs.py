@@ -106,12 +106,13 @@ class RunsController(QObject):
     def _network_changed(self, analysis: Any) -> None:
         """Between runs the Train view's map shows the network as it is being edited; during
         a run, the snapshot that trains."""
-        if not self.runner.running:
+        if not self.runner.running and self.window.training_views_built:
             self.window.dashboard.set_network(self.window.editor.graph, analysis)
 
     def show_runs_folder(self) -> None:
-        """The runs panel lists the current project's runs folder."""
-        self.window.runs_panel.set_folder(self.window.runs_dir())
+        """The runs panel lists the current project's runs folder (once it is built)."""
+        if self.window.training_views_built:
+            self.window.runs_panel.set_folder(self.window.runs_dir())
 
     # -- controlling a run ----------------------------------------------------------------
 
@@ -194,7 +195,8 @@ class RunsController(QObject):
         w.act_stop.setEnabled(running)
         paused = running and self.runner.worker is not None and self.runner.worker.paused
         w.act_pause.setText("&Resume" if paused else "&Pause")
-        w.dashboard.set_run_state(running, bool(paused))
+        if w.training_views_built:  # a new dashboard starts idle
+            w.dashboard.set_run_state(running, bool(paused))
 
     # -- what a run reports ---------------------------------------------------------------
 

@@ -6,10 +6,13 @@ parent), so its selection, checked overlays and compare text stay the same in bo
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtGui import QFont, QPalette, QShowEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from ..training.runs import RunsPanel
+if TYPE_CHECKING:
+    from ..training.runs import RunsPanel
 
 
 class RunsBox(QWidget):

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QGraphicsScene,
     QGraphicsView,
+    QLabel,
     QMainWindow,
     QSizePolicy,
     QSplitter,
@@ -118,26 +119,31 @@ class Views(QObject):
 
     changed = Signal(str)  # the view now shown
 
-    def __init__(self, window: QMainWindow, settings: QSettings, train: QWidget,
-                 evaluate: QWidget, runs: QWidget) -> None:
+    def __init__(self, window: QMainWindow, settings: QSettings,
+                 build: Callable[[], object]) -> None:
+        """``build`` makes the Train and Evaluate pages and hands them to ``attach``: they
+        come after the window first shows (their plotting library alone takes about half a
+        second to import), or at once when one of them is asked for."""
         super().__init__(window)
         self.window = window
         self.settings = settings
-        self.runs = runs
+        self._build = build
+        self.runs: QWidget | None = None  # the runs list, once built
         self.canvas: QGraphicsView | None = None
         self.stack = Centre()
         self._blank = QWidget()
         self.stack.addWidget(self._blank)
         self.pages: dict[str, QWidget] = {}
         self.splits: dict[str, QSplitter] = {}
-        for name, page in (("train", train), ("evaluate", evaluate)):
+        for name in ("train", "evaluate"):
             split = QSplitter(Qt.Orientation.Vertical)
             split.setObjectName(f"{name}_split")
             split.setChildrenCollapsible(False)
-            split.addWidget(page)
+            waiting = QLabel("Loading…")
+            waiting.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            split.addWidget(waiting)
             self.splits[name] = split
             self._add_page(name, split)
-        self.splits["train"].addWidget(runs)  # owned by the window from the start
         self.docks: dict[QDockWidget, DockDefault] = {}
         self.toolbars: list[QToolBar] = []
         self.design_actions: list[QAction] = []  # they act on the canvas: off elsewhere
@@ -175,6 +181,17 @@ class Views(QObject):
     def _add_page(self, name: str, page: QWidget) -> None:
         self.pages[name] = page
         self.stack.addWidget(page)
+
+    def attach(self, train: QWidget, evaluate: QWidget, runs: QWidget) -> None:
+        """The built Train and Evaluate pages take the place of their stand-ins."""
+        for name, page in (("train", train), ("evaluate", evaluate)):
+            old = self.splits[name].replaceWidget(0, page)
+            if old is not None:
+                old.deleteLater()
+        self.runs = runs
+        self.splits["train"].addWidget(runs)  # owned by the window from the start
+        if self.current in self.splits:
+            self._place_runs(self.current)
 
     def set_design(self, canvas: QGraphicsView) -> None:
         """The canvas (it comes with the first project)."""
@@ -231,8 +248,13 @@ class Views(QObject):
         if name == "design" and self.canvas is not None:
             self._canvas_place = CanvasPlace.of(self.canvas)
 
-    def _enter(self, name: str) -> None:
+    def _enter(self, name: str, defer_build: bool = False) -> None:
         w = self.window
+        if name in self.splits and self.runs is None:
+            if defer_build:  # the window shows first, the page a moment later
+                QTimer.singleShot(0, self, self._build)
+            else:
+                self._build()
         self.current = name
         mine = [d for d, spec in self.docks.items() if spec.mode == name]
         shown = self._shown.get(name, {d.objectName() for d in mine})
@@ -269,6 +291,8 @@ class Views(QObject):
     def _place_runs(self, name: str) -> None:
         """The runs list moves below this view, at the split it had here."""
         split = self.splits[name]
+        if self.runs is None:
+            return
         if self.runs.parentWidget() is not split:
             split.addWidget(self.runs)
         self.runs.show()
@@ -332,7 +356,8 @@ class Views(QObject):
             if isinstance(split, QByteArray):
                 self._split_state[name] = split
         last = s.value("view", "design")
-        self._enter(last if isinstance(last, str) and last in self.pages else "design")
+        self._enter(last if isinstance(last, str) and last in self.pages else "design",
+                    defer_build=True)
 
     def save(self) -> None:
         self._note()
