@@ -63,6 +63,11 @@ class LayerSpec:
     vocabulary: str | None = None
     #: 2-D convolutions: on CUDA the model runs in channels-last memory order, which is faster
     channels_last: bool = False
+    #: what the output already is, for the network doctor: "probabilities" (softmax),
+    #: "log_probabilities" (log-softmax) or "sigmoid"; None for raw scores
+    squashes: str | None = None
+    #: an affine map with nothing non-linear inside (two in a row collapse into one)
+    affine: bool = False
     #: functions of studio.core.modules the built module calls (copied into exported code)
     helpers: tuple[str, ...] = ()
 
@@ -584,9 +589,11 @@ _EPS = P("eps", "float", 1e-5, "Added to the variance for numerical stability.",
          min=0.0, min_exclusive=True)
 
 
-def _activation(name: str, doc: str, *params: ParamSpec) -> LayerSpec:
+def _activation(name: str, doc: str, *params: ParamSpec, squashes: str | None = None
+                ) -> LayerSpec:
     infer = _dim_check if any(q.name == "dim" for q in params) else _same
-    return LayerSpec(name, "Activation", doc, Schema(params), infer, torch_class=name)
+    return LayerSpec(name, "Activation", doc, Schema(params), infer, torch_class=name,
+                     squashes=squashes)
 
 
 _LSTM_P, _LSTM_M = _rnn_counts(4)
@@ -622,7 +629,7 @@ _SPECS: list[LayerSpec] = [
         "Linear", "Core", "Fully connected layer: y = x·Wᵀ + b over the last dim.",
         Schema((P("out_features", "int", 10, "Output features.", min=1, max=1 << 20), _bias())),
         _linear_infer, torch_class="Linear", inferred=("in_features",), ctor=_linear_ctor,
-        count_params=_linear_params, count_macs=_linear_macs,
+        count_params=_linear_params, count_macs=_linear_macs, affine=True,
     ),
     LayerSpec(
         "Conv1d", "Convolution", "1-D convolution over [channels, length].",
@@ -800,12 +807,14 @@ _SPECS: list[LayerSpec] = [
     _activation("Hardswish", "x·ReLU6(x + 3)/6: a cheap swish (MobileNetV3)."),
     _activation("Hardsigmoid", "ReLU6(x + 3)/6: a cheap sigmoid (MobileNetV3 gates)."),
     _activation("SiLU", "x·sigmoid(x) (swish)."),
-    _activation("Sigmoid", "1 / (1 + e⁻ˣ): squashes to (0, 1)."),
+    _activation("Sigmoid", "1 / (1 + e⁻ˣ): squashes to (0, 1).", squashes="sigmoid"),
     _activation("Tanh", "Hyperbolic tangent: squashes to (−1, 1)."),
     _activation("Softmax", "Turns scores into probabilities along dim.",
-                P("dim", "int", -1, "Dim to normalise (batch is 0).", min=-64, max=64)),
+                P("dim", "int", -1, "Dim to normalise (batch is 0).", min=-64, max=64),
+                squashes="probabilities"),
     _activation("LogSoftmax", "log(softmax(x)) along dim; pair with NLLLoss.",
-                P("dim", "int", -1, "Dim to normalise (batch is 0).", min=-64, max=64)),
+                P("dim", "int", -1, "Dim to normalise (batch is 0).", min=-64, max=64),
+                squashes="log_probabilities"),
     LayerSpec("Add", "Merge", "Element-wise sum of its inputs (residual connections).",
               Schema(), _elementwise_infer, inputs=None),
     LayerSpec("Multiply", "Merge", "Element-wise product of its inputs (gating); sizes of 1 "
