@@ -69,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("project", type=Path)
     v.add_argument("--weights", type=Path, metavar="FILE",
                    help="also check which layers of this weights file fit the network")
+    v.add_argument("--json", action="store_true",
+                   help="print one JSON object instead: ok, sizes and every problem with its "
+                        "severity, code, node, message, reason and fix")
     t = sub.add_parser("train", help="train a project without the GUI")
     t.add_argument("project", type=Path)
     t.add_argument("--epochs", type=_count(1, 100_000), help="override the project's epochs")
@@ -146,25 +149,53 @@ def _summary(args: argparse.Namespace) -> int:
 
 @command("validate")
 def _validate(args: argparse.Namespace) -> int:
+    """Shape problems and the network doctor's findings (docs/doctor.md); exit status 2 when
+    any is an error, 0 with warnings only."""
+    from .core.doctor import diagnose
+    from .core.findings import problem_list
+
     project = Project.load(args.project)
     a = analyze(project.graph)
-    for p in a.problems:
-        print(f"{args.project}: {p.severity}: {p.message}", file=sys.stderr)
-    if a.errors:
+    found = problem_list(project.graph, a, diagnose(project, a))
+    errors = [f for f in found if f.severity == "error"]
+    if args.json:
+        out = a.output_shape()
+        report = None if errors else _weights_report(args, project)
+        print(json.dumps({
+            "project": str(args.project), "ok": not errors, "nodes": len(project.graph),
+            "output_shape": list(out) if out is not None else None,
+            "total_params": a.total_params, "total_macs": a.total_macs,
+            "problems": [f.to_dict() for f in found],
+            **({"initial_weights": report.summary(), "notes": report.lines()}
+               if report is not None else {}),
+        }, indent=2, ensure_ascii=False))
+        return 2 if errors else 0
+    for f in found:
+        code = f" [{f.code}]" if f.code else ""
+        print(f"{args.project}: {f.severity}: {f.message}{code}", file=sys.stderr)
+    if errors:
         return 2
+    warned = len(found)
     print(f"{args.project}: OK — {len(project.graph)} nodes, output "
           f"{format_shape(a.output_shape())}, {a.total_params:,} params, "
-          f"{a.total_macs:,} mult-adds per sample")
-    weights = args.weights or project.training.init_weights
-    if weights:
-        from .training.transfer import check
-
-        base = None if args.weights else args.project.parent
-        report = check(project, weights, base)
+          f"{a.total_macs:,} mult-adds per sample"
+          + (f"; {warned} warning{'s' if warned != 1 else ''}" if warned else ""))
+    report = _weights_report(args, project)
+    if report is not None:
         for line in report.lines():
             print(f"note: {line}", file=sys.stderr)
         print(f"initial weights: {report.summary()}")
     return 0
+
+
+def _weights_report(args: argparse.Namespace, project: Project) -> Any:
+    """Which layers of ``--weights`` (or the project's initial weights) fit the network."""
+    weights = args.weights or project.training.init_weights
+    if not weights:
+        return None
+    from .training.transfer import check
+
+    return check(project, weights, None if args.weights else args.project.parent)
 
 
 @command("train")

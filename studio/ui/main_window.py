@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.core.doctor import diagnose
+from studio.core.findings import Finding, problem_list
 from studio.core.project import Project, default_sample, sample_paths
 from studio.core.shapes import Analysis, analyze
 
@@ -69,6 +71,7 @@ class MainWindow(QMainWindow):
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks
                             | QMainWindow.DockOption.AllowTabbedDocks)
         self.analysis: Analysis | None = None
+        self.findings: list[Finding] = []  # what the Problems list shows, doctor's included
         # messages go through these so tests can see them
         self.show_error: Callable[[str, str], None] = self._show_error
         self.show_info: Callable[[str, str], None] = self._show_info
@@ -241,8 +244,7 @@ class MainWindow(QMainWindow):
         self.runs.update_actions()
         self.layer_palette.tree.activated_layer.connect(self.editing.append_layer)
         self.problems.node_clicked.connect(self.editing.select_node)
-        self.problems.itemDoubleClicked.connect(
-            lambda item: self.editing.quick_fix(item.data(Qt.ItemDataRole.UserRole)))
+        self.problems.fix_requested.connect(self.editing.apply_fix)
 
     # -- Train and Evaluate, built at first need ------------------------------------------
 
@@ -309,6 +311,7 @@ class MainWindow(QMainWindow):
         g = self.editor.graph
         for sig in (g.node_added, g.node_removed, g.node_changed, g.edge_added, g.edge_removed):
             sig.connect(lambda *_: self._analysis_timer.start())
+        self.editor.settings_changed.connect(lambda *_: self._analysis_timer.start())  # doctor
         # bound methods, not lambdas: Qt drops them with the window, so a stack torn down
         # after it cannot call into a deleted window
         self.editor.stack.cleanChanged.connect(self.update_title)
@@ -365,8 +368,9 @@ class MainWindow(QMainWindow):
         self.analysis = a
         self.scene.show_analysis(a)
         self.summary.show_analysis(self.editor.graph, a)
-        self.problems.show_analysis(a)
-        n = len(a.errors)
+        self.findings = problem_list(self.editor.graph, a, diagnose(self.project, a))
+        self.problems.show_problems(self.findings)
+        n = len(self.findings)
         self.bottom_tabs.setTabText(1, f"Problems ({n})" if n else "Problems")
         self.analysed.emit(a)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QKeyEvent
 from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.core.findings import Finding, Fix
 from studio.core.graph import Graph
 from studio.core.shapes import Analysis, format_shape
 from studio.core.summary import human
@@ -61,28 +62,61 @@ class SummaryPanel(QWidget):
             f"activations per sample: <b>{human(4 * a.activation_values, 'B')}</b> (float32)")
 
 
+FINDING_ROLE = Qt.ItemDataRole.UserRole + 1  # the Finding an item shows
+
+
 class ProblemsPanel(QListWidget):
-    """Every problem; clicking one selects its node."""
+    """Every problem and doctor finding, errors (✖, red) apart from warnings (⚠, amber); the
+    reason is the tooltip. Clicking one selects its node; double-click or Enter applies its
+    fix."""
 
     node_clicked = Signal(str)
+    fix_requested = Signal(object)  # a studio.core.findings.Fix
 
     def __init__(self) -> None:
         super().__init__()
+        self.setWordWrap(True)  # messages are sentences; the dock is narrow
         self.itemClicked.connect(self._clicked)
+        self.itemDoubleClicked.connect(self._fix)
 
-    def show_analysis(self, a: Analysis) -> None:
+    def show_problems(self, found: list[Finding]) -> None:
         self.clear()
-        for p in a.problems:
-            item = QListWidgetItem(("⚠ " if p.severity == "warning" else "✖ ") + p.message)
-            item.setData(Qt.ItemDataRole.UserRole, p.node)
-            item.setForeground(QColor("#d62728") if p.severity == "error" else QColor("#b8860b"))
+        for f in found:
+            item = QListWidgetItem(("⚠ " if f.severity == "warning" else "✖ ") + f.message)
+            item.setData(Qt.ItemDataRole.UserRole, f.node)
+            item.setData(FINDING_ROLE, f)
+            item.setForeground(QColor("#d62728") if f.severity == "error" else QColor("#b8860b"))
+            tip = [f.reason] if f.reason else []
+            if f.fix is not None:
+                tip.append(f"Double-click to {f.fix.label}.")
+            if f.code:
+                tip.append(f"Rule {f.code} (docs/doctor.md)")
+            item.setToolTip("\n\n".join(tip))
             self.addItem(item)
-        if not a.problems:
+        if not found:
             ok = QListWidgetItem("✔ No problems")
             ok.setForeground(QColor("#2ca02c"))
             self.addItem(ok)
+
+    def finding(self, row: int) -> Finding | None:
+        item = self.item(row)
+        found: Finding | None = item.data(FINDING_ROLE) if item is not None else None
+        return found
 
     def _clicked(self, item: QListWidgetItem) -> None:
         node = item.data(Qt.ItemDataRole.UserRole)
         if node:
             self.node_clicked.emit(node)
+
+    def _fix(self, item: QListWidgetItem) -> None:
+        found = item.data(FINDING_ROLE)
+        fix: Fix | None = found.fix if found is not None else None
+        if fix is not None:
+            self.fix_requested.emit(fix)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        item = self.currentItem()
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and item is not None:
+            self._fix(item)
+            return
+        super().keyPressEvent(event)

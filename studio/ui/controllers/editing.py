@@ -11,6 +11,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu
 
 from studio.core.errors import StudioError
+from studio.core.findings import Edit, Fix, InsertLayer, RemoveNode, SetParams, SetSetting
 from studio.core.graph import Edge, Node
 from studio.core.layout import layered_positions
 
@@ -127,6 +128,11 @@ class EditingController(QObject):
             insert = QAction(f"Insert {fix} here", w)
             insert.triggered.connect(lambda _=False: self.quick_fix(node_id))
             actions.append(insert)
+        for found in w.findings if node_id else []:
+            if found.code and found.node == node_id and found.fix is not None:
+                act = QAction(found.fix.label[:1].upper() + found.fix.label[1:], w)
+                act.triggered.connect(lambda _=False, f=found.fix: self.apply_fix(f))
+                actions.append(act)
         if node_id:
             actions += [w.act_duplicate, w.act_copy, w.act_delete]
         else:
@@ -164,3 +170,32 @@ class EditingController(QObject):
             editor.connect_nodes(nid, node_id, edge.port)
         stack.endMacro()
         return nid is not None
+
+    def apply_fix(self, fix: Fix) -> bool:
+        """A Problems-list fix (studio.core.findings) as one undo step; when an edit is refused
+        (the editor says why) the step is undone and dropped, leaving nothing to redo."""
+        stack = self.window.editor.stack
+        stack.beginMacro(fix.label[:1].upper() + fix.label[1:])
+        ok = all(self._apply(edit) for edit in fix.edits)
+        stack.endMacro()
+        if not ok:
+            stack.undo()
+            stack.command(stack.index()).setObsolete(True)
+            stack.redo()  # an obsolete command is dropped instead of redone
+        return ok
+
+    def _apply(self, edit: Edit) -> bool:
+        editor = self.window.editor
+        g = editor.graph
+        if isinstance(edit, RemoveNode):
+            return editor.delete_and_reconnect([edit.node])
+        if isinstance(edit, SetParams):
+            return editor.set_params(edit.node, dict(edit.params))
+        if isinstance(edit, SetSetting):
+            return editor.set_setting(edit.section, edit.name, edit.value)
+        if isinstance(edit, InsertLayer) and edit.src in g and edit.dst in g:
+            (sx, sy), (dx, dy) = g.nodes[edit.src].pos, g.nodes[edit.dst].pos
+            wire = Edge(edit.src, edit.dst, edit.port)
+            return self.window.scene.splice_new(edit.layer, wire, ((sx + dx) / 2,
+                                                                   (sy + dy) / 2)) is not None
+        return False
