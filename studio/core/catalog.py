@@ -70,6 +70,9 @@ class LayerSpec:
     affine: bool = False
     #: functions of studio.core.modules the built module calls (copied into exported code)
     helpers: tuple[str, ...] = ()
+    #: names people know the layer by, so a search for them finds it: "Keras: Dense" (where
+    #: the name comes from, then the name) or a plain common name ("DropPath")
+    aliases: tuple[str, ...] = ()
 
     @property
     def min_inputs(self) -> int:
@@ -91,6 +94,12 @@ class LayerSpec:
 
 def _jsonable(v: Any) -> Any:
     return tuple(v) if isinstance(v, list) else v
+
+
+def split_alias(alias: str) -> tuple[str, str]:
+    """``("Keras", "Dense")`` from ``"Keras: Dense"``; ``("", "DropPath")`` from a plain name."""
+    source, _, name = alias.rpartition(": ")
+    return source, name
 
 
 # ---------------------------------------------------------------------------------------------
@@ -348,10 +357,15 @@ def _make_pool_infer(n: int, kind: str) -> _Infer:
     return infer
 
 
-def _adaptive_infer(shapes: Sequence[Shape], p: Params) -> Shape:
-    x = shapes[0]
-    _need_dims(x, [3], "AdaptiveAvgPool2d ([C, H, W])")
-    return (x[0], *as_tuple(p["output_size"], 2))
+def _make_adaptive_infer(n: int) -> _Infer:
+    layout = "[C, L]" if n == 1 else "[C, H, W]"
+
+    def infer(shapes: Sequence[Shape], p: Params) -> Shape:
+        x = shapes[0]
+        _need_dims(x, [n + 1], f"AdaptiveAvgPool{n}d ({layout})")
+        return (x[0], *as_tuple(p["output_size"], n))
+
+    return infer
 
 
 # ---------------------------------------------------------------------------------------------
@@ -461,6 +475,24 @@ def _emb_infer(shapes: Sequence[Shape], p: Params) -> Shape:
     return (*shapes[0], p["embedding_dim"])
 
 
+def _pos_infer(shapes: Sequence[Shape], p: Params) -> Shape:
+    x = shapes[0]
+    _need_dims(x, [2], "PositionalEmbedding ([sequence, features])", fix="Reshape")
+    if x[0] > p["max_len"]:
+        raise Misfit(f"the sequence has {x[0]} steps, more than max_len {p['max_len']}; "
+                     "raise max_len", "max_len")
+    return x
+
+
+def _pos_ctor(shapes: Sequence[Shape], p: Params) -> Params:
+    return {"max_len": p["max_len"], "embed_dim": shapes[0][1], "kind": p["kind"]}
+
+
+def _pos_params(shapes: Sequence[Shape], p: Params, _o: Shape) -> int:
+    n: int = p["max_len"] * shapes[0][1]
+    return n if p["kind"] == "learned" else 0
+
+
 def _rnn_infer(shapes: Sequence[Shape], p: Params) -> Shape:
     x = shapes[0]
     _need_dims(x, [2], "a recurrent layer ([sequence, features])", fix="Reshape")
@@ -529,7 +561,7 @@ def _tel_macs(shapes: Sequence[Shape], p: Params, o: Shape) -> int:
 
 
 def _tel_ctor(shapes: Sequence[Shape], p: Params) -> Params:
-    return {"d_model": shapes[0][-1], "batch_first": True, **p}
+    return {"d_model": shapes[0][-1], **p}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -589,21 +621,30 @@ _EPS = P("eps", "float", 1e-5, "Added to the variance for numerical stability.",
          min=0.0, min_exclusive=True)
 
 
-def _activation(name: str, doc: str, *params: ParamSpec, squashes: str | None = None
-                ) -> LayerSpec:
+_CAUSAL = P("causal", "bool", False,
+            "Each step attends only to itself and earlier steps (for predicting what comes "
+            "next).")
+
+
+def _activation(name: str, doc: str, *params: ParamSpec, squashes: str | None = None,
+                aliases: tuple[str, ...] = ()) -> LayerSpec:
     infer = _dim_check if any(q.name == "dim" for q in params) else _same
     return LayerSpec(name, "Activation", doc, Schema(params), infer, torch_class=name,
-                     squashes=squashes)
+                     squashes=squashes, aliases=aliases)
 
 
 _LSTM_P, _LSTM_M = _rnn_counts(4)
 _GRU_P, _GRU_M = _rnn_counts(3)
 
 
-def _rnn_schema() -> Schema:
+_RNN_P, _RNN_M = _rnn_counts(1)
+
+
+def _rnn_schema(*extra: ParamSpec) -> Schema:
     return Schema((
         P("hidden_size", "int", 64, "Features in the hidden state.", min=1, max=65536),
         P("num_layers", "int", 1, "Stacked recurrent layers.", min=1, max=64),
+        *extra,
         _bias(),
         P("dropout", "float", 0.0, "Dropout between stacked layers.", min=0.0, max=1.0),
         P("bidirectional", "bool", False, "Also read the sequence backwards."),
@@ -623,43 +664,62 @@ _SPECS: list[LayerSpec] = [
               "float32 for measurements and images; int64 for token ids (Embedding).",
               choices=("float32", "int64")),
         )),
-        _input_infer, inputs=0, dtype="source",
+        _input_infer, inputs=0, dtype="source", aliases=("Keras: InputLayer",),
     ),
     LayerSpec(
         "Linear", "Core", "Fully connected layer: y = x·Wᵀ + b over the last dim.",
         Schema((P("out_features", "int", 10, "Output features.", min=1, max=1 << 20), _bias())),
         _linear_infer, torch_class="Linear", inferred=("in_features",), ctor=_linear_ctor,
         count_params=_linear_params, count_macs=_linear_macs, affine=True,
+        aliases=("Keras: Dense", "FullyConnected", "FC"),
     ),
     LayerSpec(
         "Conv1d", "Convolution", "1-D convolution over [channels, length].",
         _conv_schema(1), _make_conv_infer(1), torch_class="Conv1d", inferred=("in_channels",),
         ctor=_conv_ctor, count_params=_conv_params(1), count_macs=_conv_macs(1),
+        aliases=("Keras: Conv1D",),
     ),
     LayerSpec(
         "Conv2d", "Convolution", "2-D convolution over [channels, height, width].",
         _conv_schema(2), _make_conv_infer(2), torch_class="Conv2d", inferred=("in_channels",),
         ctor=_conv_ctor, count_params=_conv_params(2), count_macs=_conv_macs(2),
-        channels_last=True,
+        channels_last=True, aliases=("Keras: Conv2D",),
     ),
     LayerSpec(
         "ConvTranspose2d", "Convolution", "Transposed 2-D convolution: learnable upsampling.",
         _conv_schema(2, transpose=True), _make_conv_infer(2, transpose=True),
         torch_class="ConvTranspose2d", inferred=("in_channels",), ctor=_conv_ctor,
         count_params=_conv_params(2, True), count_macs=_conv_macs(2, True), channels_last=True,
+        aliases=("Keras: Conv2DTranspose", "Deconvolution"),
     ),
     LayerSpec("MaxPool1d", "Pooling", "Largest value in each window along the length.",
-              _pool_schema(1, "max"), _make_pool_infer(1, "max"), torch_class="MaxPool1d"),
+              _pool_schema(1, "max"), _make_pool_infer(1, "max"), torch_class="MaxPool1d",
+              aliases=("Keras: MaxPooling1D", "Keras: MaxPool1D")),
     LayerSpec("MaxPool2d", "Pooling", "Largest value in each 2-D window.",
-              _pool_schema(2, "max"), _make_pool_infer(2, "max"), torch_class="MaxPool2d"),
+              _pool_schema(2, "max"), _make_pool_infer(2, "max"), torch_class="MaxPool2d",
+              aliases=("Keras: MaxPooling2D", "Keras: MaxPool2D")),
+    LayerSpec("AvgPool1d", "Pooling", "Mean of each window along the length.",
+              _pool_schema(1, "avg"), _make_pool_infer(1, "avg"), torch_class="AvgPool1d",
+              aliases=("Keras: AveragePooling1D", "Keras: AvgPool1D")),
     LayerSpec("AvgPool2d", "Pooling", "Mean of each 2-D window.",
-              _pool_schema(2, "avg"), _make_pool_infer(2, "avg"), torch_class="AvgPool2d"),
+              _pool_schema(2, "avg"), _make_pool_infer(2, "avg"), torch_class="AvgPool2d",
+              aliases=("Keras: AveragePooling2D", "Keras: AvgPool2D")),
+    LayerSpec(
+        "AdaptiveAvgPool1d", "Pooling",
+        "Averages [C, L] to a fixed length whatever the input length (global pooling with 1; "
+        "Keras's GlobalAveragePooling1D is this followed by Flatten).",
+        Schema((P("output_size", "ints", 1, "Output length.", min=1, max=4096, length=1),)),
+        _make_adaptive_infer(1), torch_class="AdaptiveAvgPool1d",
+        aliases=("Keras: GlobalAveragePooling1D", "Keras: GlobalAvgPool1D"),
+    ),
     LayerSpec(
         "AdaptiveAvgPool2d", "Pooling",
-        "Averages to a fixed output size whatever the input size (global pooling with 1).",
+        "Averages to a fixed output size whatever the input size (global pooling with 1; "
+        "Keras's GlobalAveragePooling2D is this followed by Flatten).",
         Schema((P("output_size", "ints", 1, "Output height and width.", min=1, max=4096,
                   length=2),)),
-        _adaptive_infer, torch_class="AdaptiveAvgPool2d",
+        _make_adaptive_infer(2), torch_class="AdaptiveAvgPool2d",
+        aliases=("Keras: GlobalAveragePooling2D", "Keras: GlobalAvgPool2D"),
     ),
     LayerSpec(
         "Flatten", "Core", "Merges dims start_dim..end_dim (batch is dim 0) into one.",
@@ -673,27 +733,27 @@ _SPECS: list[LayerSpec] = [
         "Reshape", "Core", "Reshapes each sample to a target shape (one entry may be -1).",
         Schema((P("shape", "shape", [-1], "Target sample shape without the batch.",
                   min=1, max=1 << 24, allow_negative_one=True),)),
-        _reshape_infer, dtype="any",
+        _reshape_infer, dtype="any", aliases=("torch: view",),
     ),
     LayerSpec(
         "Permute", "Core", "Reorders dims; the batch (dim 0) stays first, e.g. [0, 2, 1].",
         Schema((P("dims", "shape", [0, 2, 1], "New order of all dims, batch included.",
                   min=0, max=64),)),
-        _permute_infer, dtype="any",
+        _permute_infer, dtype="any", aliases=("torch: transpose",),
     ),
     LayerSpec("Dropout", "Regularization", "Zeroes random elements while training.",
               Schema((_P_DROP,)), _same, torch_class="Dropout"),
     LayerSpec(
         "Dropout2d", "Regularization", "Zeroes whole random channels of [C, H, W] maps.",
         Schema((_P_DROP,)), _make_bn_infer([3], "Dropout2d ([C, H, W])"),
-        torch_class="Dropout2d",
+        torch_class="Dropout2d", aliases=("Keras: SpatialDropout2D",),
     ),
     LayerSpec(
         "StochasticDepth", "Regularization", "Drops whole residual branches at random while "
         "training (row: per sample); identity in evaluation. Used by EfficientNet.",
         Schema((P("p", "float", 0.2, "Probability of dropping.", min=0.0, max=1.0),
                 P("mode", "choice", "row", "row: per sample; batch: all at once.",
-                  choices=("row", "batch")))), _same,
+                  choices=("row", "batch")))), _same, aliases=("timm: DropPath",),
     ),
     LayerSpec(
         "BatchNorm1d", "Normalization", "Normalises each feature over the batch ([C] or [C, L]).",
@@ -706,6 +766,7 @@ _SPECS: list[LayerSpec] = [
         )),
         _make_bn_infer([1, 2], "BatchNorm1d ([C] or [C, L])"), torch_class="BatchNorm1d",
         inferred=("num_features",), ctor=_bn_ctor, count_params=_bn_params,
+        aliases=("Keras: BatchNormalization",),
     ),
     LayerSpec(
         "BatchNorm2d", "Normalization", "Normalises each channel over the batch ([C, H, W]).",
@@ -718,6 +779,7 @@ _SPECS: list[LayerSpec] = [
         )),
         _make_bn_infer([3], "BatchNorm2d ([C, H, W])"), torch_class="BatchNorm2d",
         inferred=("num_features",), ctor=_bn_ctor, count_params=_bn_params,
+        aliases=("Keras: BatchNormalization",),
     ),
     LayerSpec(
         "LayerNorm", "Normalization", "Normalises each sample over its last `dims` dims.",
@@ -729,6 +791,7 @@ _SPECS: list[LayerSpec] = [
         )),
         _ln_infer, torch_class="LayerNorm", inferred=("normalized_shape",), ctor=_ln_ctor,
         count_params=_ln_params, studio_only=("dims",),
+        aliases=("Keras: LayerNormalization",),
     ),
     LayerSpec(
         "GroupNorm", "Normalization", "Normalises groups of channels within each sample.",
@@ -739,6 +802,7 @@ _SPECS: list[LayerSpec] = [
         )),
         _gn_infer, torch_class="GroupNorm", inferred=("num_channels",), ctor=_gn_ctor,
         count_params=lambda s, p, _o: 2 * s[0][0] if p["affine"] else 0,
+        aliases=("Keras: GroupNormalization",),
     ),
     LayerSpec(
         "Embedding", "Embedding", "Looks up a learned vector for each integer token id.",
@@ -753,6 +817,32 @@ _SPECS: list[LayerSpec] = [
         count_params=lambda _s, p, _o: p["num_embeddings"] * p["embedding_dim"],
     ),
     LayerSpec(
+        "PositionalEmbedding", "Embedding",
+        "Adds a vector per position to [sequence, features], so later layers (attention) can "
+        "tell the order: learned (trained) or sinusoidal (fixed, as in 'Attention is all you "
+        "need').",
+        Schema((
+            P("kind", "choice", "learned",
+              "learned: a trained vector per position; sinusoidal: fixed sines and cosines.",
+              choices=("learned", "sinusoidal")),
+            P("max_len", "int", 512, "Longest sequence taken (positions 0..max_len-1).",
+              min=1, max=1 << 16),
+        )),
+        _pos_infer, inferred=("embed_dim",), ctor=_pos_ctor, count_params=_pos_params,
+        helpers=("_sinusoid",),
+        aliases=("PositionalEncoding", "KerasHub: PositionEmbedding",
+                 "KerasHub: SinePositionEncoding"),
+    ),
+    LayerSpec(
+        "RNN", "Recurrent",
+        "Plain (Elman) recurrent layer over [sequence, features]: h = act(W·x + U·h + b).",
+        _rnn_schema(P("nonlinearity", "choice", "tanh", "Activation of the hidden state.",
+                      choices=("tanh", "relu"))),
+        _rnn_infer, inferred=("input_size",), ctor=_rnn_ctor,
+        count_params=_RNN_P, count_macs=_RNN_M, helpers=("_last",),
+        aliases=("Keras: SimpleRNN", "Elman"),
+    ),
+    LayerSpec(
         "LSTM", "Recurrent", "Long short-term memory over [sequence, features].",
         _rnn_schema(), _rnn_infer, inferred=("input_size",), ctor=_rnn_ctor,
         count_params=_LSTM_P, count_macs=_LSTM_M, helpers=("_last",),
@@ -764,16 +854,19 @@ _SPECS: list[LayerSpec] = [
     ),
     LayerSpec(
         "MultiheadAttention", "Attention",
-        "Self-attention over [sequence, features]: each step attends to every step.",
+        "Self-attention over [sequence, features]: each step attends to every step (causal: "
+        "only to itself and earlier steps).",
         Schema((
             P("num_heads", "int", 4, "Parallel heads; must divide the features.", min=1,
               max=1024),
             P("dropout", "float", 0.0, "Dropout on attention weights.", min=0.0, max=1.0),
             _bias(),
+            _CAUSAL,
         )),
         _attn_infer, inferred=("embed_dim",),
         ctor=lambda s, p: {"embed_dim": s[0][-1], **p},
-        count_params=_mha_params, count_macs=_mha_macs,
+        count_params=_mha_params, count_macs=_mha_macs, helpers=("_causal_mask",),
+        aliases=("Keras: MultiHeadAttention", "SelfAttention"),
     ),
     LayerSpec(
         "TransformerEncoderLayer", "Attention",
@@ -789,9 +882,11 @@ _SPECS: list[LayerSpec] = [
               min_exclusive=True),
             P("norm_first", "bool", False, "LayerNorm before (pre-norm) instead of after."),
             _bias(),
+            _CAUSAL,
         )),
-        lambda s, p: _attn_infer(s, p, "nhead"), torch_class="TransformerEncoderLayer",
-        inferred=("d_model",), ctor=_tel_ctor, count_params=_tel_params, count_macs=_tel_macs,
+        lambda s, p: _attn_infer(s, p, "nhead"), inferred=("d_model",), ctor=_tel_ctor,
+        count_params=_tel_params, count_macs=_tel_macs, helpers=("_causal_mask",),
+        aliases=("KerasHub: TransformerEncoder",),
     ),
     _activation("ReLU", "max(0, x)."),
     _activation("LeakyReLU", "x for x > 0, negative_slope·x otherwise.",
@@ -806,7 +901,7 @@ _SPECS: list[LayerSpec] = [
     _activation("ReLU6", "min(max(0, x), 6): ReLU capped at 6 (MobileNet)."),
     _activation("Hardswish", "x·ReLU6(x + 3)/6: a cheap swish (MobileNetV3)."),
     _activation("Hardsigmoid", "ReLU6(x + 3)/6: a cheap sigmoid (MobileNetV3 gates)."),
-    _activation("SiLU", "x·sigmoid(x) (swish)."),
+    _activation("SiLU", "x·sigmoid(x) (swish).", aliases=("Keras: swish",)),
     _activation("Sigmoid", "1 / (1 + e⁻ˣ): squashes to (0, 1).", squashes="sigmoid"),
     _activation("Tanh", "Hyperbolic tangent: squashes to (−1, 1)."),
     _activation("Softmax", "Turns scores into probabilities along dim.",
@@ -824,7 +919,7 @@ _SPECS: list[LayerSpec] = [
         "Concat", "Merge", "Joins its inputs along dim (batch is 0).",
         Schema((P("dim", "int", 1, "Dim to join along (channels/features: 1).",
                   min=-64, max=64),)),
-        _concat_infer, inputs=None,
+        _concat_infer, inputs=None, aliases=("Keras: Concatenate",),
     ),
 ]
 

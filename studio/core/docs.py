@@ -119,6 +119,12 @@ def _params_table(schema: Schema, extra: tuple[ParamSpec, ...] = ()) -> list[str
     return [*out, ""]
 
 
+def _alias(alias: str) -> str:
+    """``Dense`` (Keras): the name a learner may know, and where it comes from."""
+    source, name = catalog.split_alias(alias)
+    return f"`{name}` ({source})" if source else f"`{name}`"
+
+
 def layers_markdown() -> str:
     lines = [
         "# Layer catalog",
@@ -140,6 +146,8 @@ def layers_markdown() -> str:
             builds = ("The model's argument" if spec.inputs == 0
                       else f"Builds `{spec.module_path()}`")
             lines += [f"### {spec.type}", "", f"{spec.doc} {builds}; {ports}.{inferred}", ""]
+            if spec.aliases:
+                lines += [f"Also found as: {', '.join(map(_alias, spec.aliases))}.", ""]
             lines += _params_table(spec.schema)
     lines += ["# Training choices", ""]
     for title, table, extra in (("Losses", LOSSES, ()), ("Optimizers", OPTIMIZERS, ()),

@@ -94,6 +94,19 @@ class StochasticDepth(nn.Module):
         return f"p={self.p}, mode={self.mode}"
 
 
+class RNN(nn.RNN):
+    """Batch-first plain (Elman) RNN returning either the whole sequence or the final hidden
+    state."""
+
+    def __init__(self, output: str = "last", **kwargs: object) -> None:
+        super().__init__(batch_first=True, **kwargs)
+        self.output = output
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        seq, h = super().forward(x)
+        return seq if self.output == "sequence" else _last(h, self.bidirectional)
+
+
 class LSTM(nn.LSTM):
     """Batch-first LSTM returning either the whole sequence or the final hidden state."""
 
@@ -125,14 +138,79 @@ def _last(h: torch.Tensor, bidirectional: bool) -> torch.Tensor:
     return h[-1]
 
 
-class MultiheadAttention(nn.MultiheadAttention):
-    """Batch-first self-attention: query, key and value are the same input."""
+def _causal_mask(steps: int, device: torch.device) -> torch.Tensor:
+    # True where attention is not allowed: every later step (above the diagonal)
+    return torch.ones(steps, steps, dtype=torch.bool, device=device).triu(1)
 
-    def __init__(self, **kwargs: object) -> None:
+
+class MultiheadAttention(nn.MultiheadAttention):
+    """Batch-first self-attention: query, key and value are the same input. ``causal``: each
+    step attends only to itself and earlier steps."""
+
+    def __init__(self, causal: bool = False, **kwargs: object) -> None:
         super().__init__(batch_first=True, **kwargs)
+        self.causal = causal
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        if self.causal:
+            mask = _causal_mask(x.shape[1], x.device)
+            return super().forward(x, x, x, need_weights=False, attn_mask=mask,
+                                   is_causal=True)[0]
         return super().forward(x, x, x, need_weights=False)[0]
+
+
+class TransformerEncoderLayer(nn.TransformerEncoderLayer):
+    """Batch-first encoder layer. ``causal``: each step attends only to itself and earlier
+    steps."""
+
+    def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048,
+                 dropout: float = 0.1, activation: str = "relu", layer_norm_eps: float = 1e-5,
+                 norm_first: bool = False, bias: bool = True, causal: bool = False) -> None:
+        super().__init__(d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps,
+                         batch_first=True, norm_first=norm_first, bias=bias)
+        self.causal = causal
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        if self.causal:
+            mask = _causal_mask(x.shape[1], x.device)
+            return super().forward(x, src_mask=mask, is_causal=True)
+        return super().forward(x)
+
+
+def _sinusoid(steps: int, features: int) -> torch.Tensor:
+    # "Attention is all you need": sin(pos / 10000^(2i/d)) in feature 2i, cos in 2i + 1
+    pos = torch.arange(steps, dtype=torch.float64).unsqueeze(1)
+    angle = pos / 10000.0 ** (torch.arange(0, features, 2, dtype=torch.float64) / features)
+    table = torch.zeros(steps, features, dtype=torch.float64)
+    table[:, 0::2] = torch.sin(angle)
+    table[:, 1::2] = torch.cos(angle[:, :features // 2])
+    return table.float()
+
+
+class PositionalEmbedding(nn.Module):
+    """Adds a vector per position to [N, sequence, features]: learned, or the fixed sinusoids
+    of "Attention is all you need" (a buffer left out of the weights: it is a formula)."""
+
+    weight: torch.Tensor
+
+    def __init__(self, max_len: int, embed_dim: int, kind: str = "learned") -> None:
+        super().__init__()
+        self.kind = kind
+        if kind == "learned":
+            # small (std 0.02, as BERT and GPT-2 start): a nudge to the input, not noise over it
+            self.weight = nn.Parameter(nn.init.normal_(torch.empty(max_len, embed_dim),
+                                                       std=0.02))
+        else:
+            self.register_buffer("weight", _sinusoid(max_len, embed_dim), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] > self.weight.shape[0]:  # a table of one row would broadcast silently
+            raise ValueError(f"the sequence has {x.shape[1]} steps, more than max_len "
+                             f"{self.weight.shape[0]}")
+        return x + self.weight[:x.shape[1]]
+
+    def extra_repr(self) -> str:
+        return f"max_len={self.weight.shape[0]}, embed_dim={self.weight.shape[1]}, kind={self.kind}"
 
 
 #: set on an error raised inside a layer: the id of its node, which the trainer names

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from PySide6.QtCore import QMimeData, Qt, Signal
 from PySide6.QtGui import QDrag, QKeyEvent
@@ -18,33 +19,56 @@ def _key(text: str) -> str:
     return re.sub(r"[\s_\-]+", "", text.lower())
 
 
-def match_rank(spec: catalog.LayerSpec, text: str) -> int | None:
-    """How well a layer matches a filter, best 0; None when it does not.
+def match(spec: catalog.LayerSpec, text: str) -> tuple[int, str | None] | None:
+    """How well a layer matches a filter (best 0) and the alias that matched, if one did;
+    None when it does not.
 
-    Names first (exact, prefix, inside), then the catalog's aliases, the category and the
-    doc line, so typing "dense" or "pool" finds a layer by what people call it.
+    Exact names first, then the catalog's aliases said exactly ("swish" is SiLU before it is
+    part of Hardswish), then prefixes and insides of names and aliases, the category and the
+    doc line; so typing "dense" or "pool" finds a layer by what people call it, and the list
+    can say which name it was.
     """
     query = text.strip().lower()
     if not query:
-        return 0
+        return 0, None
     key, name = _key(query), _key(spec.type)
-    aliases = [_key(a) for a in getattr(spec, "aliases", ())]
-    checks = (name == key, name.startswith(key), key in name,
-              any(a == key or a.startswith(key) for a in aliases),
-              any(key in a for a in aliases), query in spec.category.lower(),
-              query in spec.doc.lower())
-    return next((rank for rank, hit in enumerate(checks) if hit), None)
+    aliases = [(a, _key(catalog.split_alias(a)[1])) for a in spec.aliases]
+    tests: tuple[Callable[[str], bool], ...] = (
+        lambda k: k == key, lambda k: k.startswith(key), lambda k: key in k)
+    for rank, test in enumerate(tests):
+        if test(name):
+            return 2 * rank, None
+        alias = next((a for a, k in aliases if test(k)), None)
+        if alias is not None:
+            return 2 * rank + 1, alias
+    if query in spec.category.lower():
+        return 6, None
+    if query in spec.doc.lower():
+        return 7, None
+    return None
 
 
-def search(text: str, types: list[str] | None = None) -> list[str]:
-    """The layer types (of ``types``, default all) matching ``text``, best matches first."""
+def search_matches(text: str, types: list[str] | None = None) -> list[tuple[str, str | None]]:
+    """The layer types (of ``types``, default all) matching ``text``, best matches first, each
+    with the alias it was found by (None: its own name, category or doc)."""
     specs = [s for group in catalog.by_category().values() for s in group]
     if types is not None:
         wanted = set(types)
         specs = [s for s in specs if s.type in wanted]
-    ranked = [(rank, i, s.type) for i, s in enumerate(specs)
-              if (rank := match_rank(s, text)) is not None]
-    return [t for _, _, t in sorted(ranked)]
+    ranked = [(found[0], i, s.type, found[1]) for i, s in enumerate(specs)
+              if (found := match(s, text)) is not None]
+    return [(t, alias) for _, _, t, alias in sorted(ranked, key=lambda r: r[:2])]
+
+
+def search(text: str, types: list[str] | None = None) -> list[str]:
+    """The layer types (of ``types``, default all) matching ``text``, best matches first."""
+    return [t for t, _ in search_matches(text, types)]
+
+
+def label(kind: str, alias: str | None) -> str:
+    """A row's text: the type, and the alias it was found by ("Linear — Keras: Dense"), so the
+    PyTorch name is learned alongside the familiar one."""
+    return f"{kind} — {alias}" if alias else kind
 
 
 def children(item: QTreeWidgetItem) -> list[QTreeWidgetItem]:
@@ -56,6 +80,11 @@ def children(item: QTreeWidgetItem) -> list[QTreeWidgetItem]:
             raise IndexError(f"child {j} of {item.childCount()} of {item.text(0)!r} is missing")
         kids.append(child)
     return kids
+
+
+def _kind(layer: QTreeWidgetItem) -> str:
+    """The layer type of a row (its text may also name the alias it was found by)."""
+    return str(layer.data(0, Qt.ItemDataRole.UserRole))
 
 
 def _category_of(layer: QTreeWidgetItem) -> QTreeWidgetItem:
@@ -139,20 +168,28 @@ class Palette(QWidget):
         self.filter.returnPressed.connect(self._enter_in_filter)
 
     def apply_filter(self, text: str) -> None:
-        best = search(text)
-        shown_types = set(best)
+        found = dict(search_matches(text))
         for top in self.tree.categories():
             shown = 0
             for child in children(top):
-                match = child.text(0) in shown_types
-                child.setHidden(not match)
-                shown += match
+                kind = _kind(child)
+                hit = kind in found
+                child.setHidden(not hit)
+                child.setText(0, label(kind, found.get(kind)))
+                shown += hit
             top.setHidden(shown == 0)
-        if text.strip() and best:  # Enter takes the best match; show which one it is
-            row = next(it for it in self.tree.layer_items() if it.text(0) == best[0])
+        if text.strip() and found:  # Enter takes the best match; show which one it is
+            best = next(iter(found))
+            row = next(it for it in self.tree.layer_items() if _kind(it) == best)
             self.tree.setCurrentItem(row)
 
     def visible_layers(self) -> list[str]:
+        """The layer types shown now, in palette order."""
+        return [_kind(it) for it in self.tree.layer_items()
+                if not it.isHidden() and not _category_of(it).isHidden()]
+
+    def visible_labels(self) -> list[str]:
+        """The rows' text as shown now: "Linear — Keras: Dense" where an alias matched."""
         return [it.text(0) for it in self.tree.layer_items()
                 if not it.isHidden() and not _category_of(it).isHidden()]
 

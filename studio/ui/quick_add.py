@@ -32,8 +32,10 @@ from PySide6.QtWidgets import (
 from studio.core import catalog
 
 from .cards import category_colour
-from .palette import search
+from .palette import label, search_matches
 
+WIDTH = 340  # room for a layer and the familiar name it was found by
+_KIND = Qt.ItemDataRole.UserRole
 _NAVIGATION = {Qt.Key.Key_Up: -1, Qt.Key.Key_Down: 1, Qt.Key.Key_PageUp: -8,
                Qt.Key.Key_PageDown: 8}
 
@@ -58,7 +60,7 @@ class QuickAdd(QFrame):
         self.setObjectName("quickAdd")
         self.setFrameShape(QFrame.Shape.NoFrame)  # paintEvent draws a border both themes show
         self.setAutoFillBackground(True)
-        self.setFixedWidth(260)
+        self.setFixedWidth(WIDTH)
         self.title = QLabel()
         self.title.setWordWrap(True)
         bold = self.title.font()
@@ -71,11 +73,14 @@ class QuickAdd(QFrame):
         self.list.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # typing stays in the filter line
         self.list.setUniformItemSizes(True)
         self.list.setIconSize(QSize(12, 12))
+        # a long familiar name ends in "…" (the tooltip has it whole); no sideways scrolling
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.doc = QLabel()
         self.doc.setWordWrap(True)
         self.doc.setForegroundRole(QPalette.ColorRole.PlaceholderText)  # follows the theme
         self.doc.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        self.doc.setFixedHeight(self.doc.fontMetrics().lineSpacing() * 3 + 2)
+        self.doc.setFixedHeight(self._doc_height(WIDTH - 12))
         shadow = QGraphicsDropShadowEffect(self)  # it floats over the canvas, as a menu does
         shadow.setBlurRadius(18)
         shadow.setOffset(0, 3)
@@ -92,6 +97,16 @@ class QuickAdd(QFrame):
         self.list.currentItemChanged.connect(self._show_doc)
         self.list.itemClicked.connect(self._choose_item)
         self.hide()
+
+    def _doc_height(self, width: int) -> int:
+        """Room for the longest doc line of the catalog, so no doc is cut and the popup keeps
+        its size while the selection moves."""
+        metrics = self.doc.fontMetrics()
+        flags = int(Qt.TextFlag.TextWordWrap)
+        tallest = max(metrics.boundingRect(QRect(0, 0, width, 10_000), flags,
+                                           f"{s.category} · {s.doc}").height()
+                      for s in catalog.CATALOG.values())
+        return max(tallest, metrics.lineSpacing() * 3) + 2
 
     def hideEvent(self, event: QHideEvent) -> None:
         super().hideEvent(event)
@@ -141,23 +156,27 @@ class QuickAdd(QFrame):
 
     # -- the list -----------------------------------------------------------------------------
 
+    def _items(self) -> list[QListWidgetItem]:
+        items = (self.list.item(i) for i in range(self.list.count()))
+        return [item for item in items if item is not None]
+
     def shown_types(self) -> list[str]:
         """The layer types listed now, in their order."""
-        out = []
-        for i in range(self.list.count()):
-            item = self.list.item(i)
-            if item is not None:
-                out.append(item.text())
-        return out
+        return [str(item.data(_KIND)) for item in self._items()]
+
+    def shown_labels(self) -> list[str]:
+        """The rows' text: the type, and the alias it was found by ("Linear — Keras: Dense")."""
+        return [item.text() for item in self._items()]
 
     def _refill(self, text: str) -> None:
         self.list.clear()
-        for kind in search(text, self.types):
+        for kind, alias in search_matches(text, self.types):
             spec = catalog.get(kind)
             item = QListWidgetItem(_swatch(category_colour(spec.category if spec else None)),
-                                   kind)
+                                   label(kind, alias))
+            item.setData(_KIND, kind)
             if spec is not None:
-                item.setToolTip(spec.doc)
+                item.setToolTip(f"{label(kind, alias)}\n{spec.doc}" if alias else spec.doc)
             self.list.addItem(item)
         self.list.setCurrentRow(0)
         rows = max(4, min(self.list.count(), 10))
@@ -170,14 +189,14 @@ class QuickAdd(QFrame):
                              else "No layer takes this tensor.")
 
     def _show_doc(self, item: QListWidgetItem | None) -> None:
-        spec = catalog.get(item.text()) if item is not None else None
+        spec = catalog.get(str(item.data(_KIND))) if item is not None else None
         if spec is not None:
             self.doc.setText(f"{spec.category} · {spec.doc}")
 
     def _choose_item(self, item: QListWidgetItem | None) -> None:
         if item is None:
             return
-        kind = item.text()
+        kind = str(item.data(_KIND))
         self.hide()
         parent = self.parentWidget()
         if parent is not None:

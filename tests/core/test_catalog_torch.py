@@ -110,11 +110,22 @@ def permute_case(draw):
 
 
 @st.composite
-def rnn_case(draw):
-    return [(draw(SIZES), draw(SIZES))], {
+def rnn_case(draw, plain: bool = False):
+    p = {
         "hidden_size": draw(st.integers(1, 8)), "num_layers": draw(st.integers(1, 3)),
         "bias": draw(st.booleans()), "bidirectional": draw(st.booleans()),
         "output": draw(st.sampled_from(["last", "sequence"])),
+    }
+    if plain:
+        p["nonlinearity"] = draw(st.sampled_from(["tanh", "relu"]))
+    return [(draw(SIZES), draw(SIZES))], p
+
+
+@st.composite
+def positions_case(draw):
+    return [(draw(SIZES), draw(SIZES))], {
+        "kind": draw(st.sampled_from(["learned", "sinusoidal"])),
+        "max_len": draw(st.integers(1, 14)),
     }
 
 
@@ -124,7 +135,7 @@ def attention_case(draw, heads_name: str):
     e = heads * draw(st.integers(1, 4))
     if draw(st.integers(0, 5)) == 0:
         e += 1  # sometimes not divisible
-    p = {heads_name: heads, "bias": draw(st.booleans())}
+    p = {heads_name: heads, "bias": draw(st.booleans()), "causal": draw(st.booleans())}
     if heads_name == "nhead":
         p.update(dim_feedforward=draw(st.integers(1, 16)),
                  norm_first=draw(st.booleans()),
@@ -184,7 +195,9 @@ CASES = {
                         st.fixed_dictionaries({"out_features": SIZES, "bias": st.booleans()})),
     "Conv1d": conv_case(1), "Conv2d": conv_case(2), "ConvTranspose2d": conv_case(2, True),
     "MaxPool1d": pool_case(1, "max"), "MaxPool2d": pool_case(2, "max"),
-    "AvgPool2d": pool_case(2, "avg"),
+    "AvgPool2d": pool_case(2, "avg"), "AvgPool1d": pool_case(1, "avg"),
+    "AdaptiveAvgPool1d": st.tuples(st.lists(any_shape(2, 2), min_size=1, max_size=1),
+                                   st.fixed_dictionaries({"output_size": ints(1, 1, 5)})),
     "AdaptiveAvgPool2d": st.tuples(st.lists(any_shape(3, 3), min_size=1, max_size=1),
                                    st.fixed_dictionaries({"output_size": ints(2, 1, 5)})),
     "Flatten": flatten_case(), "Reshape": reshape_case(), "Permute": permute_case(),
@@ -193,7 +206,8 @@ CASES = {
     "StochasticDepth": st.tuples(st.lists(any_shape(), min_size=1, max_size=1),
                                  st.fixed_dictionaries({"mode": st.sampled_from(["row",
                                                                                  "batch"])})),
-    "LSTM": rnn_case(), "GRU": rnn_case(),
+    "LSTM": rnn_case(), "GRU": rnn_case(), "RNN": rnn_case(plain=True),
+    "PositionalEmbedding": positions_case(),
     "MultiheadAttention": attention_case("num_heads"),
     "TransformerEncoderLayer": attention_case("nhead"),
     "Add": merge_case("Add"), "Multiply": merge_case("Multiply"), "Concat": merge_case("Concat"),
