@@ -110,7 +110,7 @@ SCHEDULERS: dict[str, Schema] = {
         P("max_lr", "float", None, "Peak learning rate; empty: 10× the optimizer's lr.",
           min=0.0, min_exclusive=True, nullable=True),
         P("pct_start", "float", 0.3, "Fraction of the run spent rising.", min=0.0, max=1.0,
-          min_exclusive=True),
+          min_exclusive=True, max_exclusive=True),  # 1.0: torch divides by zero at the end
         P("anneal_strategy", "choice", "cos", "Shape of the fall.", choices=("cos", "linear")),
     )),
     "ReduceLROnPlateau": Schema((
@@ -187,6 +187,10 @@ DATASETS: dict[str, DatasetKind] = {
               choices=("auto", "classification", "regression")),
             P("categorical", "choice", "onehot", "Text feature columns: one-hot or ordinal codes.",
               choices=("onehot", "ordinal")),
+            P("missing", "choice", "refuse", "Missing cells of feature columns: refuse (an "
+              "error naming the line), fill numbers with the training part's mean, median or "
+              "most_frequent value, or drop the row.",
+              choices=("refuse", "mean", "median", "most_frequent", "drop")),
             P("standardize", "bool", True, "Scale features to zero mean and unit variance."),
         )), "file"),
         DatasetKind("image-folder", "Images in one sub-folder per class.", Schema((

@@ -43,8 +43,11 @@ def make_scheduler(spec: dict[str, Any] | None, optimizer: torch.optim.Optimizer
         kw["T_max"] = kw.get("T_max") or epochs
     if kind == "OneCycleLR":
         kw["max_lr"] = kw.get("max_lr") or [10 * g["lr"] for g in optimizer.param_groups]
-        return None, sched.OneCycleLR(optimizer, total_steps=epochs * max(steps_per_epoch, 1),
-                                      **kw)
+        total = epochs * max(steps_per_epoch, 1)
+        pct = float(kw.get("pct_start", 0.3))
+        if pct * total == 1.0:  # the rise would end at step 0: torch divides 0 by 0 there
+            kw["pct_start"] = pct * (1 + 1e-9)
+        return None, sched.OneCycleLR(optimizer, total_steps=total, **kw)
     return getattr(sched, kind)(optimizer, **kw), None
 
 

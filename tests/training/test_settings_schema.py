@@ -14,6 +14,7 @@ import math
 from typing import Any
 
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -145,3 +146,17 @@ def test_every_scalar_setting_has_a_description_and_its_default_passes(model) ->
     for spec in setting_specs(model):
         assert spec.doc, spec.name
         assert spec.validate(spec.default) == spec.default
+
+
+@pytest.mark.parametrize(("pct_start", "total"), [(0.5, 2), (0.25, 4), (0.1, 10), (0.999, 3)])
+def test_one_cycle_whose_rise_ends_at_the_first_step_trains(pct_start, total) -> None:
+    """Found by the test above: torch divides 0 by 0 when pct_start × steps is exactly 1."""
+    from studio.training.builders import make_scheduler
+
+    model = torch.nn.Linear(2, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    _, sched = make_scheduler({"type": "OneCycleLR", "pct_start": pct_start}, opt, total, 1)
+    for _ in range(total):
+        opt.step()
+        sched.step()
+    assert all(math.isfinite(g["lr"]) for g in opt.param_groups)
