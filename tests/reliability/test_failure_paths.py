@@ -128,10 +128,17 @@ def test_disk_full_while_writing_a_checkpoint(tmp_path) -> None:
 
 
 def _big_run(tmp_path: Path) -> tuple[Path, Path]:
-    """A network whose checkpoint (~250 MB) takes long enough to write to be caught at it."""
+    """A network whose checkpoint (~250 MB) takes long enough to write to be caught at it,
+    trained on 64 images so that its epochs take no time next to the writes."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "few.npz", x=rng.random((64, 1, 28, 28), dtype=np.float32),
+             y=rng.integers(0, 10, 64))
     project = sample("mnist_mlp")
     project.graph.set_params("dense1", {"out_features": 20_000})
-    project.data.val_fraction = 0.5
+    project.data = DataSettings(dataset="npz", options={"path": "few.npz"}, val_fraction=0.25,
+                                batch_size=16)
     path = tmp_path / "big.studio.json"
     project.save(path)
     return path, tmp_path / "run"
