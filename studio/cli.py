@@ -157,6 +157,7 @@ def _validate(args: argparse.Namespace) -> int:
     project = Project.load(args.project)
     a = analyze(project.graph)
     found = problem_list(project.graph, a, diagnose(project, a))
+    found += _data_findings(project, args.project.parent)
     errors = [f for f in found if f.severity == "error"]
     if args.json:
         out = a.output_shape()
@@ -186,6 +187,23 @@ def _validate(args: argparse.Namespace) -> int:
             print(f"note: {line}", file=sys.stderr)
         print(f"initial weights: {report.summary()}")
     return 0
+
+
+def _data_findings(project: Project, base: Path) -> list[Any]:
+    """A CSV or .npz file that ``studio train`` would refuse (missing cells, probability
+    labels, …), as an error found before a run. Other datasets are downloads or image
+    folders, too slow to read for a check."""
+    if project.data.dataset not in ("csv", "npz"):
+        return []
+    from .core.errors import DatasetError
+    from .core.findings import Finding
+    from .data.sources import load_arrays
+
+    try:
+        load_arrays(project.data.dataset, project.data.options, base)
+    except DatasetError as exc:
+        return [Finding(None, "error", None, str(exc))]
+    return []
 
 
 def _weights_report(args: argparse.Namespace, project: Project) -> Any:

@@ -89,7 +89,12 @@ class DataSettings(_Strict):
                                    ge=0.0, lt=1.0)
     batch_size: int = _setting(64, "Samples per optimizer step (over all processes).",
                                "samples", ge=1, le=1 << 20)
-    normalize: bool = _setting(True, "Standardise inputs with the training part's statistics.")
+    normalize: bool = _setting(True, "Scale inputs with the training part's statistics.")
+    # a field of its own, not a third value of ``normalize``: project files that say
+    # ``"normalize": true`` keep loading, and meaning, exactly what they did
+    scaling: Literal["standard", "minmax"] = _setting(
+        "standard", "How normalize scales inputs: standard (zero mean, unit variance) or minmax "
+        "(0…1 on the training part); regression targets are standardised either way.")
     augment: list[dict[str, Any]] = _setting(
         list, "Image augmentations applied to training batches, in order.")
 

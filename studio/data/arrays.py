@@ -28,6 +28,10 @@ class Arrays:
     image: bool = False  # x is [N, C, H, W] uint8 pixels
     files: Any = None  # lazy.ImageFiles when the images stay on disk (x is then empty)
     messages: list[str] = field(default_factory=list)  # what the loader changed or skipped
+    #: missing feature cells are NaN in ``x``, filled after the split from the training part
+    #: with this statistic (split.fill_missing); ``columns`` names x's columns for the note
+    fill: str = ""
+    columns: list[str] = field(default_factory=list)
 
     @property
     def sample_shape(self) -> tuple[int, ...]:

@@ -14,7 +14,7 @@ from studio.core.project import DataSettings
 
 from .arrays import Arrays
 from .sources import load_arrays
-from .split import split_indices
+from .split import feature_stats, fill_missing, split_indices
 
 
 @dataclass
@@ -31,7 +31,9 @@ class DataBundle:
     x_test: torch.Tensor | None = None
     y_test: torch.Tensor | None = None
     image: bool = False
-    norm: dict[str, Any] = field(default_factory=dict)  # input mean/std, applied already
+    #: input (x - mean) / std, applied already: the training part's mean and std, or its
+    #: minimum and range when "scaling" is "minmax"
+    norm: dict[str, Any] = field(default_factory=dict)
     target_norm: tuple[float, float] | None = None  # regression targets (mean, std)
     messages: list[str] = field(default_factory=list)
     files: Any = None  # lazy.ImageFiles: samples stay on disk, x_* are empty
@@ -121,14 +123,22 @@ def load_data(settings: DataSettings, base_dir: str | Path | None = None, seed: 
     """Load, split and normalise the project's dataset (CPU tensors; move them with ``to``)."""
     base = Path(base_dir) if base_dir is not None else None
     arrays = load_arrays(settings.dataset, settings.options, base)
-    return prepare(arrays, settings.val_fraction, settings.normalize, seed)
+    return prepare(arrays, settings.val_fraction, settings.normalize, seed, settings.scaling)
 
 
-def prepare(a: Arrays, val_fraction: float, normalize: bool, seed: int) -> DataBundle:
+def prepare(a: Arrays, val_fraction: float, normalize: bool, seed: int,
+            scaling: str = "standard") -> DataBundle:
+    """Split, fill missing cells and scale the inputs with the training part's statistics
+    (``scaling``: "standard" or "minmax"); regression targets are standardised whenever
+    ``normalize`` is on, whatever the scaling, since the trainer undoes it for its metrics."""
     if len(a) < 2:
         raise DatasetError(f"only {len(a)} sample(s); at least two are needed",
                            "data.dataset")
     if a.files is not None:
+        if normalize and scaling == "minmax":
+            raise DatasetError("min-max scaling needs the images in memory; this folder is "
+                               "read from disk as needed, use scaling \"standard\"",
+                               "data.scaling")
         return _prepare_lazy(a, val_fraction, normalize, seed)
     if a.y.dtype.kind == "f" and not np.all(np.isfinite(a.y)):
         raise DatasetError("targets contain NaN or infinite values", "data.dataset")
@@ -138,18 +148,20 @@ def prepare(a: Arrays, val_fraction: float, normalize: bool, seed: int) -> DataB
         raise DatasetError("the validation fraction leaves no training samples",
                            "data.val_fraction")
     x = _as_float(a.x, a.image)
+    messages = list(a.messages)
+    if a.fill:
+        messages += _fill(x, tr, a)
     if not np.all(np.isfinite(x)):
         raise DatasetError("features contain NaN, infinite values or values beyond the range "
                            "of 32-bit floats; clean the data first", "data.dataset")
     norm: dict[str, Any] = {}
     if normalize:
         axes = (0, 2, 3) if a.image and x.ndim == 4 else (0,)
-        mean, std = _stats(x, tr, axes)
-        std = np.where(std < 1e-8, 1.0, std)
+        mean, std = feature_stats(x, tr, axes, scaling)
         x = _standardize(x, mean, std)
         norm = {"mean": mean.reshape(-1).tolist(), "std": std.reshape(-1).tolist(),
                 "per": "channel" if len(axes) == 3 else "feature", "scale": 255.0 if a.image
-                else 1.0}
+                else 1.0, **({"scaling": "minmax"} if scaling == "minmax" else {})}
     x_test = None
     if a.x_test is not None:
         x_test = _as_float(a.x_test, a.image)
@@ -179,25 +191,23 @@ def prepare(a: Arrays, val_fraction: float, normalize: bool, seed: int) -> DataB
         x_val=t(np.ascontiguousarray(x[va], dtype=np.float32)), y_val=t(y[va].copy()),
         x_test=None if x_test is None else t(np.ascontiguousarray(x_test, dtype=np.float32)),
         y_test=None if y_test is None else t(np.asarray(y_test).copy()),
-        image=a.image, norm=norm, target_norm=target_norm, messages=list(a.messages),
+        image=a.image, norm=norm, target_norm=target_norm, messages=messages,
     )
 
 
-def _stats(x: np.ndarray, rows: np.ndarray, axes: tuple[int, ...]
-           ) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and std of ``x[rows]`` over ``axes``, summed in float64 a chunk of rows at a time.
-
-    In float32 the squares of values near 1e18 overflow: the std becomes inf and the column
-    silently 0. A float64 copy of all of x (what ``std(dtype=float64)`` makes inside) would
-    double the memory of a large image set, hence the chunks.
-    """
-    per_row = int(np.prod([x.shape[a] for a in axes[1:]], dtype=np.int64))
-    step = max(1, 2**22 // max(1, int(np.prod(x.shape[1:], dtype=np.int64))))
-    chunks = [rows[i:i + step] for i in range(0, len(rows), step)]
-    n = len(rows) * per_row
-    mean = sum(x[c].sum(axis=axes, keepdims=True, dtype=np.float64) for c in chunks) / n
-    square = sum(np.square(x[c] - mean).sum(axis=axes, keepdims=True) for c in chunks)
-    return mean, np.sqrt(square / n)
+def _fill(x: np.ndarray, train: np.ndarray, a: Arrays) -> list[str]:
+    """Fill missing feature cells from the training part; one note per filled column."""
+    what = {"mean": "mean", "median": "median", "most_frequent": "most frequent value"}[a.fill]
+    notes = []
+    for col, count, value in fill_missing(x, train, a.fill):
+        name = a.columns[col] if col < len(a.columns) else f"feature {col}"
+        if value != value:  # NaN: nothing to learn the value from
+            raise DatasetError(f"column {name!r} has no value in the training part to fill its "
+                               f"{count} missing cell(s) from; set missing to \"drop\" or fill "
+                               "them in the file", "data.options.missing")
+        notes.append(f"column {name!r}: {count:,} missing cell(s) filled with the training "
+                     f"part's {what}, {value:g}")
+    return notes
 
 
 def _standardize(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:

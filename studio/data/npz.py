@@ -125,6 +125,22 @@ def _check_real(a: np.ndarray, key: str, where: str) -> None:
                                f"floats (±3.4e38); rescale {key!r}", where)
 
 
+def _soft_row(y: np.ndarray) -> int | None:
+    """The first row that is not one-hot when every row of ``y`` [N, K] is a probability
+    distribution (soft labels, as label smoothing or distillation writes them), else None.
+
+    Refused rather than trained: soft targets would reach the split's stratification, the
+    class metrics, the Evaluate view and the exported train.py, which all take one class id
+    per sample; read as regression they end in a loss that does not fit the task.
+    """
+    if y.ndim != 2 or y.shape[1] < 2 or not len(y) or y.dtype.kind != "f":
+        return None
+    if y.min() < 0 or y.max() > 1 or not np.allclose(y.sum(axis=1), 1.0, rtol=0, atol=1e-4):
+        return None
+    hard = np.all((y == 0) | (y == 1), axis=1)
+    return None if hard.all() else int(np.argmin(hard))
+
+
 def _npz_arrays(x: np.ndarray, y: np.ndarray, want: str, where: str) -> Arrays:
     """Samples and targets of an .npz as training reads them, or an error saying why not."""
     if len(x) != len(y):
@@ -148,6 +164,13 @@ def _npz_arrays(x: np.ndarray, y: np.ndarray, want: str, where: str) -> Arrays:
         return Arrays(x if image else _checked_float32(x, "x", where),
                       y.argmax(axis=1).astype(np.int64), "classification",
                       [str(i) for i in range(k)], image=image, messages=messages)
+    soft = _soft_row(y) if want != "regression" else None
+    if soft is not None:
+        raise DatasetError(
+            f"array 'y' holds class probabilities (rows of {y.shape[1]} that sum to 1; row "
+            f"{soft} is not one-hot), which are not trained on yet: save hard labels "
+            "(y.argmax(axis=1)) in the file named by data.options.path, or set "
+            "data.options.task to regression to fit the probabilities as numbers", where)
     if y.ndim > 1 and want == "classification":
         raise DatasetError(f"y has shape {list(y.shape)}; classification needs one label per "
                            f"sample (shape [{len(y)}]) or one-hot rows (shape [{len(y)}, "

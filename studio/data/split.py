@@ -1,7 +1,8 @@
-"""The train/validation split, shared by Studio and the exported ``train.py``.
+"""The train/validation split and what is learnt from its training part (feature scaling,
+fill-in values for missing cells), shared by Studio and the exported ``train.py``.
 
 The exported package gets a copy of this file, so it imports nothing but numpy: the same project
-and seed give the same split whether Studio or the package trains.
+and seed give the same split and the same numbers whether Studio or the package trains.
 """
 
 from __future__ import annotations
@@ -31,3 +32,50 @@ def split_indices(y: np.ndarray, fraction: float, seed: int, stratify: bool
     train_mask = np.ones(n, dtype=bool)
     train_mask[val_idx] = False
     return np.flatnonzero(train_mask), val_idx
+
+
+def feature_stats(x: np.ndarray, rows: np.ndarray, axes: tuple[int, ...], scaling: str
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(offset, scale) of ``x[rows]`` over ``axes`` so that (x - offset) / scale is standardised
+    ("standard": mean, std) or spans 0…1 ("minmax": min, max - min) on the training part.
+
+    Summed in float64 a chunk of rows at a time: in float32 the squares of values near 1e18
+    overflow, and a float64 copy of all of x would double the memory of a large image set.
+    A constant feature gets scale 1 rather than a division by zero.
+    """
+    per_row = int(np.prod([x.shape[a] for a in axes[1:]], dtype=np.int64))
+    step = max(1, 2**22 // max(1, int(np.prod(x.shape[1:], dtype=np.int64))))
+    chunks = [rows[i:i + step] for i in range(0, len(rows), step)]
+    if scaling == "minmax":
+        lo = np.min([x[c].min(axis=axes, keepdims=True) for c in chunks], axis=0)
+        hi = np.max([x[c].max(axis=axes, keepdims=True) for c in chunks], axis=0)
+        lo, span = lo.astype(np.float64), hi.astype(np.float64) - lo
+        return lo, np.where(span < 1e-8, 1.0, span)
+    n = len(rows) * per_row
+    mean = sum(x[c].sum(axis=axes, keepdims=True, dtype=np.float64) for c in chunks) / n
+    square = sum(np.square(x[c] - mean).sum(axis=axes, keepdims=True) for c in chunks)
+    std = np.sqrt(square / n)
+    return mean, np.where(std < 1e-8, 1.0, std)
+
+
+def fill_missing(x: np.ndarray, rows: np.ndarray, how: str) -> list[tuple[int, int, float]]:
+    """Fill the NaN cells of each column of the 2-d ``x`` in place with the column's mean,
+    median or most frequent value ("most_frequent", the smallest on a tie) in the training
+    ``rows``, so that no validation value leaks into training. Returns (column, cells filled,
+    value) per filled column; the value is NaN where the training part holds none."""
+    filled = []
+    for col in np.flatnonzero(np.isnan(x).any(axis=0)):
+        gaps = np.isnan(x[:, col])
+        known = x[rows, col][~np.isnan(x[rows, col])].astype(np.float64)
+        if not len(known):
+            value = float("nan")
+        elif how == "median":
+            value = float(np.median(known))
+        elif how == "most_frequent":
+            values, counts = np.unique(known, return_counts=True)
+            value = float(values[np.argmax(counts)])
+        else:
+            value = float(known.mean())
+        x[gaps, col] = value
+        filled.append((int(col), int(gaps.sum()), value))
+    return filled

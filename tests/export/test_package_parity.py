@@ -79,7 +79,8 @@ def catalog_cases() -> dict[str, Project]:
 
 def write_datasets(folder: Path) -> dict[str, dict[str, Any]]:
     """Files for every dataset kind read from disk, with what Studio's loaders transform: CSV
-    labels "1" and "1.0" (one class), text and empty columns; one-hot npz labels; 8-bit npz
+    labels "1" and "1.0" (one class), text and empty columns, blank cells filled or dropped
+    (``missing``); one-hot npz labels; 8-bit npz
     images; image folders of several sizes; torchvision's layouts (gzipped IDX, pickles)."""
     from PIL import Image
 
@@ -90,6 +91,9 @@ def write_datasets(folder: Path) -> dict[str, dict[str, Any]]:
     rows = [f"{i * 1.5},{'black' if i % 3 else 'white'},,{i % 4 + 0.25},{v}"
             for i, v in enumerate(labels)]
     (folder / "table.csv").write_text("weight,colour,empty,price,kind\n" + "\n".join(rows))
+    gaps = [f"{'' if i % 7 == 3 else i % 5 * 1.5},{'' if i == 4 else 'ab'[i % 2]},"
+            f"{'NA' if i in (2, 9) else i * 0.5},{i % 3}" for i in range(30)]
+    (folder / "gaps.csv").write_text("size,colour,weight,kind\n" + "\n".join(gaps))
     rng = np.random.RandomState(1)
     np.savez(folder / "onehot.npz", x=rng.rand(40, 6).astype(np.float32),
              y=np.eye(3)[np.arange(40) % 3])
@@ -107,12 +111,17 @@ def write_datasets(folder: Path) -> dict[str, dict[str, Any]]:
         "csv": {"path": "table.csv", "target": "kind"},
         "csv regression": {"path": "table.csv", "target": "price", "categorical": "ordinal"},
         "npz": {"path": "onehot.npz"}, "npz images": {"path": "images.npz"},
+        **{f"csv missing {how}": {"path": "gaps.csv", "missing": how}
+           for how in ("mean", "median", "most_frequent", "drop")},
+        "csv minmax": {"path": "table.csv", "target": "kind"},
+        "npz images minmax": {"path": "images.npz"},
         "image-folder": {"path": "img", "size": [8, 6]},
     }
 
 
 def data_project(kind: str, options: dict[str, Any], folder: Path) -> Project:
-    """The dataset under a network that fits it (Input → Flatten → Linear)."""
+    """The dataset under a network that fits it (Input → Flatten → Linear); a kind naming
+    minmax scales its inputs to 0…1."""
     dataset = kind.split()[0]
     a = load_arrays(dataset, options, folder)
     width = len(a.classes) if a.task == "classification" else a.y.shape[1]
@@ -121,7 +130,8 @@ def data_project(kind: str, options: dict[str, Any], folder: Path) -> Project:
     loss = "CrossEntropyLoss" if a.task == "classification" else "MSELoss"
     return Project(f"data {kind}", graph,
                    DataSettings(dataset=dataset, options=options, val_fraction=0.25,
-                                batch_size=8),
+                                batch_size=8,
+                                scaling="minmax" if "minmax" in kind else "standard"),
                    TrainingSettings(loss={"type": loss}, device="cpu", seed=3))
 
 
@@ -231,7 +241,7 @@ def test_every_loss_optimizer_and_scheduler_is_built_alike(probed) -> None:
 
 def test_every_dataset_is_read_split_and_normalised_alike(probed) -> None:
     kinds = [name for name in probed["cases"] if name.startswith("data ")]
-    assert len(kinds) == 13
+    assert len(kinds) == 19
     for name in kinds:
         project, base, _ = probed["cases"][name]
         got = probed["results"][name]

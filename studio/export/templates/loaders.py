@@ -41,6 +41,10 @@ class Arrays:
     #: Studio reads image folders over 1 GiB from disk and estimates their normalisation from
     #: up to 512 training images; train.py does the same
     estimate_stats: bool = False
+    #: missing CSV cells are NaN in x, filled by train.py from the training part with this
+    #: statistic (split.fill_missing); ``columns`` names x's columns
+    fill: str = ""
+    columns: list[str] = field(default_factory=list)
 
 
 def load_arrays(data: dict[str, Any], folders: Sequence[Path]) -> Arrays:
@@ -235,14 +239,17 @@ def _numbers(cells: list[str]) -> np.ndarray | None:
     return None if any(v is None for v in out) else np.array(out, dtype=np.float64)
 
 
-def _check_numbers(nums: np.ndarray, cells: list[str], what: str, lines: list[int]) -> None:
-    """Refuse missing, infinite or float32-overflowing cells, as Studio does."""
+def _check_numbers(nums: np.ndarray, cells: list[str], what: str, lines: list[int],
+                   gaps_ok: bool = False) -> None:
+    """Refuse missing (unless filled later), infinite or float32-overflowing cells, as Studio
+    does."""
     with np.errstate(invalid="ignore"):
-        bad = np.flatnonzero(~(np.abs(nums) <= F32_MAX))
+        bad = np.flatnonzero(~(np.abs(nums) <= F32_MAX) & ~(gaps_ok & np.isnan(nums)))
     if len(bad):
         i = int(bad[0])
         raise DatasetError(f"{what} holds {cells[i]!r} on line {lines[i]}; fill in missing "
-                           "values, remove infinite ones and rescale values beyond 3.4e38")
+                           "values (or set the dataset option 'missing'), remove infinite ones "
+                           "and rescale values beyond 3.4e38")
 
 
 def _number_name(v: float) -> str:
@@ -275,15 +282,27 @@ def _csv(options: dict[str, Any], folders: Sequence[Path]) -> Arrays:
     cols = [c for c in range(len(header)) if c != t] if features is None else list(features)
     if not cols or any(c >= len(header) or c == t for c in cols):
         raise DatasetError(f"the feature columns {cols} do not fit the table {header}")
-    columns = []
+    missing = options.get("missing", "refuse")
+    table = {c: [r[c].strip() for r in body] for c in cols}
+    if missing == "drop":  # rows with a missing cell in a column that is not wholly empty
+        used = [v for v in table.values() if not all(x.lower() in MISSING for x in v)]
+        keep = [i for i in range(len(body)) if not any(v[i].lower() in MISSING for v in used)]
+        if len(keep) < 2:
+            raise DatasetError(f"dropping the rows of {path} with missing cells leaves "
+                               f"{len(keep)} row(s)")
+        body, lines = [body[i] for i in keep], [lines[i] for i in keep]
+        table = {c: [v[i] for i in keep] for c, v in table.items()}
+    columns, names = [], []
     for c in cols:
-        cells = [r[c].strip() for r in body]
+        cells = table[c]
         if all(v.lower() in MISSING for v in cells):
             continue  # an empty column: Studio leaves it out
         nums = _numbers(cells)
         if nums is not None:
-            _check_numbers(nums, cells, f"column {header[c]!r}", lines)
+            _check_numbers(nums, cells, f"column {header[c]!r}", lines,
+                           gaps_ok=missing in ("mean", "median", "most_frequent"))
             columns.append(nums[:, None])
+            names.append(header[c])
             continue
         categories = sorted(set(cells))  # text: missing cells are a category of their own
         if len(categories) > 1000:
@@ -291,11 +310,15 @@ def _csv(options: dict[str, Any], folders: Sequence[Path]) -> Arrays:
         codes = np.array([categories.index(v) for v in cells], dtype=np.int64)
         if options.get("categorical", "onehot") == "onehot":
             columns.append(np.eye(len(categories), dtype=np.float32)[codes])
+            names += [f"{header[c]}={v}" for v in categories]
         else:
             columns.append(codes[:, None].astype(np.float32))
+            names.append(header[c])
     if not columns:
         raise DatasetError(f"every feature column of {path} is empty")
     x = np.concatenate(columns, axis=1).astype(np.float32)
+    fill = missing if missing in ("mean", "median", "most_frequent") and np.isnan(x).any() \
+        else ""
     labels = [r[t].strip() for r in body]
     for v, line in zip(labels, lines, strict=True):
         if v.lower() in MISSING:
@@ -307,17 +330,19 @@ def _csv(options: dict[str, Any], folders: Sequence[Path]) -> Arrays:
         if numeric is None:
             raise DatasetError(f"the target {target!r} is not numeric; regression needs numbers")
         _check_numbers(numeric, labels, f"the target {target!r}", lines)
-        return Arrays(x, numeric.reshape(-1, 1).astype(np.float32), task)
+        return Arrays(x, numeric.reshape(-1, 1).astype(np.float32), task, fill=fill,
+                      columns=names)
     # numeric labels are grouped by value, "1" and "1.0" are one class; numbers sort first
-    names: dict[str, str] = {}
+    label: dict[str, str] = {}
     keys: dict[str, tuple[int, float, str]] = {}
     for v in set(labels):
         num = _number(v)
-        names[v] = v if num is None else _number_name(num)
-        keys[names[v]] = (1, 0.0, v) if num is None else (0, num, "")
+        label[v] = v if num is None else _number_name(num)
+        keys[label[v]] = (1, 0.0, v) if num is None else (0, num, "")
     classes = sorted(keys, key=keys.__getitem__)
     index = {name: i for i, name in enumerate(classes)}
-    return Arrays(x, np.array([index[names[v]] for v in labels], dtype=np.int64), task, classes)
+    return Arrays(x, np.array([index[label[v]] for v in labels], dtype=np.int64), task, classes,
+                  fill=fill, columns=names)
 
 
 def _check_real(a: np.ndarray, key: str) -> None:
@@ -355,6 +380,12 @@ def _npz(options: dict[str, Any], folders: Sequence[Path]) -> Arrays:
         k = y.shape[1]  # one-hot rows: class indices, as Studio reads them
         return Arrays(x, y.argmax(axis=1).astype(np.int64), "classification",
                       [str(i) for i in range(k)], image=image)
+    if (want != "regression" and y.ndim == 2 and y.dtype.kind == "f" and len(y)
+            and y.min() >= 0 and y.max() <= 1
+            and np.allclose(y.sum(axis=1), 1.0, rtol=0, atol=1e-4)):
+        raise DatasetError(f"array 'y' of {path} holds class probabilities (rows that sum to "
+                           "1), which Studio does not train on: save y.argmax(axis=1), or set "
+                           "the option 'task' to regression")
     if y.ndim > 1 and want == "classification":
         raise DatasetError(f"y has shape {list(y.shape)}; classification needs one label per "
                            "sample or one-hot rows")

@@ -33,7 +33,7 @@ from torch.utils.data import DistributedSampler, TensorDataset
 import builders
 from loaders import Arrays, DatasetError, load_arrays
 from model import Net
-from split import split_indices
+from split import feature_stats, fill_missing, split_indices
 
 HERE = Path(__file__).resolve().parent
 CONFIG_FORMAT = "studio.train-config"
@@ -73,31 +73,20 @@ class Data:
     y_test: torch.Tensor | None = None
 
 
-def _stats(x: np.ndarray, rows: np.ndarray, axes: tuple[int, ...]
-           ) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and std of ``x[rows]`` over ``axes`` in float64, a chunk of rows at a time (as
-    Studio sums them, so the values agree to the last bit)."""
-    per_row = int(np.prod([x.shape[a] for a in axes[1:]], dtype=np.int64))
-    step = max(1, 2**22 // max(1, int(np.prod(x.shape[1:], dtype=np.int64))))
-    chunks = [rows[i:i + step] for i in range(0, len(rows), step)]
-    n = len(rows) * per_row
-    mean = sum(x[c].sum(axis=axes, keepdims=True, dtype=np.float64) for c in chunks) / n
-    square = sum(np.square(x[c] - mean).sum(axis=axes, keepdims=True) for c in chunks)
-    return mean, np.sqrt(square / n)
-
-
-def _normalize(a: Arrays, x: np.ndarray, train: np.ndarray, seed: int
+def _normalize(a: Arrays, x: np.ndarray, train: np.ndarray, seed: int, scaling: str
                ) -> tuple[np.ndarray, np.ndarray]:
     """Per channel for images, per feature otherwise; statistics of the training part."""
     axes = (0, 2, 3) if a.image and x.ndim == 4 else (0,)
     if a.estimate_stats:
+        if scaling == "minmax":
+            raise DatasetError("min-max scaling needs the images in memory; use standard")
         pick = train if len(train) <= 512 else np.random.RandomState(seed).choice(
             train, 512, replace=False)
         sample = a.x[pick].astype(np.float64) / 255.0
         mean = sample.mean(axis=axes, keepdims=True)
         return mean, np.maximum(sample.std(axis=axes, keepdims=True), 1e-8)
-    mean, std = _stats(x, train, axes)
-    return mean, np.where(std < 1e-8, 1.0, std)
+    stats: tuple[np.ndarray, np.ndarray] = feature_stats(x, train, axes, scaling)
+    return stats
 
 
 def _as_float(x: np.ndarray, image: bool) -> np.ndarray:
@@ -120,12 +109,15 @@ def prepare(config: dict[str, Any]) -> Data:
     if len(train) == 0:
         raise DatasetError("the validation fraction leaves no training samples")
     x, x_test = _as_float(a.x, a.image), None
+    for col, _, value in fill_missing(x, train, a.fill) if a.fill else ():
+        if value != value:  # NaN: the training part holds no value of the column
+            raise DatasetError(f"column {a.columns[col]!r} has no value in the training part")
     if not np.all(np.isfinite(x)):
         raise DatasetError("features contain NaN or infinite values; clean the data first")
     if a.x_test is not None:
         x_test = _as_float(a.x_test, a.image)
     if data["normalize"]:
-        mean, std = _normalize(a, x, train, seed)
+        mean, std = _normalize(a, x, train, seed, data.get("scaling", "standard"))
         for part in (x, x_test):
             if part is not None:
                 part -= mean.astype(np.float32)
