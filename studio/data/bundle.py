@@ -201,7 +201,7 @@ def _fill(x: np.ndarray, train: np.ndarray, a: Arrays) -> list[str]:
     notes = []
     for col, count, value in fill_missing(x, train, a.fill):
         name = a.columns[col] if col < len(a.columns) else f"feature {col}"
-        if value != value:  # NaN: nothing to learn the value from
+        if np.isnan(value):  # nothing to learn the value from
             raise DatasetError(f"column {name!r} has no value in the training part to fill its "
                                f"{count} missing cell(s) from; set missing to \"drop\" or fill "
                                "them in the file", "data.options.missing")

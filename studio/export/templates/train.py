@@ -110,7 +110,7 @@ def prepare(config: dict[str, Any]) -> Data:
         raise DatasetError("the validation fraction leaves no training samples")
     x, x_test = _as_float(a.x, a.image), None
     for col, _, value in fill_missing(x, train, a.fill) if a.fill else ():
-        if value != value:  # NaN: the training part holds no value of the column
+        if np.isnan(value):  # the training part holds no value of the column
             raise DatasetError(f"column {a.columns[col]!r} has no value in the training part")
     if not np.all(np.isfinite(x)):
         raise DatasetError("features contain NaN or infinite values; clean the data first")
