@@ -7,6 +7,8 @@ from the core's analysis, pushed in with ``show_analysis``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from PySide6.QtCore import QLineF, QObject, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (
@@ -20,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core import catalog, fit
+from studio.core.findings import Finding
 from studio.core.graph import Edge, Node
 from studio.core.shapes import Analysis, analyze, format_shape
 
@@ -63,6 +66,7 @@ class NodeItem(QGraphicsObject):
         self.node = node
         self.shape_text = ""
         self.problem = ""
+        self.warning = ""
         self.detail = FULL  # the card last painted: FULL, TITLE or BOX (cards.detail_for)
         self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsMovable
                       | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
@@ -112,7 +116,7 @@ class NodeItem(QGraphicsObject):
         status = self.problem.split(": ", 1)[-1] if self.problem else self.shape_text
         card = Card(self.node.type, self.node_id, key_params(self.node), status,
                     category_colour(spec.category if spec else None), bool(self.problem),
-                    self.isSelected())
+                    self.isSelected(), bool(self.warning))
         scale = option.levelOfDetailFromTransform(painter.worldTransform())
         ports = [self.mapFromScene(self.input_port(p)) for p in range(self.n_ports())]
         self.detail = paint_card(painter, card, scale,
@@ -120,9 +124,10 @@ class NodeItem(QGraphicsObject):
                                  pal.text().color() if pal else QColor("black"),
                                  widget.font() if widget else painter.font(), ports)
 
-    def set_status(self, shape_text: str, problem: str) -> None:
-        self.shape_text, self.problem = shape_text, problem
-        self.setToolTip(problem or f"{self.node.type} '{self.node_id}': output {shape_text}")
+    def set_status(self, shape_text: str, problem: str, warning: str = "") -> None:
+        self.shape_text, self.problem, self.warning = shape_text, problem, warning
+        self.setToolTip(problem or warning
+                        or f"{self.node.type} '{self.node_id}': output {shape_text}")
         self.update()
 
     def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: object) -> object:
@@ -258,16 +263,21 @@ class CanvasScene(QGraphicsScene):
             e.refresh()
         item.dst.update()
 
-    def show_analysis(self, analysis: Analysis) -> None:
-        """Paint shapes on nodes and edges and mark nodes with problems."""
+    def show_analysis(self, analysis: Analysis, findings: Sequence[Finding] = ()) -> None:
+        """Paint shapes on nodes and edges and mark nodes with problems: the analysis's
+        errors, and the network doctor's ``findings`` (errors red, warnings amber)."""
         problems: dict[str, str] = {}
+        warnings: dict[str, str] = {}
         for p in analysis.problems:
             if p.node and p.severity == "error":
                 problems.setdefault(p.node, p.message)
+        for f in findings:
+            if f.node:
+                (problems if f.severity == "error" else warnings).setdefault(f.node, f.message)
         for nid, item in self.nodes.items():
             info = analysis.nodes.get(nid)
             shape = format_shape(info.shape) if info and info.shape is not None else ""
-            item.set_status(shape, problems.get(nid, ""))
+            item.set_status(shape, problems.get(nid, ""), warnings.get(nid, ""))
         for edge, edge_item in self.edge_items.items():
             info = analysis.nodes.get(edge.src)
             edge_item.label = (format_shape(info.shape) if info and info.shape is not None

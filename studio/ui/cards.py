@@ -22,6 +22,7 @@ CATEGORY_COLOURS = {
     "Recurrent": "#eeca3b", "Attention": "#ff9da6", "Activation": "#bab0ac", "Merge": "#79706e",
 }
 PROBLEM = QColor("#d62728")
+WARNING = QColor("#b8860b")  # the Problems list's amber: the network doctor's warnings
 SELECTED = QColor("#1f77b4")
 
 MIN_TEXT_PX = 8.0  # the smallest text ever drawn, in screen pixels
@@ -66,6 +67,7 @@ class Card:
     colour: QColor
     problem: bool = False
     selected: bool = False
+    warning: bool = False  # a doctor's warning: the project trains, but look here
 
 
 def paint_card(painter: QPainter, card: Card, scale: float, base: QColor, text: QColor,
@@ -74,9 +76,10 @@ def paint_card(painter: QPainter, card: Card, scale: float, base: QColor, text: 
     detail = detail_for(scale)
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
     rect = QRectF(0, 0, NODE_W, NODE_H)
-    marked = card.problem or card.selected
+    marked = card.problem or card.selected or card.warning
     quiet = card.colour.darker(130) if base.lightness() > 127 else card.colour.darker(105)
-    border = PROBLEM if card.problem else SELECTED if card.selected else quiet
+    border = (PROBLEM if card.problem else SELECTED if card.selected
+              else WARNING if card.warning else quiet)
     if detail == BOX:
         pen = QPen(border, 3 if marked else 1.5)
         pen.setCosmetic(True)  # stays visible however far out the view is

@@ -264,6 +264,7 @@ class MainWindow(QMainWindow):
         self.views.attach(dashboard, self._training.evaluation, RunsBox(panel))
         panel.confirm_delete = self.runs.confirm_delete
         panel.evaluate_requested.connect(self.runs.evaluate_weights)
+        self._training.evaluation.split_requested.connect(self.runs.evaluate_split)
         panel.resume_requested.connect(self.runs.resume)
         self.runs.connect_dashboard()
         self.runs.show_runs_folder()
@@ -366,9 +367,9 @@ class MainWindow(QMainWindow):
     def reanalyse(self) -> None:
         a = analyze(self.editor.graph)
         self.analysis = a
-        self.scene.show_analysis(a)
-        self.summary.show_analysis(self.editor.graph, a)
         self.findings = problem_list(self.editor.graph, a, diagnose(self.project, a))
+        self.scene.show_analysis(a, self.findings)
+        self.summary.show_analysis(self.editor.graph, a)
         self.problems.show_problems(self.findings)
         n = len(self.findings)
         self.bottom_tabs.setTabText(1, f"Problems ({n})" if n else "Problems")

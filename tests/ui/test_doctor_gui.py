@@ -51,6 +51,9 @@ def test_warnings_show_their_reason_and_one_click_fixes_them_in_one_undo_step(qt
     assert softmax.toolTip().startswith(REASON["double-softmax"])
     assert "Double-click to remove Softmax 'probs' and join its neighbours." in softmax.toolTip()
     assert softmax.foreground().color().name() == "#b8860b"
+    card = w.scene.nodes["probs"]  # the canvas marks the node too, in the same amber
+    assert card.warning == softmax.text().removeprefix("⚠ ") and not card.problem
+    assert card.toolTip() == card.warning
 
     # double-click: the Softmax goes, fc2 is the output again, one undo step
     double_click(qtbot, panel, row_of(w, "double-softmax"))
