@@ -36,6 +36,30 @@ def _zero(_shapes: Sequence[Shape], _p: Params, _out: Shape) -> int:
     return 0
 
 
+def _no_tensors(_p: Params) -> dict[str, int]:
+    return {}
+
+
+def _weight_bias(weight_dims: int, switch: str = "bias") -> Callable[[Params], dict[str, int]]:
+    """A weight of ``weight_dims`` dims and, when ``params[switch]`` is on, a 1-D bias."""
+    def tensors(p: Params) -> dict[str, int]:
+        return {"weight": weight_dims, **({"bias": 1} if p[switch] else {})}
+    return tensors
+
+
+def _affine(switch: str) -> Callable[[Params], dict[str, int]]:
+    """A normalisation's per-channel scale (``weight``) and shift (``bias``), when learned."""
+    def tensors(p: Params) -> dict[str, int]:
+        return {"weight": 1, "bias": 1} if p[switch] else {}
+    return tensors
+
+
+def _ln_tensors(p: Params) -> dict[str, int]:
+    if not p["elementwise_affine"]:
+        return {}
+    return {"weight": p["dims"], **({"bias": p["dims"]} if p["bias"] else {})}
+
+
 @dataclass(frozen=True)
 class LayerSpec:
     """Everything Studio knows about one layer type.
@@ -73,6 +97,10 @@ class LayerSpec:
     #: names people know the layer by, so a search for them finds it: "Keras: Dense" (where
     #: the name comes from, then the name) or a plain common name ("DropPath")
     aliases: tuple[str, ...] = ()
+    #: the tensor families a node's ``init`` may name (``studio.core.init``), each with its
+    #: number of dims, given the resolved params: ``weight`` is every weight matrix (all of a
+    #: recurrent layer's), ``bias`` every bias
+    init_tensors: Callable[[Params], dict[str, int]] = _no_tensors
 
     @property
     def min_inputs(self) -> int:
@@ -671,26 +699,27 @@ _SPECS: list[LayerSpec] = [
         Schema((P("out_features", "int", 10, "Output features.", min=1, max=1 << 20), _bias())),
         _linear_infer, torch_class="Linear", inferred=("in_features",), ctor=_linear_ctor,
         count_params=_linear_params, count_macs=_linear_macs, affine=True,
+        init_tensors=_weight_bias(2),
         aliases=("Keras: Dense", "FullyConnected", "FC"),
     ),
     LayerSpec(
         "Conv1d", "Convolution", "1-D convolution over [channels, length].",
         _conv_schema(1), _make_conv_infer(1), torch_class="Conv1d", inferred=("in_channels",),
         ctor=_conv_ctor, count_params=_conv_params(1), count_macs=_conv_macs(1),
-        aliases=("Keras: Conv1D",),
+        aliases=("Keras: Conv1D",), init_tensors=_weight_bias(3),
     ),
     LayerSpec(
         "Conv2d", "Convolution", "2-D convolution over [channels, height, width].",
         _conv_schema(2), _make_conv_infer(2), torch_class="Conv2d", inferred=("in_channels",),
         ctor=_conv_ctor, count_params=_conv_params(2), count_macs=_conv_macs(2),
-        channels_last=True, aliases=("Keras: Conv2D",),
+        channels_last=True, aliases=("Keras: Conv2D",), init_tensors=_weight_bias(4),
     ),
     LayerSpec(
         "ConvTranspose2d", "Convolution", "Transposed 2-D convolution: learnable upsampling.",
         _conv_schema(2, transpose=True), _make_conv_infer(2, transpose=True),
         torch_class="ConvTranspose2d", inferred=("in_channels",), ctor=_conv_ctor,
         count_params=_conv_params(2, True), count_macs=_conv_macs(2, True), channels_last=True,
-        aliases=("Keras: Conv2DTranspose", "Deconvolution"),
+        aliases=("Keras: Conv2DTranspose", "Deconvolution"), init_tensors=_weight_bias(4),
     ),
     LayerSpec("MaxPool1d", "Pooling", "Largest value in each window along the length.",
               _pool_schema(1, "max"), _make_pool_infer(1, "max"), torch_class="MaxPool1d",
@@ -766,7 +795,7 @@ _SPECS: list[LayerSpec] = [
         )),
         _make_bn_infer([1, 2], "BatchNorm1d ([C] or [C, L])"), torch_class="BatchNorm1d",
         inferred=("num_features",), ctor=_bn_ctor, count_params=_bn_params,
-        aliases=("Keras: BatchNormalization",),
+        aliases=("Keras: BatchNormalization",), init_tensors=_affine("affine"),
     ),
     LayerSpec(
         "BatchNorm2d", "Normalization", "Normalises each channel over the batch ([C, H, W]).",
@@ -779,7 +808,7 @@ _SPECS: list[LayerSpec] = [
         )),
         _make_bn_infer([3], "BatchNorm2d ([C, H, W])"), torch_class="BatchNorm2d",
         inferred=("num_features",), ctor=_bn_ctor, count_params=_bn_params,
-        aliases=("Keras: BatchNormalization",),
+        aliases=("Keras: BatchNormalization",), init_tensors=_affine("affine"),
     ),
     LayerSpec(
         "LayerNorm", "Normalization", "Normalises each sample over its last `dims` dims.",
@@ -791,7 +820,7 @@ _SPECS: list[LayerSpec] = [
         )),
         _ln_infer, torch_class="LayerNorm", inferred=("normalized_shape",), ctor=_ln_ctor,
         count_params=_ln_params, studio_only=("dims",),
-        aliases=("Keras: LayerNormalization",),
+        aliases=("Keras: LayerNormalization",), init_tensors=_ln_tensors,
     ),
     LayerSpec(
         "GroupNorm", "Normalization", "Normalises groups of channels within each sample.",
@@ -802,7 +831,7 @@ _SPECS: list[LayerSpec] = [
         )),
         _gn_infer, torch_class="GroupNorm", inferred=("num_channels",), ctor=_gn_ctor,
         count_params=lambda s, p, _o: 2 * s[0][0] if p["affine"] else 0,
-        aliases=("Keras: GroupNormalization",),
+        aliases=("Keras: GroupNormalization",), init_tensors=_affine("affine"),
     ),
     LayerSpec(
         "Embedding", "Embedding", "Looks up a learned vector for each integer token id.",
@@ -815,6 +844,7 @@ _SPECS: list[LayerSpec] = [
         )),
         _emb_infer, torch_class="Embedding", dtype="index", vocabulary="num_embeddings",
         count_params=lambda _s, p, _o: p["num_embeddings"] * p["embedding_dim"],
+        init_tensors=lambda _p: {"weight": 2},
     ),
     LayerSpec(
         "PositionalEmbedding", "Embedding",
@@ -830,6 +860,7 @@ _SPECS: list[LayerSpec] = [
         )),
         _pos_infer, inferred=("embed_dim",), ctor=_pos_ctor, count_params=_pos_params,
         helpers=("_sinusoid",),
+        init_tensors=lambda p: {"weight": 2} if p["kind"] == "learned" else {},
         aliases=("PositionalEncoding", "KerasHub: PositionEmbedding",
                  "KerasHub: SinePositionEncoding"),
     ),
@@ -839,18 +870,18 @@ _SPECS: list[LayerSpec] = [
         _rnn_schema(P("nonlinearity", "choice", "tanh", "Activation of the hidden state.",
                       choices=("tanh", "relu"))),
         _rnn_infer, inferred=("input_size",), ctor=_rnn_ctor,
-        count_params=_RNN_P, count_macs=_RNN_M, helpers=("_last",),
+        count_params=_RNN_P, count_macs=_RNN_M, helpers=("_last",), init_tensors=_weight_bias(2),
         aliases=("Keras: SimpleRNN", "Elman"),
     ),
     LayerSpec(
         "LSTM", "Recurrent", "Long short-term memory over [sequence, features].",
         _rnn_schema(), _rnn_infer, inferred=("input_size",), ctor=_rnn_ctor,
-        count_params=_LSTM_P, count_macs=_LSTM_M, helpers=("_last",),
+        count_params=_LSTM_P, count_macs=_LSTM_M, helpers=("_last",), init_tensors=_weight_bias(2),
     ),
     LayerSpec(
         "GRU", "Recurrent", "Gated recurrent unit over [sequence, features].",
         _rnn_schema(), _rnn_infer, inferred=("input_size",), ctor=_rnn_ctor,
-        count_params=_GRU_P, count_macs=_GRU_M, helpers=("_last",),
+        count_params=_GRU_P, count_macs=_GRU_M, helpers=("_last",), init_tensors=_weight_bias(2),
     ),
     LayerSpec(
         "MultiheadAttention", "Attention",
@@ -866,6 +897,7 @@ _SPECS: list[LayerSpec] = [
         _attn_infer, inferred=("embed_dim",),
         ctor=lambda s, p: {"embed_dim": s[0][-1], **p},
         count_params=_mha_params, count_macs=_mha_macs, helpers=("_causal_mask",),
+        init_tensors=_weight_bias(2),
         aliases=("Keras: MultiHeadAttention", "SelfAttention"),
     ),
     LayerSpec(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from . import catalog
 from .choices import AUGMENTATIONS, DATASETS, LOSSES, OPTIMIZERS, SCHEDULERS, WARMUP
+from .init import SCHEMES
 from .params import ParamSpec, Schema
 from .settings import DataSettings, EarlyStopping, TrainingSettings, setting_specs
 
@@ -125,6 +126,23 @@ def _alias(alias: str) -> str:
     return f"`{name}` ({source})" if source else f"`{name}`"
 
 
+def _init_markdown() -> list[str]:
+    lines = [
+        "# Weight initialisation", "",
+        "A node's `init` picks how its tensors start: `{\"weight\": \"xavier_uniform\", "
+        "\"bias\": \"zeros\"}`, or with numbers `{\"weight\": {\"type\": \"normal\", "
+        "\"std\": 0.02}}`. `weight` means every weight matrix of the layer (all of a recurrent "
+        "layer's, both of attention's) and `bias` every bias. Xavier, kaiming and orthogonal "
+        "need a tensor of two or more dims. The initial weights are drawn from the project's "
+        "seed, in Studio and in the exported `model.py` alike.", "",
+    ]
+    for scheme in SCHEMES.values():
+        dims = " Needs 2-D or more." if scheme.min_dims > 1 else ""
+        lines += [f"### {scheme.name}", "", f"{scheme.doc}{dims}", "",
+                  *_params_table(scheme.schema)]
+    return lines
+
+
 def layers_markdown() -> str:
     lines = [
         "# Layer catalog",
@@ -148,7 +166,12 @@ def layers_markdown() -> str:
             lines += [f"### {spec.type}", "", f"{spec.doc} {builds}; {ports}.{inferred}", ""]
             if spec.aliases:
                 lines += [f"Also found as: {', '.join(map(_alias, spec.aliases))}.", ""]
+            tensors = spec.init_tensors(spec.schema.defaults())
+            if tensors:
+                named = ", ".join(f"`{t}` ({d}-D)" for t, d in tensors.items())
+                lines += [f"[Initialisable](#weight-initialisation): {named}.", ""]
             lines += _params_table(spec.schema)
+    lines += _init_markdown()
     lines += ["# Training choices", ""]
     for title, table, extra in (("Losses", LOSSES, ()), ("Optimizers", OPTIMIZERS, ()),
                                 ("Schedulers", SCHEDULERS, (WARMUP,)),

@@ -16,6 +16,7 @@ from typing import Any
 from . import catalog
 from .errors import CycleError, GraphError, PortError
 from .events import Signal
+from .init import validate_init
 
 ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
@@ -28,13 +29,15 @@ def snap(pos: tuple[float, float]) -> tuple[float, float]:
 
 @dataclass
 class Node:
-    """One layer on the canvas. ``params`` holds only what the user set; defaults fill the rest."""
+    """One layer on the canvas. ``params`` holds only what the user set; defaults fill the rest.
+    ``init``: how tensors start, when not as torch builds them (``studio.core.init``)."""
 
     id: str
     type: str
     params: dict[str, Any] = field(default_factory=dict)
     pos: tuple[float, float] = (0.0, 0.0)
     trainable: bool = True
+    init: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.pos = snap(self.pos)
@@ -54,7 +57,8 @@ class Node:
         return spec.schema.resolve(self.params) if spec else dict(self.params)
 
     def copy(self) -> Node:
-        return Node(self.id, self.type, copy.deepcopy(self.params), self.pos, self.trainable)
+        return Node(self.id, self.type, copy.deepcopy(self.params), self.pos, self.trainable,
+                    copy.deepcopy(self.init))
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,7 @@ class Graph:
     """A directed acyclic graph of layers.
 
     Signals: ``node_added(node)``, ``node_removed(node)``, ``node_changed(node)`` (params,
-    position or trainable flag), ``edge_added(edge)``, ``edge_removed(edge)``.
+    init, position or trainable flag), ``edge_added(edge)``, ``edge_removed(edge)``.
     """
 
     def __init__(self) -> None:
@@ -279,6 +283,14 @@ class Graph:
         node.params = spec.schema.validate(params, f"{node_id}.params") if spec else dict(params)
         self.node_changed.emit(node)
 
+    def set_init(self, node_id: str, init: dict[str, Any]) -> None:
+        """Replace a node's initialisation, checked against the tensors its params give it."""
+        node = self.node(node_id)
+        spec = node.spec
+        tensors = spec.init_tensors(node.resolved_params()) if spec else {}
+        node.init = validate_init(init, tensors, f"{node_id}.init")
+        self.node_changed.emit(node)
+
     def move_node(self, node_id: str, pos: tuple[float, float]) -> None:
         node = self.node(node_id)
         node.pos = snap(pos)
@@ -316,6 +328,7 @@ class Graph:
 
     def structure(self) -> tuple[list[tuple[Any, ...]], list[tuple[str, str, int]]]:
         """A comparable snapshot (for tests and undo checks)."""
-        nodes = [(n.id, n.type, n.params, n.pos, n.trainable) for n in self.nodes.values()]
+        nodes = [(n.id, n.type, n.params, n.pos, n.trainable, n.init)
+                 for n in self.nodes.values()]
         edges = sorted((e.src, e.dst, e.port) for e in self.edges)
         return nodes, edges

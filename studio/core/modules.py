@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, cast
 import torch
 from torch import nn
 
+from .init import apply_init
+
 if TYPE_CHECKING:  # pragma: no cover
     from .graph import Graph
     from .shapes import Analysis
@@ -242,6 +244,8 @@ class GraphModule(nn.Module):
             if node.is_input:
                 continue
             layer = make_layer(node.type, analysis.nodes[nid].in_shapes, node.params)
+            if node.init:  # at once, so each layer draws what the exported model.py draws
+                apply_init(layer, node.init)
             if not node.trainable:
                 layer.requires_grad_(False)
             self.add_module(nid, layer)

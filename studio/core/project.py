@@ -23,6 +23,7 @@ from . import catalog
 from .errors import GraphError, ParamError, ProjectError
 from .files import read_limited
 from .graph import Edge, Graph, Node, check_id
+from .init import compact, validate_init
 from .settings import DataSettings, EarlyStopping, TrainingSettings, error_message
 
 FORMAT = "studio.project"
@@ -53,6 +54,8 @@ class Project:
                                  "pos": [round(n.pos[0], 2), round(n.pos[1], 2)]}
             if not n.trainable:
                 d["trainable"] = False
+            if n.init:
+                d["init"] = compact(n.init)
             nodes.append(d)
         edges = [{"from": e.src, "to": e.dst, "port": e.port} for e in self.graph.edges]
         return {
@@ -289,7 +292,7 @@ def _load_graph(raw: Any) -> Graph:
     return graph
 
 
-_NODE_KEYS = {"id", "type", "params", "pos", "trainable"}
+_NODE_KEYS = {"id", "type", "params", "pos", "trainable", "init"}
 
 
 def _load_node(nd: Any, where: str, graph: Graph) -> Node:
@@ -322,7 +325,13 @@ def _load_node(nd: Any, where: str, graph: Graph) -> Node:
     trainable = nd.get("trainable", True)
     if not isinstance(trainable, bool):
         raise ProjectError("must be true or false", f"{where}.trainable")
-    return Node(nid, kind, params, (float(pos[0]), float(pos[1])), trainable)  # type: ignore[arg-type]
+    try:  # only tensors the layer has, as its params build it
+        init = validate_init(nd.get("init", {}), spec.init_tensors(spec.schema.resolve(params)),
+                             f"{where}.init")
+    except ParamError as exc:
+        raise ProjectError(exc.message, exc.where) from None
+    xy = (float(pos[0]), float(pos[1]))
+    return Node(nid, kind, params, xy, trainable, init)  # type: ignore[arg-type]
 
 
 def file_stem(path: Path) -> str:

@@ -15,6 +15,7 @@ from . import catalog
 from .catalog import Misfit, Shape
 from .errors import CycleError, ParamError
 from .graph import Graph
+from .init import validate_init
 
 Severity = Literal["error", "warning"]
 
@@ -113,6 +114,12 @@ def analyze(graph: Graph) -> Analysis:
         except ParamError as exc:
             problems.append(Problem(nid, f"{name}: {exc}", field=(exc.where or "")[7:] or None))
             continue
+        if node.init:  # a param turned off (bias) may have taken away a tensor init names
+            try:
+                validate_init(node.init, spec.init_tensors(params))
+            except ParamError as exc:
+                problems.append(Problem(nid, f"{name}: {exc}", field=exc.where))
+                continue
         in_edges = graph.in_edges(nid)
         ports = {e.port for e in in_edges}
         missing = [p for p in range(spec.min_inputs) if p not in ports]

@@ -99,6 +99,22 @@ def _call(indent: int, head: str, args: list[str], tail: str = "", comment: str 
     return [*lines, current]
 
 
+def _init_lines(target: str, layer_type: str, in_shapes: list[tuple[int, ...]],
+                params: dict[str, Any], init: dict[str, dict[str, Any]]) -> list[str]:
+    """``nn.init.xavier_uniform_(self.fc1.weight)`` for each tensor the node initialises, in
+    the order Studio's builder initialises them (so a seed draws the same numbers)."""
+    import torch
+
+    from studio.core.build import make_layer
+    from studio.core.init import calls
+
+    with torch.device("meta"):  # only the parameters' names: nothing allocated
+        layer = make_layer(layer_type, in_shapes, params)
+    return [line for pname, function, args in calls(layer, init)
+            for line in _call(8, f"nn.init.{function}", [f"{target}.{pname}", *(
+                f"{k}={_literal(v)}" for k, v in args.items())])]
+
+
 def _text_constant(name: str, text: str) -> list[str]:
     """``NAME = 'text'``, as pieces of one literal in parentheses when it is too long for a
     line; every piece through ``py_str``."""
@@ -166,6 +182,8 @@ def model_source(project: Project, class_name: str = "Net") -> str:
             init += _call(8, f"self.add_module({py_str(nid)}, {cls}", kwargs, ")")
         else:
             init += _call(8, f"self.{nid} = {cls}", kwargs)
+        if node.init:
+            init += _init_lines(attr(nid), node.type, info.in_shapes, node.params, node.init)
         if not node.trainable:
             init += _call(8, f"{attr(nid)}.requires_grad_", ["False"], comment="frozen")
         fwd += _call(8, f"{var[nid]} = {attr(nid)}", [var[s] for s in g.predecessors(nid)],

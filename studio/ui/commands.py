@@ -18,6 +18,7 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 from studio.core import catalog, fit
 from studio.core.errors import GraphError, StudioError
 from studio.core.graph import Edge, Graph, Node
+from studio.core.init import validate_init
 from studio.core.project import Project
 from studio.core.shapes import analyze, format_shape
 
@@ -163,6 +164,20 @@ class SetParams(QUndoCommand):
         self.graph.set_params(self.node_id, copy.deepcopy(self.old))
 
 
+class SetInit(QUndoCommand):
+    def __init__(self, graph: Graph, node_id: str, init: dict[str, Any]) -> None:
+        super().__init__(f"Initialise {node_id}")
+        self.graph, self.node_id = graph, node_id
+        self.old = copy.deepcopy(graph.nodes[node_id].init)
+        self.new = copy.deepcopy(init)
+
+    def redo(self) -> None:
+        self.graph.set_init(self.node_id, copy.deepcopy(self.new))
+
+    def undo(self) -> None:
+        self.graph.set_init(self.node_id, copy.deepcopy(self.old))
+
+
 class SetTrainable(QUndoCommand):
     def __init__(self, graph: Graph, node_id: str, trainable: bool) -> None:
         super().__init__(f"{'Unfreeze' if trainable else 'Freeze'} {node_id}")
@@ -280,7 +295,8 @@ class Editor(QObject):
             taken.add(new)
             rename[n.id] = new
             fresh.append(Node(new, n.type, copy.deepcopy(n.params),
-                              (n.pos[0] + offset[0], n.pos[1] + offset[1]), n.trainable))
+                              (n.pos[0] + offset[0], n.pos[1] + offset[1]), n.trainable,
+                              copy.deepcopy(n.init)))
         kept = [Edge(rename[e.src], rename[e.dst], e.port) for e in edges
                 if e.src in rename and e.dst in rename]
         ok = self._push(AddNodes(self.graph, fresh, kept, f"Paste {len(fresh)} nodes"))
@@ -401,6 +417,22 @@ class Editor(QObject):
         if clean == node.params:
             return True
         return self._push(SetParams(self.graph, node_id, clean))
+
+    def set_init(self, node_id: str, init: dict[str, Any]) -> bool:
+        """A node's whole ``init`` as one undo step (refused, with the reason, if invalid)."""
+        node = self.graph.nodes.get(node_id)
+        if node is None:
+            return False
+        spec = node.spec
+        tensors = spec.init_tensors(node.resolved_params()) if spec else {}
+        try:
+            clean = validate_init(init, tensors, f"{node_id}.init")
+        except StudioError as exc:
+            self.refused.emit(str(exc))
+            return False
+        if clean == node.init:
+            return True
+        return self._push(SetInit(self.graph, node_id, clean))
 
     def set_trainable(self, node_id: str, trainable: bool) -> bool:
         node = self.graph.nodes.get(node_id)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
@@ -40,6 +40,9 @@ from studio.core.params import ParamSpec, Schema
 from studio.core.settings import DataSettings, EarlyStopping, TrainingSettings, setting_specs
 
 from .commands import Editor
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .init_form import InitForm
 
 INT_LIMIT = 2**31 - 1
 
@@ -188,6 +191,7 @@ class Inspector(QScrollArea):
         self.setWidgetResizable(True)
         self.node_id: str | None = None
         self.form: ParamForm | None = None
+        self.init_form: InitForm | None = None
         editor.graph.node_changed.connect(self._node_changed)
         editor.graph.node_removed.connect(self._node_removed)
         # a settings edit rebuilds the page, but only after the event that made it: the field
@@ -205,6 +209,7 @@ class Inspector(QScrollArea):
             self.show_settings()
             return
         self.node_id = node_id
+        self.init_form = None
         node = self.editor.graph.nodes[node_id]
         spec = catalog.get(node.type)
         page = QWidget()
@@ -219,6 +224,11 @@ class Inspector(QScrollArea):
             self.form = ParamForm(spec.schema, spec.schema.resolve(node.params))
             self.form.committed.connect(self._commit_param)
             lay.addWidget(self.form)
+            if spec.init_tensors is not catalog._no_tensors:
+                from .init_form import InitForm  # it builds on this module's forms
+
+                self.init_form = InitForm(self.editor, node_id)
+                lay.addWidget(self.init_form)
             if spec.count_params is not catalog._zero:
                 train = QCheckBox("Trainable (uncheck to freeze)")
                 train.setChecked(node.trainable)
@@ -245,6 +255,8 @@ class Inspector(QScrollArea):
             for name, w in self.form.widgets.items():
                 _set_widget(w, full.get(name))
                 self.form.shown[name] = full.get(name)
+            if self.init_form is not None:
+                self.init_form.refresh()
 
     def _node_removed(self, node: Node) -> None:
         if node.id == self.node_id:
@@ -260,6 +272,7 @@ class Inspector(QScrollArea):
         """The project's data and training settings, each form built from the schema."""
         self.node_id = None
         self.form = None
+        self.init_form = None
         p = self.editor.project
         page = QWidget()
         lay = QVBoxLayout(page)
