@@ -62,13 +62,17 @@ class InitForm(QGroupBox):
         spec = node.spec
         tensors = spec.init_tensors(node.resolved_params()) if spec else {}
         self.setVisible(bool(tensors))
+        # the choices line up: every name gets the widest name's width
+        width = max((self.fontMetrics().horizontalAdvance(t) for t in tensors), default=0) + 6
         for tensor, dims in tensors.items():
             entry = node.init.get(tensor, {"type": "default"})
             names = [s.name for s in SCHEMES.values() if s.min_dims <= dims]
             row = QWidget()
             h = QHBoxLayout(row)
             h.setContentsMargins(0, 0, 0, 0)
-            h.addWidget(QLabel(tensor))
+            label = QLabel(tensor)
+            label.setFixedWidth(width)
+            h.addWidget(label)
             combo = compact_combo(names, entry["type"])
             combo.setToolTip(SCHEMES[entry["type"]].doc)
             combo.currentTextChanged.connect(lambda v, t=tensor: self._set_scheme(t, v))
