@@ -87,6 +87,12 @@ class DataSettings(_Strict):
     options: dict[str, Any] = _setting(dict, "The dataset's own options (path, target, …).")
     val_fraction: float = _setting(0.2, "Share of the samples held out for validation.",
                                    ge=0.0, lt=1.0)
+    test_fraction: float = _setting(
+        0.0, "Share of the samples held out for testing (stratified, fixed by the seed, apart "
+        "from validation): the run's best weights are scored on it at the end (test_ "
+        "metrics). val_fraction + test_fraction must be < 1. Ignored, with a note, for "
+        "datasets with their own test set (mnist, fashion-mnist, cifar10), which is used.",
+        ge=0.0, lt=1.0)
     batch_size: int = _setting(64, "Samples per optimizer step (over all processes).",
                                "samples", ge=1, le=1 << 20)
     normalize: bool = _setting(True, "Scale inputs with the training part's statistics.")
@@ -103,6 +109,15 @@ class DataSettings(_Strict):
     def _known_dataset(cls, v: str) -> str:
         if v not in DATASETS:
             raise ValueError(f"unknown dataset {v!r}; choose one of {', '.join(DATASETS)}")
+        return v
+
+    @field_validator("test_fraction")
+    @classmethod
+    def _leaves_training(cls, v: float, info: Any) -> float:
+        val = info.data.get("val_fraction", 0.0)
+        if v > 0 and val + v >= 1.0:
+            raise ValueError(f"val_fraction + test_fraction must be < 1 to leave samples to "
+                             f"train on; got {val:g} + {v:g}")
         return v
 
     @field_validator("options")

@@ -14,7 +14,7 @@ from studio.core.project import DataSettings
 
 from .arrays import Arrays
 from .sources import load_arrays
-from .split import feature_stats, fill_missing, split_indices
+from .split import feature_stats, fill_missing, split_parts
 
 
 @dataclass
@@ -39,6 +39,7 @@ class DataBundle:
     files: Any = None  # lazy.ImageFiles: samples stay on disk, x_* are empty
     train_idx: np.ndarray | None = None
     val_idx: np.ndarray | None = None
+    test_idx: np.ndarray | None = None
 
     @property
     def n_train(self) -> int:
@@ -53,6 +54,13 @@ class DataBundle:
             return len(self.x_val)
         assert self.val_idx is not None, "a bundle of image files keeps its split indices"
         return len(self.val_idx)
+
+    @property
+    def n_test(self) -> int:
+        """Samples in the test part: the dataset's own test set or ``data.test_fraction``'s."""
+        if self.files is not None:
+            return 0 if self.test_idx is None else len(self.test_idx)
+        return 0 if self.y_test is None else len(self.y_test)
 
     @property
     def num_classes(self) -> int:
@@ -123,14 +131,16 @@ def load_data(settings: DataSettings, base_dir: str | Path | None = None, seed: 
     """Load, split and normalise the project's dataset (CPU tensors; move them with ``to``)."""
     base = Path(base_dir) if base_dir is not None else None
     arrays = load_arrays(settings.dataset, settings.options, base)
-    return prepare(arrays, settings.val_fraction, settings.normalize, seed, settings.scaling)
+    return prepare(arrays, settings.val_fraction, settings.normalize, seed, settings.scaling,
+                   settings.test_fraction)
 
 
 def prepare(a: Arrays, val_fraction: float, normalize: bool, seed: int,
-            scaling: str = "standard") -> DataBundle:
+            scaling: str = "standard", test_fraction: float = 0.0) -> DataBundle:
     """Split, fill missing cells and scale the inputs with the training part's statistics
     (``scaling``: "standard" or "minmax"); regression targets are standardised whenever
-    ``normalize`` is on, whatever the scaling, since the trainer undoes it for its metrics."""
+    ``normalize`` is on, whatever the scaling, since the trainer undoes it for its metrics.
+    A dataset with its own test set keeps it and ignores ``test_fraction`` (with a note)."""
     if len(a) < 2:
         raise DatasetError(f"only {len(a)} sample(s); at least two are needed",
                            "data.dataset")
@@ -139,16 +149,20 @@ def prepare(a: Arrays, val_fraction: float, normalize: bool, seed: int,
             raise DatasetError("min-max scaling needs the images in memory; this folder is "
                                "read from disk as needed, use scaling \"standard\"",
                                "data.scaling")
-        return _prepare_lazy(a, val_fraction, normalize, seed)
+        return _prepare_lazy(a, val_fraction, normalize, seed, test_fraction)
     if a.y.dtype.kind == "f" and not np.all(np.isfinite(a.y)):
         raise DatasetError("targets contain NaN or infinite values", "data.dataset")
     stratify = a.task == "classification"
-    tr, va = split_indices(a.y, val_fraction, seed, stratify)
+    messages = list(a.messages)
+    if test_fraction > 0 and a.x_test is not None:
+        messages.append(f"the dataset has its own test set of {len(a.x_test):,} samples; "
+                        "data.test_fraction is ignored")
+        test_fraction = 0.0
+    tr, va, te = split_parts(a.y, val_fraction, test_fraction, seed, stratify)
     if len(tr) == 0:
         raise DatasetError("the validation fraction leaves no training samples",
                            "data.val_fraction")
     x = _as_float(a.x, a.image)
-    messages = list(a.messages)
     if a.fill:
         messages += _fill(x, tr, a)
     if not np.all(np.isfinite(x)):
@@ -167,6 +181,8 @@ def prepare(a: Arrays, val_fraction: float, normalize: bool, seed: int,
         x_test = _as_float(a.x_test, a.image)
         if norm:
             x_test = _standardize(x_test, mean, std)
+    elif len(te):
+        x_test = x[te]  # filled and scaled with the training part's statistics, as x was
     y = a.y
     target_norm = None
     y_test = a.y_test
@@ -184,6 +200,8 @@ def prepare(a: Arrays, val_fraction: float, normalize: bool, seed: int,
             y = ((y - m) / s).astype(np.float32)
             if y_test is not None:
                 y_test = ((y_test.astype(np.float64) - m) / s).astype(np.float32)
+    if a.x_test is None and len(te):
+        y_test = y[te]
     t = torch.from_numpy
     return DataBundle(
         task=a.task, classes=a.classes, sample_shape=a.sample_shape,
@@ -192,6 +210,7 @@ def prepare(a: Arrays, val_fraction: float, normalize: bool, seed: int,
         x_test=None if x_test is None else t(np.ascontiguousarray(x_test, dtype=np.float32)),
         y_test=None if y_test is None else t(np.asarray(y_test).copy()),
         image=a.image, norm=norm, target_norm=target_norm, messages=messages,
+        test_idx=te if len(te) else None,
     )
 
 
@@ -222,10 +241,11 @@ def _standardize(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray
     return x
 
 
-def _prepare_lazy(a: Arrays, val_fraction: float, normalize: bool, seed: int) -> DataBundle:
+def _prepare_lazy(a: Arrays, val_fraction: float, normalize: bool, seed: int,
+                  test_fraction: float) -> DataBundle:
     from .lazy import estimate_stats
 
-    tr, va = split_indices(a.y, val_fraction, seed, stratify=True)
+    tr, va, te = split_parts(a.y, val_fraction, test_fraction, seed, stratify=True)
     c = a.files.sample_shape[0]
     mean, std = estimate_stats(a.files, tr, seed=seed) if normalize else ([0.0] * c, [1.0] * c)
     empty = torch.empty((0, *a.files.sample_shape))
@@ -233,9 +253,10 @@ def _prepare_lazy(a: Arrays, val_fraction: float, normalize: bool, seed: int) ->
     return DataBundle(
         task=a.task, classes=a.classes, sample_shape=a.files.sample_shape,
         x_train=empty, y_train=y[tr], x_val=empty, y_val=y[va], image=True,
+        y_test=y[te] if len(te) else None,
         norm={"mean": mean, "std": std, "per": "channel", "scale": 255.0},
         messages=[f"{len(a.y):,} images are read from disk as they are needed", *a.messages],
-        files=a.files, train_idx=tr, val_idx=va)
+        files=a.files, train_idx=tr, val_idx=va, test_idx=te if len(te) else None)
 
 
 def _as_float(x: np.ndarray, image: bool) -> np.ndarray:
@@ -245,9 +266,10 @@ def _as_float(x: np.ndarray, image: bool) -> np.ndarray:
 
 
 def describe(bundle: DataBundle) -> str:
-    n = bundle.n_train + bundle.n_val
+    # a test part cut from the dataset counts among its samples; an official test set never did
+    n = bundle.n_train + bundle.n_val + (bundle.n_test if bundle.test_idx is not None else 0)
     what = (f"{bundle.num_classes} classes" if bundle.task == "classification"
             else f"regression, {bundle.target_width} target(s)")
     return (f"{n:,} samples of shape {list(bundle.sample_shape)} ({what}); "
             f"{bundle.n_train:,} train, {bundle.n_val:,} validation"
-            + (f", {len(bundle.x_test):,} test" if bundle.x_test is not None else ""))
+            + (f", {bundle.n_test:,} test" if bundle.n_test else ""))

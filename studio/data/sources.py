@@ -233,6 +233,15 @@ def _download(name: str, options: dict[str, Any]) -> bool:
 
 # -- user files ---------------------------------------------------------------------------
 
+#: datasets that come with a test set of their own, kept in place of ``data.test_fraction``
+OWN_TEST_SETS = ("mnist", "fashion-mnist", "cifar10")
+
+
+def has_test_part(dataset: str, test_fraction: float) -> bool:
+    """Whether training on these data settings leaves a test part to score the weights on."""
+    return dataset in OWN_TEST_SETS or test_fraction > 0
+
+
 def load_arrays(name: str, options: dict[str, Any], base: Path | None = None) -> Arrays:
     """The named dataset's samples; ``base`` resolves relative paths (the project's folder)."""
     if name in ("digits", "iris", "wine", "breast-cancer", "diabetes"):

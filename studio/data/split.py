@@ -1,4 +1,4 @@
-"""The train/validation split and what is learnt from its training part (feature scaling,
+"""The train/validation/test split and what is learnt from its training part (feature scaling,
 fill-in values for missing cells), shared by Studio and the exported ``train.py``.
 
 The exported package gets a copy of this file, so it imports nothing but numpy: the same project
@@ -32,6 +32,25 @@ def split_indices(y: np.ndarray, fraction: float, seed: int, stratify: bool
     train_mask = np.ones(n, dtype=bool)
     train_mask[val_idx] = False
     return np.flatnonzero(train_mask), val_idx
+
+
+def split_parts(y: np.ndarray, val_fraction: float, test_fraction: float, seed: int,
+                stratify: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train, validation and test indices, disjoint and covering every sample.
+
+    The test part is drawn first, from a random stream of its own, and the validation part from
+    the rest with ``split_indices`` at the share that keeps it ``val_fraction`` of the whole:
+    a project without a test part (``test_fraction`` 0) splits exactly as before it existed.
+    Every class keeps at least one training sample where it has two or more.
+    """
+    if test_fraction <= 0:
+        train, val = split_indices(y, val_fraction, seed, stratify)
+        return train, val, np.array([], dtype=np.int64)
+    rest, test = split_indices(y, test_fraction, (seed + 1_000_003) % 2**32, stratify)
+    rest = np.sort(rest)
+    share = min(val_fraction / (1.0 - test_fraction), 0.999) if val_fraction > 0 else 0.0
+    train, val = split_indices(y[rest], share, seed, stratify)
+    return rest[train], rest[val], test
 
 
 def feature_stats(x: np.ndarray, rows: np.ndarray, axes: tuple[int, ...], scaling: str

@@ -188,7 +188,8 @@ class MetricsFile(Callback):
         if keep_epochs and self.path.exists():  # a resumed run continues the file
             for line in self.path.read_text().splitlines():
                 try:
-                    if json.loads(line).get("epoch", 0) <= keep_epochs:
+                    # a finished run's test line has no epoch: the resumed run tests anew
+                    if 0 < json.loads(line).get("epoch", 0) <= keep_epochs:
                         kept.append(line)
                 except json.JSONDecodeError:
                     break

@@ -23,7 +23,7 @@ def collect_predictions(trainer: Any, split: str = "val") -> dict[str, Any]:
     import torch
 
     b = trainer.bundle
-    if (b.n_val if split == "val" else len(b.y_test if b.y_test is not None else ())) == 0:
+    if (b.n_val if split == "val" else b.n_test) == 0:
         return {}
     outs: list[torch.Tensor] = []
     ys: list[torch.Tensor] = []
@@ -113,9 +113,10 @@ def evaluate_weights(project: Project, weights: Path, base_dir: Path | None = No
     trainer.settings.init_weights = None  # the given weights replace them anyway
     trainer.setup()
     load_exact(trainer.model, state, str(weights))
-    if split == "test" and trainer.bundle.x_test is None:
-        raise TrainingError(f"the dataset {project.data.dataset!r} has no test split; "
-                            "evaluate on val", "--split")
+    if split == "test" and trainer.bundle.n_test == 0:
+        raise TrainingError(f"the dataset {project.data.dataset!r} has no test set of its own "
+                            "and data.test_fraction is 0; set data.test_fraction (e.g. 0.2) "
+                            "and train again, or evaluate on val", "data.test_fraction")
     with torch.no_grad():
         logs = trainer.evaluate(split)
     return collect_predictions(trainer, split), logs

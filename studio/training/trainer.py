@@ -49,6 +49,7 @@ from .precision import Precision
 from .protocol import RunResult
 from .run_folder import RunLock, remove_stale_temp_files
 from .strategy import SingleProcess, for_this_process
+from .testing import run_test
 
 __all__ = ["RunResult", "Trainer", "available_devices", "resolve_device"]
 
@@ -400,8 +401,9 @@ class Trainer:
         b = self.bundle
         train = split == "train"
         if b.files is not None:
-            idx = b.train_idx if train else b.val_idx
-            assert idx is not None, "a bundle of image files keeps its split indices"
+            idx = {"train": b.train_idx, "val": b.val_idx, "test": b.test_idx}[split]
+            if idx is None:
+                raise TrainingError(f"the dataset has no {split} set")
             return LoaderBatches(b.files, idx, batch_size,
                                  shuffle=train, device=self.device, mean=b.norm["mean"],
                                  std=b.norm["std"], generator=self.shuffle_gen,
@@ -439,9 +441,8 @@ class Trainer:
         self.strategy.finish(self)
         if not self.main:
             return
-        b = self.bundle
-        if b.x_test is not None and b.y_test is not None and self.stop_reason != "stopped":
-            self.test_logs = self.evaluate("test")
+        if self.stop_reason != "stopped":
+            self.test_logs = run_test(self)
         if self.out_dir is not None:
             if self.stop_reason == "stopped" and self.batch_in_epoch:
                 self.write_checkpoint(self.out_dir / "last.ckpt", self.checkpoint_state(),

@@ -88,7 +88,8 @@ def probe(case: dict[str, Any]) -> dict[str, Any]:
     config = train.load_config(Path(case["config"]))
     data = train.prepare(config)
     out: dict[str, Any] = {"data": describe_data(data), "train_idx": data.train_idx.tolist(),
-                           "val_idx": data.val_idx.tolist()}
+                           "val_idx": data.val_idx.tolist(),
+                           "test_idx": [] if data.test_idx is None else data.test_idx.tolist()}
     if case.get("objects"):
         steps = train.steps_per_epoch(config, len(data.x_train))
         model = train.initial_model(config)

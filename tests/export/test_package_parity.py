@@ -21,7 +21,7 @@ import pytest
 from studio.core.choices import CLASSIFICATION_LOSSES, LOSSES, OPTIMIZERS, SCHEDULERS
 from studio.core.project import DataSettings, Project, TrainingSettings, sample_paths
 from studio.data.sources import load_arrays
-from studio.data.split import split_indices
+from studio.data.split import split_parts
 from studio.export import export
 from studio.export.code import package_files
 from studio.training import Trainer
@@ -116,12 +116,15 @@ def write_datasets(folder: Path) -> dict[str, dict[str, Any]]:
         "csv minmax": {"path": "table.csv", "target": "kind"},
         "npz images minmax": {"path": "images.npz"},
         "image-folder": {"path": "img", "size": [8, 6]},
+        # a test part cut by data.test_fraction; mnist keeps its own and ignores the fraction
+        "iris test": {}, "diabetes test": {}, "csv missing median test":
+            {"path": "gaps.csv", "missing": "median"}, "mnist test": tv,
     }
 
 
 def data_project(kind: str, options: dict[str, Any], folder: Path) -> Project:
     """The dataset under a network that fits it (Input → Flatten → Linear); a kind naming
-    minmax scales its inputs to 0…1."""
+    minmax scales its inputs to 0…1, one naming test holds out a fifth for the test part."""
     dataset = kind.split()[0]
     a = load_arrays(dataset, options, folder)
     width = len(a.classes) if a.task == "classification" else a.y.shape[1]
@@ -130,6 +133,7 @@ def data_project(kind: str, options: dict[str, Any], folder: Path) -> Project:
     loss = "CrossEntropyLoss" if a.task == "classification" else "MSELoss"
     return Project(f"data {kind}", graph,
                    DataSettings(dataset=dataset, options=options, val_fraction=0.25,
+                                test_fraction=0.2 if kind.endswith(" test") else 0.0,
                                 batch_size=8,
                                 scaling="minmax" if "minmax" in kind else "standard"),
                    TrainingSettings(loss={"type": loss}, device="cpu", seed=3))
@@ -197,12 +201,14 @@ def set_up(project: Project, base: Path) -> Trainer:
     return trainer
 
 
-def studio_split(project: Project, base: Path) -> tuple[list[int], list[int]]:
+def studio_split(project: Project, base: Path) -> tuple[list[int], list[int], list[int]]:
+    """Studio's split; the trainer's bundle holds the same test indices (None: no part cut)."""
     d = project.data
     a = load_arrays(d.dataset, d.options, base)
-    train, val = split_indices(a.y, d.val_fraction, project.training.seed,
-                               a.task == "classification")
-    return train.tolist(), val.tolist()
+    held = 0.0 if a.x_test is not None else d.test_fraction
+    train, val, test = split_parts(a.y, d.val_fraction, held, project.training.seed,
+                                   a.task == "classification")
+    return train.tolist(), val.tolist(), test.tolist()
 
 
 def first_difference(a: Any, b: Any, where: str = "") -> str:
@@ -234,21 +240,28 @@ def test_every_loss_optimizer_and_scheduler_is_built_alike(probed) -> None:
                         t.warmup_steps, t.steps_per_epoch, t.model)
         assert got["objects"] == want, f"{name}: {first_difference(got['objects'], want)}"
         assert got["data"] == describe_data(t.bundle), name
-        assert (got["train_idx"], got["val_idx"]) == studio_split(project, base), name
+        assert (got["train_idx"], got["val_idx"], got["test_idx"]) == \
+            studio_split(project, base), name
         compared += 1
     assert compared == len(LOSSES) + len(OPTIMIZERS) + 2 * len(SCHEDULERS) + 1
 
 
 def test_every_dataset_is_read_split_and_normalised_alike(probed) -> None:
     kinds = [name for name in probed["cases"] if name.startswith("data ")]
-    assert len(kinds) == 19
+    assert len(kinds) == 23
     for name in kinds:
         project, base, _ = probed["cases"][name]
         got = probed["results"][name]
         t = set_up(project, base)
         want = describe_data(t.bundle)
         assert got["data"] == want, f"{name}: {first_difference(got['data'], want)}"
-        assert (got["train_idx"], got["val_idx"]) == studio_split(project, base), name
+        split = studio_split(project, base)
+        assert (got["train_idx"], got["val_idx"], got["test_idx"]) == split, name
+        held = t.bundle.test_idx.tolist() if t.bundle.test_idx is not None else []
+        assert held == split[2], name
+        if name.endswith(" test"):  # a test part either way: cut, or the dataset's own
+            assert got["data"]["x_test"] is not None and t.bundle.n_test > 0, name
+            assert (len(split[2]) == 0) == (name == "data mnist test"), name
 
 
 def test_the_package_trains_to_the_same_numbers_as_studio(probed) -> None:

@@ -33,7 +33,7 @@ from torch.utils.data import DistributedSampler, TensorDataset
 import builders
 from loaders import Arrays, DatasetError, load_arrays
 from model import Net
-from split import feature_stats, fill_missing, split_indices
+from split import feature_stats, fill_missing, split_parts
 
 HERE = Path(__file__).resolve().parent
 CONFIG_FORMAT = "studio.train-config"
@@ -71,6 +71,7 @@ class Data:
     target_norm: tuple[float, float] | None = None  # regression targets' (mean, std)
     x_test: torch.Tensor | None = None
     y_test: torch.Tensor | None = None
+    test_idx: np.ndarray | None = None  # data.test_fraction's part, when the data has no own
 
 
 def _normalize(a: Arrays, x: np.ndarray, train: np.ndarray, seed: int, scaling: str
@@ -105,7 +106,9 @@ def prepare(config: dict[str, Any]) -> Data:
                            f"{config['task']} loss")
     if len(a.y) < 2:
         raise DatasetError("at least two samples are needed")
-    train, val = split_indices(a.y, data["val_fraction"], seed, a.task == "classification")
+    held = 0.0 if a.x_test is not None else data.get("test_fraction", 0.0)  # own test set kept
+    train, val, test = split_parts(a.y, data["val_fraction"], held, seed,
+                                   a.task == "classification")
     if len(train) == 0:
         raise DatasetError("the validation fraction leaves no training samples")
     x, x_test = _as_float(a.x, a.image), None
@@ -116,6 +119,8 @@ def prepare(config: dict[str, Any]) -> Data:
         raise DatasetError("features contain NaN or infinite values; clean the data first")
     if a.x_test is not None:
         x_test = _as_float(a.x_test, a.image)
+    elif len(test):
+        x_test = x[test]
     if data["normalize"]:
         mean, std = _normalize(a, x, train, seed, data.get("scaling", "standard"))
         for part in (x, x_test):
@@ -133,6 +138,7 @@ def prepare(config: dict[str, Any]) -> Data:
             y_test = ((y_test.astype(np.float64) - m) / s).astype(np.float32)
     elif a.task == "regression":
         y = y.astype(np.float32)
+    y_test = y[test] if a.x_test is None and len(test) else y_test
 
     def tensor(part: np.ndarray, rows: np.ndarray | None = None) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(part if rows is None else part[rows]))
@@ -140,7 +146,7 @@ def prepare(config: dict[str, Any]) -> Data:
     out = Data(tensor(x, train), tensor(y, train), tensor(x, val), tensor(y, val), train, val,
                a.task, len(a.classes), target_norm,
                None if x_test is None else tensor(x_test),
-               None if y_test is None else tensor(y_test))
+               None if y_test is None else tensor(y_test), test if len(test) else None)
     _fit_to_network(out, config)
     return out
 

@@ -38,6 +38,8 @@ class RunsController(QObject):
         self.last_result: RunOutcome | None = None
         self.run_dir: Path | None = None
         self.evaluation_job: QObject | None = None
+        #: the run and weights file the Evaluate view shows; another split evaluates these
+        self.evaluated: tuple[RunInfo, Path] | None = None
         self._progress_shown = 0.0
         # the question goes through this so tests can answer it
         self.ask_stop_run: Callable[[], bool] = self._ask_stop_run
@@ -247,25 +249,60 @@ class RunsController(QObject):
             return
         w.show_status(f"training {result.message}")
         if result.predictions:
-            w.evaluation.show_predictions(result.predictions, result.logs)
+            self._evaluating_run_end(result)
+
+    def _evaluating_run_end(self, result: RunOutcome) -> None:
+        """The run's validation predictions; its test part, if chosen, from the weights the
+        run scored on it (named by the last line of ``metrics.jsonl``)."""
+        import json
+
+        from ..training.runs import read_run
+
+        w = self.window
+        weights = "model.safetensors"
+        if self.run_dir is not None and any(k.startswith("test_") for k in result.logs):
+            try:
+                lines = (self.run_dir / "metrics.jsonl").read_text().splitlines()
+                weights = str(json.loads(lines[-1]).get("weights", weights))
+            except (OSError, ValueError, IndexError):
+                pass
+        self.evaluated = None if self.run_dir is None else (read_run(self.run_dir),
+                                                            self.run_dir / weights)
+        w.evaluation.set_test_available(any(k.startswith("test_") for k in result.logs))
+        w.evaluation.show_predictions(result.predictions or {}, result.logs)
 
     # -- evaluating a checkpoint ----------------------------------------------------------
 
     def evaluate_weights(self, run: RunInfo, weights: Path) -> None:
-        """The evaluation views for one checkpoint of a run, computed in a child process."""
+        """The evaluation views for one checkpoint of a run, on the split the Evaluate view
+        has chosen when the run's project has a test part."""
+        from studio.data.sources import has_test_part
+
+        data = run.settings.get("data", {})
+        test = has_test_part(str(data.get("dataset", "")), float(data.get("test_fraction", 0)))
+        self.evaluated = (run, weights)
+        self.window.evaluation.set_test_available(test)
+        self.evaluate_split(self.window.evaluation.split)
+
+    def evaluate_split(self, split: str) -> None:
+        """The evaluated weights on one split ("val" or "test"), computed in a child process.
+        """
         from ..training.process import EvaluationJob
 
+        if self.evaluated is None:
+            return
+        run, weights = self.evaluated
         w = self.window
-        out = run.path / f"evaluation-{weights.stem}.npz"
+        out = run.path / f"evaluation-{weights.stem}{'-test' if split == 'test' else ''}.npz"
         job = EvaluationJob(run.path / "project.studio.json", weights, out, w.project_dir(),
-                            parent=self)
+                            parent=self, split=split)
         self.evaluation_job = job
-        w.show_status(f"evaluating {run.name}/{weights.name}…")
+        w.show_status(f"evaluating {run.name}/{weights.name} on {split}…")
 
         def done(pred: dict[str, Any], logs: dict[str, Any]) -> None:
             from studio.training.console import format_logs
 
-            w.evaluation.show_predictions(pred, logs)
+            w.evaluation.show_predictions(pred, logs, split)
             w.views.show("evaluate")
             w.dashboard.add_message(f"{run.name}/{weights.name}: {format_logs(logs)}")
             w.show_status(f"evaluated {run.name}/{weights.name}")

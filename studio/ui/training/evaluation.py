@@ -10,6 +10,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QImage, QPalette, QPixmap
 from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
     QListWidget,
@@ -89,16 +91,32 @@ class ConfusionMatrix(QTableWidget):
                 self.setItem(r, c, item)
 
 
+SPLITS = (("val", "Validation"), ("test", "Test"))
+
 EMPTY_HINT = ("Nothing evaluated yet.\n\nWhen a run finishes, its validation predictions "
               "appear here; to look at any checkpoint, select it in the runs list below and "
               "press Evaluate.")
 
 
 class EvaluationView(QWidget):
-    """The views for one run's validation predictions; until there are some, what to do."""
+    """The views for one run's predictions on its validation or test part (the split
+    selector, shown when the project has a test part); until there are some, what to do.
+
+    Each split's predictions are kept once shown; choosing a split not yet evaluated asks for
+    it with ``split_requested``, and the controller answers with ``show_predictions``."""
+
+    split_requested = Signal(str)  # "val" or "test"
 
     def __init__(self) -> None:
         super().__init__()
+        self.split_box = QComboBox()
+        for key, label in SPLITS:
+            self.split_box.addItem(label, key)
+        self.split_box.setToolTip("Which part of the data the predictions are made on: "
+                                  "validation, or the test part held out from training")
+        self.split_box.hide()
+        self.split_box.currentIndexChanged.connect(self._split_chosen)
+        self.results: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         self.tabs = QTabWidget()
         self.summary = QLabel()
         self.summary.setWordWrap(True)
@@ -120,17 +138,51 @@ class EvaluationView(QWidget):
         self.scatter.setLabel("left", "predicted")
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.summary)
+        head = QHBoxLayout()
+        head.addWidget(self.summary, 1)
+        head.addWidget(self.split_box)
+        lay.addLayout(head)
         lay.addWidget(self.hint, 1)
         lay.addWidget(self.tabs, 1)
         self.tabs.hide()
         self.pred: dict[str, Any] = {}
         self.confusion.cell_chosen.connect(self.open_cell)
 
-    def show_predictions(self, pred: dict[str, Any], logs: dict[str, Any]) -> None:
+    @property
+    def split(self) -> str:
+        """The split chosen in the selector ("val" without a test part)."""
+        return str(self.split_box.currentData()) if self.split_box.isVisibleTo(self) else "val"
+
+    def set_test_available(self, available: bool) -> None:
+        """Show the split selector when there is a test part; forget every split shown."""
+        self.results.clear()
+        self.split_box.setVisible(available)
+        if not available:
+            self._select("val")
+
+    def _select(self, split: str) -> None:
+        self.split_box.blockSignals(True)
+        self.split_box.setCurrentIndex(self.split_box.findData(split))
+        self.split_box.blockSignals(False)
+
+    def _split_chosen(self) -> None:
+        split = self.split
+        if split in self.results:
+            self._show(*self.results[split], split)
+        else:
+            self.split_requested.emit(split)
+
+    def show_predictions(self, pred: dict[str, Any], logs: dict[str, Any],
+                         split: str = "val") -> None:
+        """Show (and keep) one split's predictions, and select that split."""
+        self.results[split] = (pred, logs)
+        self._select(split)
+        self._show(pred, logs, split)
+
+    def _show(self, pred: dict[str, Any], logs: dict[str, Any], split: str) -> None:
         self.pred = pred
         self.tabs.clear()
-        shown = {k: v for k, v in logs.items() if k.startswith(("val_", "test_"))
+        shown = {k: v for k, v in logs.items() if k.startswith(f"{split}_")
                  and isinstance(v, float)}
         self.summary.setText(" · ".join(f"{k} <b>{v:.4f}</b>" for k, v in shown.items()))
         self.hint.setVisible(not pred)

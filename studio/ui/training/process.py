@@ -207,7 +207,8 @@ class EvaluationJob(QObject):
     failed = Signal(str)
 
     def __init__(self, project_file: Path, weights: Path, out: Path,
-                 base_dir: Path | None = None, parent: QObject | None = None) -> None:
+                 base_dir: Path | None = None, parent: QObject | None = None,
+                 split: str = "val") -> None:
         super().__init__(parent)
         self.out = out
         self.proc = QProcess(self)
@@ -215,7 +216,7 @@ class EvaluationJob(QObject):
         self.proc.finished.connect(self._exited)
         self.proc.errorOccurred.connect(self._error)
         self.args = ["-m", "studio", "evaluate", str(project_file), "--weights", str(weights),
-                     "--predictions", str(out)]
+                     "--predictions", str(out), "--split", split]
         if base_dir is not None:
             self.args += ["--base-dir", str(base_dir)]
 

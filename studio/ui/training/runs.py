@@ -74,7 +74,9 @@ def read_run(path: Path) -> RunInfo:
         info.status = "interrupted" if (path / "metrics.jsonl").exists() else "unknown"
     try:
         for line in (path / "metrics.jsonl").read_text().splitlines():
-            info.epochs.append(json.loads(line))
+            logs = json.loads(line)
+            if "epoch" in logs:  # the final test line has none
+                info.epochs.append(logs)
     except (OSError, ValueError):
         pass
     try:
