@@ -7,7 +7,7 @@ import sys
 from typing import Any, TextIO
 
 from .callbacks import Callback
-from .trainer import RunResult
+from .protocol import RunResult
 
 SHOWN = ("loss", "accuracy", "mae", "val_loss", "val_accuracy", "val_f1", "val_mae", "val_rmse",
          "val_r2", "test_loss", "test_accuracy", "test_mae")

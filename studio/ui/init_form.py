@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 from studio.core.init import SCHEMES
 
 from .commands import Editor
-from .inspector import ParamForm, compact_combo, indented
+from .forms import ParamForm, compact_combo, indented
 
 
 class InitForm(QGroupBox):
