@@ -5,6 +5,7 @@ into a folder that holds other files is asked first (``ask_overwrite``, which te
 
 from __future__ import annotations
 
+import re
 import sys
 import tempfile
 from collections.abc import Callable
@@ -37,11 +38,23 @@ FORMATS = (("onnx", "ONNX (.onnx), checked and run in onnxruntime", ".onnx"),
            ("python", "Python package: model.py, weights, train.py with its config", ""))
 
 
-def candidate_weights(runs_dir: Path | None, limit: int = 20) -> list[Path]:
-    """The newest runs' weight files, best first."""
+def candidate_weights(runs_dir: Path | None, project_path: Path | None = None,
+                      limit: int = 20) -> list[Path]:
+    """The newest runs' weight files, best first: this project's runs before others (samples
+    and unsaved projects share one runs folder), each group newest first."""
     if runs_dir is None or not runs_dir.is_dir():
         return []
-    runs = sorted((p for p in runs_dir.iterdir() if p.is_dir()), reverse=True)[:limit]
+    stem = file_stem(project_path) if project_path is not None else "untitled"
+    mine = re.compile(re.escape(stem) + r"-\d{8}-\d{6}(-\d+)?")
+
+    def order(run: Path) -> tuple[bool, float]:
+        try:
+            return bool(mine.fullmatch(run.name)), run.stat().st_mtime
+        except OSError:
+            return False, 0.0
+
+    runs = sorted((p for p in runs_dir.iterdir() if p.is_dir()), key=order,
+                  reverse=True)[:limit]
     return [r / f for r in runs for f in WEIGHT_FILES if (r / f).exists()]
 
 
@@ -59,7 +72,7 @@ class ExportDialog(QDialog):
             self.format.addItem(text, key)
         self.weights = QComboBox()
         self.weights.addItem("untrained (the project's initial weights)", None)
-        for p in ([weights] if weights else []) + candidate_weights(runs_dir):
+        for p in ([weights] if weights else []) + candidate_weights(runs_dir, project.path):
             self.weights.addItem(f"{p.parent.name}/{p.name}", str(p))
         if self.weights.count() > 1:
             self.weights.setCurrentIndex(1)

@@ -144,3 +144,22 @@ def test_a_python_export_into_a_folder_of_other_files_asks_first(window, qtbot, 
         dlg.btn_export.click()
     assert sig.args[0], sig.args[1]
     assert "--force" not in dlg.command()
+
+
+def test_the_dialog_offers_this_projects_runs_before_others_in_a_shared_folder(tmp_path
+                                                                              ) -> None:
+    """Samples share one runs folder: a newer run of another sample must not come first (by
+    name, wine_classifier-… sorted after mnist_mlp-… and was offered for the MNIST MLP)."""
+    import os
+
+    from studio.ui.export_dialog import candidate_weights
+
+    runs = tmp_path / "runs"
+    for i, name in enumerate(["mnist_mlp-20261123-100000", "mnist_mlp-20261123-110000",
+                              "wine_classifier-20261123-120000", "mnist_mlp_big-20261123-130000"]):
+        (runs / name).mkdir(parents=True)
+        (runs / name / "best.ckpt").write_bytes(b"x")
+        os.utime(runs / name, (1000 + i, 1000 + i))
+    found = [p.parent.name for p in candidate_weights(runs, tmp_path / "mnist_mlp.studio.json")]
+    assert found == ["mnist_mlp-20261123-110000", "mnist_mlp-20261123-100000",
+                     "mnist_mlp_big-20261123-130000", "wine_classifier-20261123-120000"]
