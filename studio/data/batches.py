@@ -3,6 +3,9 @@
 A per-sample DataLoader costs 10–30% on small models; slicing a shuffled index on the device
 costs almost nothing. Augmentations draw independent random parameters for every sample but
 run as a few batched tensor ops, on the GPU when the data is there.
+
+An epoch of training never ends on a batch of one sample: BatchNorm cannot train on one, so
+that sample joins the batch before it (``batch_spans``). Evaluation cuts plain batches.
 """
 
 from __future__ import annotations
@@ -15,8 +18,19 @@ import torch
 import torch.nn.functional as F
 
 
+def batch_spans(n: int, batch_size: int) -> list[slice]:
+    """Where an epoch of ``n`` training samples is cut into batches: every ``batch_size``,
+    except that a last batch of a single sample joins the one before (``batch_size + 1``).
+    BatchNorm fails on one sample in training mode, and dropping it would lose data."""
+    starts = list(range(0, n, batch_size))
+    if len(starts) > 1 and n % batch_size == 1:
+        starts.pop()
+    return [slice(a, a + batch_size) for a in starts[:-1]] + [slice(a, n) for a in starts[-1:]]
+
+
 class Batches:
-    """Shuffled mini-batches of (x, y). ``start`` resumes an epoch part-way through.
+    """Mini-batches of (x, y); ``start`` resumes an epoch part-way through. Shuffled batches
+    are training batches, cut by ``batch_spans``; unshuffled ones (evaluation) are plain.
 
     With a ``shard`` (a data-parallel run) the epoch's order and this process's part of it
     come from the shard's ``DistributedSampler``; call ``set_epoch`` before each epoch.
@@ -40,7 +54,9 @@ class Batches:
 
     def __len__(self) -> int:
         n = len(self.shard) if self.shard is not None else len(self.x)
-        return max(1, math.ceil(n / self.batch_size)) if n else 0
+        if self.shard is None and not self.shuffle:
+            return math.ceil(n / self.batch_size)
+        return len(batch_spans(n, self.batch_size))
 
     def epoch(self, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         bs = self.batch_size
@@ -53,13 +69,14 @@ class Batches:
                 yield self._float(self.x[i:i + bs]), self.y[i:i + bs]
             return
         x, y, augment = self.x, self.y, self.augment
+        spans = batch_spans(len(order), bs)[start:]
         if self.affine is None and augment is None:  # the common case, kept lean (measured)
-            for i in range(start * bs, len(order), bs):
-                idx = order[i:i + bs]
+            for span in spans:
+                idx = order[span]
                 yield x[idx], y[idx]
             return
-        for i in range(start * bs, len(order), bs):
-            idx = order[i:i + bs]
+        for span in spans:
+            idx = order[span]
             xb = self._float(x[idx])
             yield (augment(xb) if augment else xb), y[idx]
 

@@ -7,7 +7,6 @@ augmentation happen batch-wide on the training device, as for in-memory data.
 
 from __future__ import annotations
 
-import math
 import os
 import warnings
 from collections.abc import Iterator, Sequence
@@ -22,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from studio.core.errors import DatasetError
 from studio.core.files import open_regular
 
-from .batches import Augmenter
+from .batches import Augmenter, batch_spans
 
 #: what Pillow may decode: the formats of image-folder's suffixes, and none that runs a helper
 #: program (EPS would start Ghostscript) whatever the file's name says
@@ -100,7 +99,8 @@ class ImageFiles(Dataset[tuple[torch.Tensor, int, str]]):
 
 
 class LoaderBatches:
-    """The ``Batches`` interface over a DataLoader of image files."""
+    """The ``Batches`` interface over a DataLoader of image files; shuffled (training)
+    batches are cut by ``batch_spans`` as in memory, unshuffled ones plainly."""
 
     def __init__(self, files: ImageFiles, indices: np.ndarray, batch_size: int, *,
                  shuffle: bool, device: torch.device, mean: Sequence[float],
@@ -121,7 +121,12 @@ class LoaderBatches:
 
     def __len__(self) -> int:
         n = len(self.shard) if self.shard is not None else len(self.indices)
-        return math.ceil(n / self.batch_size) if n else 0
+        return len(self._spans(n))
+
+    def _spans(self, n: int) -> list[slice]:
+        if self.shard is None and not self.shuffle:
+            return [slice(i, i + self.batch_size) for i in range(0, n, self.batch_size)]
+        return batch_spans(n, self.batch_size)
 
     def epoch(self, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = self.indices
@@ -129,16 +134,15 @@ class LoaderBatches:
             order = order[self.shard.positions().numpy()]
         elif self.shuffle:
             order = order[torch.randperm(len(order), generator=self.generator).numpy()]
-        order = order[start * self.batch_size:]
-        if not len(order):
+        batches = [order[span].tolist() for span in self._spans(len(order))[start:]]
+        if not batches:
             return
-        loader = DataLoader(self.files, batch_size=self.batch_size, sampler=order.tolist(),
-                            num_workers=self.workers, pin_memory=self.device.type == "cuda",
-                            persistent_workers=False)
+        loader = DataLoader(self.files, batch_sampler=batches, num_workers=self.workers,
+                            pin_memory=self.device.type == "cuda", persistent_workers=False)
         for k, (xb, yb, problems) in enumerate(loader):
             bad = next((j for j, text in enumerate(problems) if text), None)
-            if bad is not None:  # batches follow ``order``: the file is known by position
-                i = int(order[k * self.batch_size + bad])
+            if bad is not None:  # batch k holds ``batches[k]``: the file is known by position
+                i = batches[k][bad]
                 raise DatasetError(problems[bad], str(self.files.files[i]))
             xb = xb.to(self.device, non_blocking=True).float().sub_(self.mean).div_(self.std)
             yield (self.augment(xb) if self.augment else xb), yb.to(self.device)

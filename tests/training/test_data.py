@@ -157,7 +157,8 @@ def test_batches_cover_every_sample_once_and_resume_mid_epoch() -> None:
     batches = Batches(x, x[:, 0], 3, shuffle=True, generator=g)
     state = g.get_state()
     seen = torch.cat([xb for xb, _ in batches.epoch()])
-    assert sorted(seen[:, 0].tolist()) == list(range(10)) and len(batches) == 4
+    # 3 + 3 + 4: the tenth sample joins the last batch (BatchNorm cannot train on one)
+    assert sorted(seen[:, 0].tolist()) == list(range(10)) and len(batches) == 3
     g.set_state(state)
     tail = torch.cat([xb for xb, _ in batches.epoch(start=2)])
     assert torch.equal(tail, seen[6:])

@@ -3,7 +3,9 @@
 Same samples in the same order, same labels, same classes, same task: split.py then gives
 train.py the split Studio trains on. What Studio refuses (missing values, labels it cannot
 read, pickled code) is refused here too, with the reason. Relative paths are looked up in the
-folders train.py passes (this package's, then the project's).
+folders train.py passes (this package's, then the project's). At the end, two rules of
+Studio's training loop that train.py follows too: how an epoch is cut into batches, and which
+epoch's weights are scored on the test part.
 """
 
 from __future__ import annotations
@@ -440,3 +442,38 @@ def _image_folder(options: dict[str, Any], folders: Sequence[Path]) -> Arrays:
     limit = float(os.environ.get("STUDIO_IN_MEMORY_MB", "1024")) * 2**20
     return Arrays(x, np.array(labels, dtype=np.int64), "classification", classes, image=True,
                   estimate_stats=x.nbytes > limit)
+
+
+# -- Studio's rules for train.py's loop ---------------------------------------------------
+
+def batch_spans(n: int, batch_size: int) -> list[slice]:
+    """Where an epoch of ``n`` training samples is cut into batches, as Studio cuts it: every
+    ``batch_size``, except that a last batch of one sample joins the one before, since
+    BatchNorm cannot train on a single sample (and dropping it would lose data)."""
+    starts = list(range(0, n, batch_size))
+    if len(starts) > 1 and n % batch_size == 1:
+        starts.pop()
+    return [slice(a, a + batch_size) for a in starts[:-1]] + [slice(a, n) for a in starts[-1:]]
+
+
+class BestWeights:
+    """The weights Studio scores on the test part, those of its best.ckpt: the last epoch that
+    improved on the early-stopping monitor (val_loss without early stopping, the training
+    loss when the logs lack it), higher being better for accuracy-like metrics. ``wanted``
+    False (no validation to choose by, or no test part): none kept, the last are scored."""
+
+    def __init__(self, training: dict[str, Any], wanted: bool) -> None:
+        self.monitor = (training.get("early_stopping") or {}).get("monitor", "val_loss")
+        self.wanted = wanted
+        self.value = math.inf  # lower is better (negated for accuracy-like metrics)
+        self.state: dict[str, Any] | None = None
+
+    def update(self, model: Any, logs: dict[str, Any]) -> None:
+        if not self.wanted:
+            return
+        key = self.monitor if self.monitor in logs else "loss"
+        higher = any(k in key for k in ("acc", "f1", "precision", "recall", "r2"))
+        value = -logs[key] if higher else logs[key]
+        if math.isfinite(value) and value < self.value:
+            self.value = value
+            self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}

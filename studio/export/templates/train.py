@@ -31,7 +31,7 @@ from torch.utils.data import DistributedSampler, TensorDataset
 
 # isort: split
 import builders
-from loaders import Arrays, DatasetError, load_arrays
+from loaders import Arrays, BestWeights, DatasetError, batch_spans, load_arrays
 from model import Net
 from split import feature_stats, fill_missing, split_parts
 
@@ -199,8 +199,7 @@ def _bce_targets(y: torch.Tensor, k: int, out: tuple[int, ...]) -> torch.Tensor:
 def steps_per_epoch(config: dict[str, Any], n_train: int, world: int = 1) -> int:
     """Optimizer steps in an epoch: the batch size is over all processes, as in Studio."""
     batch = max(1, config["data"]["batch_size"] // world)
-    per_process = math.ceil(n_train / world)
-    return max(1, math.ceil(per_process / batch)) if per_process else 0
+    return len(batch_spans(math.ceil(n_train / world), batch))  # each process's part
 
 
 # -- loss, optimizer, schedulers ----------------------------------------------------------
@@ -324,7 +323,7 @@ def initial_model(config: dict[str, Any]) -> nn.Module:
 def train(config: dict[str, Any], epochs: int, device: torch.device, out: Path | None
           ) -> list[dict[str, Any]]:
     """Train, print each epoch's metrics on rank 0, save the weights to ``out`` (unless None);
-    the epochs' logs come back."""
+    the epochs' logs come back, the last one with the test metrics, as Studio's summary.json."""
     distributed = dist.is_available() and dist.is_initialized()
     rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
     t, loss_type = config["training"], config["training"]["loss"]["type"]
@@ -354,7 +353,7 @@ def train(config: dict[str, Any], epochs: int, device: torch.device, out: Path |
     if rank == 0:
         for note in notes(config):
             print(f"note: {note}", flush=True)
-    step, history = 0, []
+    step, history, best = 0, [], BestWeights(t, len(data.x_val) > 0 and data.x_test is not None)
     for epoch in range(epochs):
         if sampler is not None:
             sampler.set_epoch(epoch)
@@ -366,8 +365,8 @@ def train(config: dict[str, Any], epochs: int, device: torch.device, out: Path |
         # the epoch's loss * samples and right answers (or absolute error), on the device
         totals = torch.zeros(2, dtype=torch.float64, device=device)
         seen = values = 0
-        for i in range(0, len(order), batch):
-            idx = order[i:i + batch]
+        for span in batch_spans(len(order), batch):
+            idx = order[span]
             xb, yb = data.x_train[idx], data.y_train[idx]
             if step < run.warmup_steps:
                 f = builders.warmup_factor(step, run.warmup_steps)
@@ -415,19 +414,24 @@ def train(config: dict[str, Any], epochs: int, device: torch.device, out: Path |
             builders.step_scheduler(run.scheduler, t["scheduler"], logs)
         history.append(logs)
         if rank == 0:
+            best.update(model, logs)
             print(f"epoch {epoch + 1}/{epochs} {format_logs(logs, data.task)}", flush=True)
         if not math.isfinite(logs["loss"]):
             raise SystemExit("the loss is not finite; lower the learning rate")
-    if rank == 0 and data.x_test is not None and data.y_test is not None:
-        test = evaluate(model, data.x_test, data.y_test, run.loss_fn, data, loss_type,
-                        max(config["data"]["batch_size"], 256), "test_")
-        print(format_logs(test, data.task), flush=True)
-    if rank == 0 and out is not None:
+    if rank == 0 and out is not None:  # the last epoch's weights, as Studio's model file
         from safetensors.torch import save_file
 
         save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
                   str(out))
         print(f"saved {out}", flush=True)
+    if rank == 0 and data.x_test is not None and data.y_test is not None:
+        if best.state is not None:  # the best epoch's weights, as Studio scores best.ckpt
+            model.load_state_dict(best.state)
+        test = evaluate(model, data.x_test, data.y_test, run.loss_fn, data, loss_type,
+                        max(config["data"]["batch_size"], 256), "test_")
+        print(format_logs(test, data.task), flush=True)
+        if history:
+            history[-1].update(test)
     return history
 
 
