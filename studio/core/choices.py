@@ -87,6 +87,13 @@ OPTIMIZERS: dict[str, Schema] = {
         P("centered", "bool", False, "Normalise by the estimated variance."),
         _WD,
     )),
+    "Adadelta": Schema((  # the optimizer of the classic Keras and PyTorch MNIST ConvNets
+        P("lr", "float", 1.0, "Scales each step (1.0: Zeiler's method as published).",
+          min=0.0, max=100.0, min_exclusive=True),
+        P("rho", "float", 0.9, "Decay of the running averages.", min=0.0, max=1.0),
+        P("eps", "float", 1e-6, "Numerical stability term.", min=0.0, min_exclusive=True),
+        _WD,
+    )),
     "Adagrad": Schema((
         P("lr", "float", 0.01, "Learning rate.", min=0.0, max=100.0, min_exclusive=True),
         P("lr_decay", "float", 0.0, "Learning-rate decay.", min=0.0),

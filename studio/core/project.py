@@ -43,6 +43,8 @@ class Project:
     graph: Graph = field(default_factory=Graph)
     data: DataSettings = field(default_factory=DataSettings)
     training: TrainingSettings = field(default_factory=TrainingSettings)
+    #: one line on what the project is for (File ▸ Open Sample shows it for the samples)
+    description: str = ""
     path: Path | None = None
 
     # -- dict form ------------------------------------------------------------------------
@@ -58,14 +60,15 @@ class Project:
                 d["init"] = compact(n.init)
             nodes.append(d)
         edges = [{"from": e.src, "to": e.dst, "port": e.port} for e in self.graph.edges]
-        return {
-            "format": FORMAT,
-            "version": VERSION,
-            "name": self.name,
+        out: dict[str, Any] = {"format": FORMAT, "version": VERSION, "name": self.name}
+        if self.description:  # absent when empty: such files still open in older Studios
+            out["description"] = self.description
+        out.update({
             "graph": {"nodes": nodes, "edges": edges},
             "data": self.data.model_dump(),
             "training": self.training.model_dump(),
-        }
+        })
+        return out
 
     @classmethod
     def from_dict(cls, raw: Any) -> Project:
@@ -76,16 +79,21 @@ class Project:
         bad = _unencodable(raw)
         if bad is not None:
             raise ProjectError("text that cannot be written as UTF-8 (a lone surrogate)", bad)
-        unknown = set(raw) - {"format", "version", "name", "graph", "data", "training"}
+        unknown = set(raw) - {"format", "version", "name", "description", "graph", "data",
+                              "training"}
         if unknown:
             raise ProjectError(f"unknown field {sorted(unknown)[0]!r}", "(top level)")
         name = raw.get("name", "Untitled")
         if not isinstance(name, str):
             raise ProjectError("must be text", "name")
+        description = raw.get("description", "")
+        if not isinstance(description, str):
+            raise ProjectError("must be text", "description")
         graph = _load_graph(raw.get("graph"))
         data = _model(DataSettings, raw.get("data", {}), "data")
         training = _model(TrainingSettings, raw.get("training", {}), "training")
-        return cls(name=name, graph=graph, data=data, training=training)
+        return cls(name=name, description=description, graph=graph, data=data,
+                   training=training)
 
     # -- files ----------------------------------------------------------------------------
 
@@ -349,6 +357,20 @@ def samples_dir() -> Path:
 
 def sample_paths() -> list[Path]:
     return sorted(samples_dir().glob("*.studio.json"))
+
+
+def sample_header(path: Path) -> tuple[str, str]:
+    """A project file's name and description without validating the rest (menus list many
+    files); the file's stem when it cannot be read."""
+    try:
+        raw = json.loads(read_limited(path, MAX_FILE_BYTES, ProjectError,
+                                      what="project files"))
+        name, description = raw.get("name"), raw.get("description", "")
+        if isinstance(name, str) and isinstance(description, str):
+            return name, " ".join(description.split())
+    except (ProjectError, ValueError, AttributeError):
+        pass
+    return file_stem(path), ""
 
 
 DEFAULT_SAMPLE = "mnist_cnn.studio.json"

@@ -10,7 +10,7 @@ from .callbacks import Callback
 from .protocol import RunResult
 
 SHOWN = ("loss", "accuracy", "mae", "val_loss", "val_accuracy", "val_f1", "val_mae", "val_rmse",
-         "val_r2", "test_loss", "test_accuracy", "test_mae")
+         "val_r2", "test_loss", "test_accuracy", "test_f1", "test_mae", "test_rmse", "test_r2")
 
 
 def format_logs(logs: dict[str, Any]) -> str:

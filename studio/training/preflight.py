@@ -21,7 +21,8 @@ from studio.core.shapes import Analysis
 from studio.data.bundle import DataBundle
 
 #: per-parameter state each optimizer keeps (Adam: two moments), for the memory estimate
-OPTIMIZER_SLOTS = {"Adam": 2, "AdamW": 2, "RMSprop": 2, "Adagrad": 1, "SGD": 1}
+OPTIMIZER_SLOTS = {"Adam": 2, "AdamW": 2, "RMSprop": 2, "Adadelta": 2, "Adagrad": 1,
+                   "SGD": 1}
 
 
 @dataclass

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import re
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -25,8 +26,31 @@ from studio.core.shapes import analyze, format_shape
 MOVE_ID = 1001
 
 
+class _Weak:
+    """What an undo command edits, held weakly. The stack owns its commands and is a child of
+    the editor that owns the model; a strong reference back closed a cycle through Qt
+    wrappers, and collecting that cycle could free commands the stack still listed (a
+    segfault when the stack was cleared)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = f"_weak_{name}"
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
+        if obj is None:
+            return self
+        target = getattr(obj, self.slot)()
+        if target is None:
+            raise RuntimeError("the edited project is gone")
+        return target
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        setattr(obj, self.slot, weakref.ref(value))
+
+
 class AddNodes(QUndoCommand):
     """Insert nodes (with the edges among and into them); undo removes them again."""
+
+    graph = _Weak()
 
     def __init__(self, graph: Graph, nodes: list[Node], edges: list[Edge], text: str) -> None:
         super().__init__(text)
@@ -45,6 +69,8 @@ class AddNodes(QUndoCommand):
 
 class RemoveNodes(QUndoCommand):
     """Delete nodes and every edge touching them; undo puts all back where they were."""
+
+    graph = _Weak()
 
     def __init__(self, graph: Graph, ids: Iterable[str]) -> None:
         ids = [i for i in graph.nodes if i in set(ids)]
@@ -71,6 +97,8 @@ class RemoveNodes(QUndoCommand):
 
 
 class Connect(QUndoCommand):
+    graph = _Weak()
+
     def __init__(self, graph: Graph, edge: Edge) -> None:
         super().__init__(f"Connect {edge.src} → {edge.dst}")
         self.graph, self.edge = graph, edge
@@ -83,6 +111,8 @@ class Connect(QUndoCommand):
 
 
 class Disconnect(QUndoCommand):
+    graph = _Weak()
+
     def __init__(self, graph: Graph, edge: Edge) -> None:
         super().__init__(f"Disconnect {edge.src} → {edge.dst}")
         self.graph, self.edge = graph, edge
@@ -123,6 +153,8 @@ class Steps(QUndoCommand):
 class MoveNodes(QUndoCommand):
     """Positions before and after; consecutive moves of the same nodes merge into one step."""
 
+    graph = _Weak()
+
     def __init__(self, graph: Graph, moves: Mapping[str, tuple[tuple[float, float],
                                                                 tuple[float, float]]],
                  mergeable: bool = True, text: str | None = None) -> None:
@@ -151,6 +183,8 @@ class MoveNodes(QUndoCommand):
 
 
 class SetParams(QUndoCommand):
+    graph = _Weak()
+
     def __init__(self, graph: Graph, node_id: str, params: dict[str, Any]) -> None:
         super().__init__(f"Edit {node_id}")
         self.graph, self.node_id = graph, node_id
@@ -165,6 +199,8 @@ class SetParams(QUndoCommand):
 
 
 class SetInit(QUndoCommand):
+    graph = _Weak()
+
     def __init__(self, graph: Graph, node_id: str, init: dict[str, Any]) -> None:
         super().__init__(f"Initialise {node_id}")
         self.graph, self.node_id = graph, node_id
@@ -179,6 +215,8 @@ class SetInit(QUndoCommand):
 
 
 class SetTrainable(QUndoCommand):
+    graph = _Weak()
+
     def __init__(self, graph: Graph, node_id: str, trainable: bool) -> None:
         super().__init__(f"{'Unfreeze' if trainable else 'Freeze'} {node_id}")
         self.graph, self.node_id, self.value = graph, node_id, trainable
@@ -193,6 +231,8 @@ class SetTrainable(QUndoCommand):
 class SetSetting(QUndoCommand):
     """One field of the data or training settings (validated by the model on assignment)."""
 
+    editor = _Weak()
+
     def __init__(self, editor: Editor, section: str, name: str, value: Any) -> None:
         super().__init__(f"Change {section}.{name}")
         self.editor, self.section, self.name = editor, section, name
@@ -202,6 +242,27 @@ class SetSetting(QUndoCommand):
     def _set(self, value: Any) -> None:
         setattr(getattr(self.editor.project, self.section), self.name, copy.deepcopy(value))
         self.editor.settings_changed.emit(self.section, self.name)
+
+    def redo(self) -> None:
+        self._set(self.new)
+
+    def undo(self) -> None:
+        self._set(self.old)
+
+
+class SetProjectText(QUndoCommand):
+    """The project's name or description."""
+
+    editor = _Weak()
+
+    def __init__(self, editor: Editor, name: str, value: str) -> None:
+        super().__init__(f"Change project {name}")
+        self.editor, self.name = editor, name
+        self.old, self.new = getattr(editor.project, name), value
+
+    def _set(self, value: str) -> None:
+        setattr(self.editor.project, self.name, value)
+        self.editor.settings_changed.emit("project", self.name)
 
     def redo(self) -> None:
         self._set(self.new)
@@ -439,6 +500,17 @@ class Editor(QObject):
         if node is None or node.trainable == trainable:
             return False
         return self._push(SetTrainable(self.graph, node_id, trainable))
+
+    def set_project_text(self, name: str, value: str) -> bool:
+        """``name`` or ``description``: one line each (line breaks become spaces); a blank
+        name is refused, since it names the project everywhere."""
+        value = " ".join(value.split())
+        if name == "name" and not value:
+            self.refused.emit("the project needs a name")
+            return False
+        if getattr(self.project, name) == value:
+            return True
+        return self._push(SetProjectText(self, name, value))
 
     def set_setting(self, section: str, name: str, value: Any) -> bool:
         model = getattr(self.project, section)

@@ -7,7 +7,6 @@ commit (Enter, focus out, a click) through the ``Editor``, so every change is on
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
@@ -72,8 +71,17 @@ class Inspector(QScrollArea):
         # crashes Qt)
         self._rebuild = QTimer(self, singleShot=True, interval=0)
         self._rebuild.timeout.connect(self._rebuild_settings)
-        editor.settings_changed.connect(lambda *_: self._rebuild.start())
+        editor.settings_changed.connect(self._setting_changed)
         self.show_settings()
+
+    def _setting_changed(self, section: str, name: str) -> None:
+        if section != "project":
+            self._rebuild.start()
+        elif self.node_id is None:  # name or description: the field shows it; no rebuild,
+            edit = self.name_edit if name == "name" else self.description_edit  # so Tab works
+            if edit.text() != getattr(self.editor.project, name):
+                edit.setText(getattr(self.editor.project, name))
+                edit.setCursorPosition(0)
 
     # -- nodes ----------------------------------------------------------------------------
 
@@ -149,9 +157,12 @@ class Inspector(QScrollArea):
         p = self.editor.project
         page = QWidget()
         lay = QVBoxLayout(page)
-        title = QLabel(f"<b>{html.escape(p.name)}</b> · data and training")
-        title.setWordWrap(True)
-        lay.addWidget(title)
+        about = QGroupBox("Project")
+        af = compact_form(about)
+        self.name_edit = self._text(af, "name", p.name, "Shown in the title bar and summaries.")
+        self.description_edit = self._text(
+            af, "description", p.description, "One line on what the project is for.")
+        lay.addWidget(about)
         data = QGroupBox("Data")
         df = compact_form(data)
         self._combo(df, "dataset", list(DATASETS), p.data.dataset, self._set_dataset)
@@ -279,6 +290,21 @@ class Inspector(QScrollArea):
                                                     if k != "type"}))
             sub.committed.connect(lambda n, v: apply(_short({**value, n: v}, schema)))
             form.addRow(indented(sub))
+
+    def _text(self, form: QFormLayout, name: str, value: str, tip: str) -> QLineEdit:
+        edit = QLineEdit(value)
+        edit.setCursorPosition(0)  # a long description reads from its start
+        edit.setToolTip(f"{value}\n\n{tip}" if value else tip)
+        edit.setPlaceholderText(tip)
+
+        def commit() -> None:
+            if edit.text() != getattr(self.editor.project, name) and \
+                    not self.editor.set_project_text(name, edit.text()):
+                edit.setText(getattr(self.editor.project, name))  # refused: show what holds
+
+        edit.editingFinished.connect(commit)
+        form.addRow(label_text(name), edit)
+        return edit
 
     @staticmethod
     def _combo(form: QFormLayout, label: str, items: list[str], current: str,

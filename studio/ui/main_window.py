@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from studio.core.doctor import diagnose
 from studio.core.findings import Finding, problem_list
-from studio.core.project import Project, default_sample, sample_paths
+from studio.core.project import Project, default_sample, sample_header, sample_paths
 from studio.core.shapes import Analysis, analyze
 
 from .canvas import CanvasScene
@@ -165,9 +165,7 @@ class MainWindow(QMainWindow):
         self.act_show_training = QAction("Show Training When a Run &Starts", self)
         self.act_show_training.setCheckable(True)
         self.samples_menu = QMenu("Open &Sample", self)
-        for p in sample_paths():
-            self.samples_menu.addAction(p.name.removesuffix(".studio.json"),
-                                        partial(fc.open_path, p))
+        self.samples_menu.aboutToShow.connect(self._fill_samples_menu)  # read when first opened
         self.recent_menu = QMenu("Open &Recent", self)
         mb = self.menuBar()
         f = mb.addMenu("&File")
@@ -375,12 +373,27 @@ class MainWindow(QMainWindow):
         self.bottom_tabs.setTabText(1, f"Problems ({n})" if n else "Problems")
         self.analysed.emit(a)
 
+    def _fill_samples_menu(self) -> None:
+        """Each sample's name and its one-line description, read from the file's header."""
+        if self.samples_menu.actions():
+            return
+        for path in sample_paths():
+            name, description = sample_header(path)
+            text = f"{name} — {description}" if description else name
+            action = self.samples_menu.addAction(text.replace("&", "&&"),
+                                                 partial(self.files.open_path, path))
+            action.setStatusTip(str(path))
+
     def has_problems(self) -> bool:
-        """True, with the first problem in the status bar, when the graph cannot be built."""
-        if self.analysis is not None and self.analysis.errors:
-            self.show_status("fix the problems first: " + self.analysis.errors[0].message)
-            return True
-        return False
+        """True, with the first problem in the status bar, when the graph cannot be built or
+        the doctor found an error (a run would fail once the data is loaded)."""
+        first = next((f for f in self.findings if f.severity == "error"), None)
+        if first is None and self.analysis is not None and self.analysis.errors:
+            first = self.analysis.errors[0]
+        if first is None:
+            return False
+        self.show_status("fix the problems first: " + first.message)
+        return True
 
     def is_modified(self) -> bool:
         return not self.editor.stack.isClean()

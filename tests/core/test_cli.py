@@ -23,7 +23,7 @@ def test_summary_prints_keras_style_table() -> None:
     assert lines[0] == 'Model: "MNIST CNN"'
     row = next(line for line in lines if line.startswith("conv1 (Conv2d)"))
     assert "(N, 32, 26, 26)" in row and "320" in row and "194,688" in row
-    assert "Total params: 121,930" in lines
+    assert "Total params: 93,322" in lines  # as Keras prints for the book's MNIST convnet
 
 
 @pytest.mark.parametrize("path", sample_paths(), ids=lambda p: p.name)

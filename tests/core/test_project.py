@@ -36,7 +36,7 @@ def test_samples_round_trip_exactly(path, tmp_path) -> None:
 def test_default_sample_is_the_mnist_cnn_on_mnist_5k() -> None:
     p = Project.load(default_sample())
     assert p.data.dataset == "mnist-5k"
-    assert [n.type for n in p.graph].count("Conv2d") == 2
+    assert [n.type for n in p.graph].count("Conv2d") == 3
 
 
 def test_defaults_fill_missing_sections() -> None:
@@ -57,7 +57,7 @@ def test_defaults_fill_missing_sections() -> None:
     (lambda d: d["graph"]["edges"][0].update(to="nowhere"),
      "graph.edges[0].to", "no node 'nowhere'"),
     (lambda d: d["graph"]["edges"].append({"from": "dense2", "to": "conv1", "port": 0}),
-     "graph.edges[10]", "would make a cycle"),
+     "graph.edges[12]", "would make a cycle"),
     (lambda d: d["training"]["optimizer"].update(lr="fast"),
      "training.optimizer.lr", "must be a number"),
     (lambda d: d["training"].update(loss={"type": "os.system"}),
@@ -190,3 +190,16 @@ def test_text_that_utf8_cannot_hold_is_refused_when_the_file_loads() -> None:
     nested = Project().dumps().replace('"options": {}', '"options": {"path": "\\udfff"}')
     with pytest.raises(ProjectError, match=r"data\.options\.path"):
         Project.loads(nested)
+
+
+def test_description_round_trips_and_is_absent_when_empty(tmp_path) -> None:
+    d = sample_dict()
+    d["description"] = "a one-line note"
+    assert load_dict(d).description == "a one-line note"
+    project = load_dict(d)
+    project.description = ""
+    assert "description" not in project.to_dict()  # older Studios still open such files
+    d["description"] = ["not", "text"]
+    with pytest.raises(ProjectError) as exc:
+        load_dict(d)
+    assert exc.value.where.endswith("description") and "must be text" in str(exc.value)

@@ -115,8 +115,11 @@ def test_known_parameter_totals() -> None:
     """Figures from the tutorials these samples reproduce."""
     totals = {p.name: analyze(Project.load(p).graph).total_params for p in sample_paths()}
     assert totals["mnist_mlp.studio.json"] == 101_770  # Keras/TF beginner MLP
-    assert totals["mnist_cnn.studio.json"] == 121_930  # 32/64 conv, dense 64
+    assert totals["mnist_cnn.studio.json"] == 93_322  # Deep Learning with Python, 5.1
+    assert totals["mnist_convnet.studio.json"] == 1_199_882  # pytorch/examples mnist Net
     assert totals["regression_mlp.studio.json"] == 61  # 10 → 5 → 1
+    # Keras' SimpleRNN(128) + Dense(10) has 21,386; torch's RNN keeps two bias vectors (+128)
+    assert totals["rnn_mnist.studio.json"] == 21_386 + 128
 
 
 def test_layer_docs_are_generated_from_the_catalog() -> None:

@@ -41,7 +41,8 @@ LOSS_PARAMS: dict[str, dict[str, Any]] = {
 OPTIMIZER_PARAMS: dict[str, dict[str, Any]] = {
     "SGD": {"momentum": 0.9, "nesterov": True, "weight_decay": 1e-4},
     "Adam": {"beta1": 0.8, "amsgrad": True}, "AdamW": {"weight_decay": 0.05},
-    "RMSprop": {"alpha": 0.9, "centered": True}, "Adagrad": {"lr_decay": 0.01}}
+    "RMSprop": {"alpha": 0.9, "centered": True}, "Adagrad": {"lr_decay": 0.01},
+    "Adadelta": {"rho": 0.8}}
 SCHEDULER_PARAMS: dict[str, dict[str, Any]] = {
     "StepLR": {"step_size": 3, "gamma": 0.5}, "CosineAnnealingLR": {"eta_min": 1e-5},
     "OneCycleLR": {"pct_start": 0.25, "anneal_strategy": "linear"},

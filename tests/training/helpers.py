@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 from studio.core.project import DataSettings, Project, TrainingSettings, sample_paths
 from tests.graphs import net
+
+
+def final_logs(out: Path) -> dict[str, Any]:
+    """The last epoch's line of a run's metrics.jsonl (a run with a test part ends the file
+    with its test line)."""
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    return [x for x in lines if "epoch" in x][-1]
 
 
 def sample(name: str) -> Project:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -16,18 +15,13 @@ from studio.core.project import Project, sample_paths
 from studio.data import load_data
 from studio.training.checkpoint import load_checkpoint
 
+from .helpers import final_logs
 from .test_data import make_cifar
 
 
 def train(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "studio", "train", *args],
                           capture_output=True, text=True, timeout=timeout)
-
-
-def final_logs(out) -> dict:
-    """The last epoch's line (a run with a test part ends the file with its test line)."""
-    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
-    return [x for x in lines if "epoch" in x][-1]
 
 
 @pytest.mark.slow

@@ -147,6 +147,7 @@ def test_cli_trains_on_two_processes_stops_and_resumes_on_one(tmp_path) -> None:
     project = sample("mnist_mlp")
     project.training.epochs = 3
     project.data.batch_size = 8  # 250 steps an epoch per process: the stop lands mid-epoch
+    project.data.test_fraction = 0.0  # 4,000 samples to train on
     path = tmp_path / "mlp.studio.json"
     project.save(path)
     out = tmp_path / "run"

@@ -11,6 +11,7 @@ import numpy as np
 from studio.core.project import sample_paths
 from studio.training.predictions import load_predictions, save_predictions
 from studio.training.remote import EventStream, parse
+from tests.training.helpers import final_logs
 
 MLP = next(p for p in sample_paths() if p.name == "mnist_mlp.studio.json")
 
@@ -99,7 +100,7 @@ def test_evaluate_command_reproduces_the_checkpoint_metrics(tmp_path) -> None:
     r = subprocess.run([sys.executable, "-m", "studio", "train", str(MLP), "--epochs", "1",
                         "--out", str(out)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    logs = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    logs = final_logs(out)
     for weights in ("best.ckpt", "model.safetensors"):
         r = subprocess.run([sys.executable, "-m", "studio", "evaluate", str(MLP), "--weights",
                             str(out / weights), "--predictions", str(tmp_path / "p.npz")],

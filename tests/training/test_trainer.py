@@ -136,6 +136,7 @@ def test_pause_resume_and_stop_take_effect_within_one_batch() -> None:
 def test_nan_loss_stops_with_epoch_and_step_and_keeps_last_good_checkpoint(tmp_path) -> None:
     project = sample("regression_mlp")
     project.training.epochs = 2
+    project.data.batch_size = 16  # many steps an epoch (the sample takes one full batch)
     good = Trainer(project, out_dir=tmp_path).fit()
     assert good.status == "completed"
     before = (tmp_path / "last.ckpt").read_bytes()

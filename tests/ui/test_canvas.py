@@ -53,7 +53,7 @@ def test_scene_mirrors_the_graph_through_undo(canvas) -> None:
     editor.delete(["flatten"])
     assert "flatten" not in scene.nodes and len(scene.edge_items) == len(editor.graph.edges)
     editor.stack.undo()
-    assert "flatten" in scene.nodes and len(scene.edge_items) == 10
+    assert "flatten" in scene.nodes and len(scene.edge_items) == 12
 
 
 def test_shapes_and_problems_are_shown_on_the_right_node(canvas) -> None:
@@ -73,8 +73,8 @@ def test_dragging_from_an_output_to_an_input_connects(canvas, qtbot) -> None:
     editor, scene, view = canvas
     editor.graph.disconnect(editor.graph.in_edges("dense2")[0])
     assert editor.graph.predecessors("dense2") == []
-    drag(view, scene.nodes["relu3"].output_port(), scene.nodes["dense2"].input_port(0))
-    assert editor.graph.predecessors("dense2") == ["relu3"]
+    drag(view, scene.nodes["relu4"].output_port(), scene.nodes["dense2"].input_port(0))
+    assert editor.graph.predecessors("dense2") == ["relu4"]
     assert editor.stack.count() == 1
 
 

@@ -124,9 +124,9 @@ def test_insert_node_takes_only_a_free_node_and_undoes_exactly(editor, qtbot) ->
     before = editor.project.dumps()
     with qtbot.waitSignal(editor.refused):
         assert not editor.insert_node("relu3", Edge("conv1", "relu1", 0))  # wired already
-    assert editor.insert_node(nid, Edge("dense1", "relu3", 0),
+    assert editor.insert_node(nid, Edge("dense1", "relu4", 0),
                               {nid: ((400.0, 400.0), (0.0, 990.0))})
-    assert editor.graph.predecessors("relu3") == [nid]
+    assert editor.graph.predecessors("relu4") == [nid]
     assert editor.graph.nodes[nid].pos == (0.0, 990.0)
     assert editor.stack.count() == 2
     editor.stack.undo()
@@ -147,6 +147,6 @@ def test_delete_and_reconnect_closes_the_gap_in_one_step(editor) -> None:
 
 def test_delete_and_reconnect_leaves_a_gap_that_would_not_fit(editor) -> None:
     assert editor.delete_and_reconnect(["flatten"])
-    assert editor.graph.predecessors("dense1") == []  # not pool2 → dense1: Linear needs flat
+    assert editor.graph.predecessors("dense1") == []  # not relu3 → dense1: Linear needs flat
     editor.stack.undo()
     assert editor.graph.predecessors("dense1") == ["flatten"]

@@ -64,7 +64,7 @@ def type_into(qtbot, widget, text: str) -> None:
 def test_opens_on_the_default_sample_with_shapes_and_summary(window) -> None:
     assert window.project.path == default_sample()
     assert window.scene.nodes["dense2"].shape_text == "(N, 10)"
-    assert "121,930" in window.summary.totals.text()
+    assert "93,322" in window.summary.totals.text()
     assert window.problems.item(0).text() == "✔ No problems"
     assert not window.isWindowModified()
 
@@ -82,7 +82,7 @@ def test_drop_from_palette_edit_in_inspector_undo_redo(window, qtbot) -> None:
     assert window.scene.nodes["dense1"].shape_text == "(N, 100)"
     row = [window.summary.table.item(r, 0).text() for r in range(window.summary.table.rowCount())
            ].index("dense1")
-    assert window.summary.table.item(row, 3).text() == "160,100"
+    assert window.summary.table.item(row, 3).text() == "57,700"  # 576 · 100 + 100
     window.editor.stack.undo()
     settle()
     assert window.scene.nodes["dense1"].shape_text == "(N, 64)"
@@ -99,6 +99,7 @@ def test_rebuild_the_mnist_cnn_from_an_empty_canvas_with_keyboard_and_mouse(wind
     layers = [("Input", {"shape": "1, 28, 28"}),
               ("Conv2d", {"out_channels": "32"}), ("ReLU", {}), ("MaxPool2d", {}),
               ("Conv2d", {"out_channels": "64"}), ("ReLU", {}), ("MaxPool2d", {}),
+              ("Conv2d", {"out_channels": "64"}), ("ReLU", {}),
               ("Flatten", {}), ("Linear", {"out_features": "64"}), ("ReLU", {}),
               ("Linear", {"out_features": "10"})]
     for kind, edits in layers:
@@ -111,7 +112,7 @@ def test_rebuild_the_mnist_cnn_from_an_empty_canvas_with_keyboard_and_mouse(wind
             type_into(qtbot, window.inspector.form.widgets[name], text)
     a = window.analysis
     assert a.ok, a.problems
-    assert a.total_params == 121_930
+    assert a.total_params == 93_322
     assert a.output_shape() == (10,)
     path = tmp_path / "rebuilt.studio.json"
     assert window.files.save_to(path)
@@ -157,7 +158,7 @@ def test_an_invalid_connection_is_refused_with_a_reason(window, qtbot) -> None:
 
 def test_a_broken_graph_shows_its_problem_and_the_quick_fix_repairs_it(window) -> None:
     window.editor.delete(["flatten"])
-    window.editor.connect_nodes("pool2", "dense1")
+    window.editor.connect_nodes("relu3", "dense1")
     window.reanalyse()
     assert window.scene.nodes["dense1"].problem.endswith("insert Flatten")
     item = window.problems.item(0)
@@ -168,7 +169,7 @@ def test_a_broken_graph_shows_its_problem_and_the_quick_fix_repairs_it(window) -
     assert fix.text() == "Insert Flatten here"
     fix.trigger()
     window.reanalyse()
-    assert window.analysis.ok and window.analysis.total_params == 121_930
+    assert window.analysis.ok and window.analysis.total_params == 93_322
     fixed = window.editor.graph.predecessors("dense1")[0]
     assert window.editor.graph.nodes[fixed].type == "Flatten"
 
@@ -184,7 +185,7 @@ def test_copy_paste_duplicate_delete_are_single_steps(window) -> None:
     assert window.editor.stack.count() == 2
     window.editor.stack.undo()
     window.editor.stack.undo()
-    assert "conv1_2" not in window.editor.graph and len(window.editor.graph) == 11
+    assert "conv1_2" not in window.editor.graph and len(window.editor.graph) == 13
 
 
 def test_auto_layout_is_one_step(window) -> None:

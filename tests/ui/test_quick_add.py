@@ -172,7 +172,7 @@ def test_dragging_a_free_node_onto_a_wire_inserts_it_in_one_step(view) -> None:
     assert not scene.edge_items[Edge("conv1", "batch_norm2d_1", 0)].target
     # it sits in the chain, and what follows moved down a row to make room
     assert g.nodes["batch_norm2d_1"].pos == (0.0, 220.0)
-    assert g.nodes["relu1"].pos == (0.0, 330.0) and g.nodes["dense2"].pos == (0.0, 1210.0)
+    assert g.nodes["relu1"].pos == (0.0, 330.0) and g.nodes["dense2"].pos == (0.0, 1430.0)
     assert editor.stack.count() == 2
     after = editor.project.dumps()
     editor.stack.undo()
