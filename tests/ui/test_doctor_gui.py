@@ -93,3 +93,14 @@ def test_warnings_show_their_reason_and_one_click_fixes_them_in_one_undo_step(qt
     assert not w.editing.apply_fix(bad)
     assert w.editor.graph.predecessors("fc2") == ["fc1"] and "probs" not in w.editor.graph
     assert (stack.count(), stack.index(), stack.canRedo()) == (1, 1, False)
+
+
+def test_f5_is_refused_while_the_doctor_reports_an_error(qtbot, tmp_path) -> None:
+    w = open_window(qtbot, tmp_path)  # the MNIST CNN: ten classes
+    w.editor.set_params("dense2", {"out_features": 5})  # shapes fine, the classes are not
+    w.reanalyse()
+    assert w.analysis.ok and any(f.severity == "error" for f in w.findings)
+    w.act_train.trigger()
+    assert not w.runs.running and w.views.current == "design"
+    assert w.statusBar().currentMessage().startswith("fix the problems first:")
+    assert "10 classes" in w.statusBar().currentMessage()
