@@ -387,12 +387,12 @@ class MainWindow(QMainWindow):
     def has_problems(self) -> bool:
         """True, with the first problem in the status bar, when the graph cannot be built or
         the doctor found an error (a run would fail once the data is loaded)."""
-        first = next((f for f in self.findings if f.severity == "error"), None)
-        if first is None and self.analysis is not None and self.analysis.errors:
-            first = self.analysis.errors[0]
-        if first is None:
+        errors = [f.message for f in self.findings if f.severity == "error"]
+        if self.analysis is not None:
+            errors += [p.message for p in self.analysis.errors]
+        if not errors:
             return False
-        self.show_status("fix the problems first: " + first.message)
+        self.show_status("fix the problems first: " + errors[0])
         return True
 
     def is_modified(self) -> bool:
