@@ -11,7 +11,7 @@ from . import catalog
 from .choices import AUGMENTATIONS, DATASETS, LOSSES, OPTIMIZERS, SCHEDULERS, WARMUP
 from .init import SCHEMES
 from .params import ParamSpec, Schema
-from .settings import DataSettings, EarlyStopping, TrainingSettings, setting_specs
+from .settings import DataSettings, EarlyStopping, LayerStats, TrainingSettings, setting_specs
 
 
 def _default(p: ParamSpec) -> str:
@@ -68,6 +68,7 @@ _OBJECT_FIELDS = {
     "scheduler": ("`{\"type\": …, params}` or empty", "empty"),
     "early_stopping": ("object or empty (below)", "empty"),
     "init_weights": ("path or empty", "empty"),
+    "layer_stats": ("object or empty (below)", "empty"),
 }
 _SEE = {"dataset": " See [datasets](layers.md#datasets).",
         "loss": " See [losses](layers.md#losses).",
@@ -92,7 +93,7 @@ def settings_table(model: type) -> list[str]:
 
 
 SETTINGS_TABLES = {"data": DataSettings, "training": TrainingSettings,
-                   "early_stopping": EarlyStopping}
+                   "early_stopping": EarlyStopping, "layer_stats": LayerStats}
 
 
 def with_settings_tables(text: str) -> str:

@@ -82,6 +82,12 @@ class EarlyStopping(_Strict):
     restore_best: bool = _setting(True, "Go back to the best epoch's weights when stopping.")
 
 
+class LayerStats(_Strict):
+    every: int = _setting(50, "Optimizer steps between two samples of the statistics.",
+                          "steps", ge=1, le=1_000_000)
+    bins: int = _setting(32, "Histogram bins of each layer's activations.", ge=4, le=256)
+
+
 class DataSettings(_Strict):
     dataset: str = _setting("mnist-5k", "Where the samples come from.")
     options: dict[str, Any] = _setting(dict, "The dataset's own options (path, target, …).")
@@ -170,6 +176,9 @@ class TrainingSettings(_Strict):
         None, "Clip the gradient norm to this; empty: no clipping.")
     init_weights: Annotated[str, Field(min_length=1, max_length=4096)] | None = _setting(
         None, "A run's weights to start from, matched by node id (relative to the project).")
+    layer_stats: LayerStats | None = _setting(
+        None, "Each layer's gradient, weight and activation statistics, sampled every so many "
+        "steps into layer_stats.jsonl; empty: off.")
 
     @field_validator("loss")
     @classmethod

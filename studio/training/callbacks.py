@@ -37,6 +37,8 @@ class Callback:
     def on_train_end(self) -> None:
         """After the last epoch, before the final evaluation and weights export."""
     def on_checkpoint(self, kind: str, path: Path) -> None: ...
+    def on_layer_stats(self, record: dict[str, Any]) -> None:
+        """A sample of the layers' statistics (``training.layer_stats``), main process only."""
     def on_message(self, text: str) -> None: ...
     def on_run_end(self, result: RunResult) -> None: ...
 
@@ -67,6 +69,8 @@ class CallbackList(Callback):
     def on_train_end(self) -> None: self._call("on_train_end")
     def on_checkpoint(self, kind: str, path: Path) -> None:
         self._call("on_checkpoint", kind, path)
+    def on_layer_stats(self, record: dict[str, Any]) -> None:
+        self._call("on_layer_stats", record)
     def on_message(self, text: str) -> None: self._call("on_message", text)
     def on_run_end(self, result: RunResult) -> None: self._call("on_run_end", result)
 

@@ -18,6 +18,7 @@ import torch
 from studio.core.errors import first_line
 
 from .builders import step_scheduler, warmup_factor
+from .layer_stats import probe_for
 from .metrics import TrainWindow
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,6 +38,7 @@ class Loop:
         self.run_step0 = t.step
         self.last_report = (self.run_t0, t.step)
         self.epoch_first = (t.step, 0)
+        self.stats = probe_for(t)  # None unless training.layer_stats is set
 
     def run(self) -> None:
         t, cb, strategy = self.t, self.t.callbacks, self.t.strategy
@@ -53,7 +55,8 @@ class Loop:
             self.epoch_first = (t.step, start)
             t0 = time.perf_counter()
             self.last_report = (t0, t.step)
-            self.run_batches(epoch, start, self.choose_step())
+            step = self.choose_step()
+            self.run_batches(epoch, start, step if self.stats is None else self.stats.wrap(step))
             self.report(epoch, wait=True)  # every window read: NaN never reaches a file
             strategy.after_batches(t)
             if t.failed is not None or t.batch_in_epoch < spe:

@@ -75,6 +75,9 @@ class EventStream(Callback):
     def on_checkpoint(self, kind: str, path: Path) -> None:
         self.emit("checkpoint", kind=kind, path=str(path))
 
+    def on_layer_stats(self, record: dict[str, Any]) -> None:
+        self.emit("layer_stats", **record)
+
 
 def listen(trainer: Any, events: EventStream, stream: IO[str] | None = None) -> threading.Thread:
     """Reads commands on a daemon thread; end of input (the window went away) stops the run."""

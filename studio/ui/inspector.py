@@ -34,7 +34,13 @@ from studio.core import catalog
 from studio.core.choices import AUGMENTATIONS, DATASETS, LOSSES, OPTIMIZERS, SCHEDULERS
 from studio.core.graph import Node
 from studio.core.params import Schema
-from studio.core.settings import DataSettings, EarlyStopping, TrainingSettings, setting_specs
+from studio.core.settings import (
+    DataSettings,
+    EarlyStopping,
+    LayerStats,
+    TrainingSettings,
+    setting_specs,
+)
 
 from .commands import Editor
 from .forms import (  # noqa: F401  (re-exported: the inspector's forms)
@@ -197,14 +203,8 @@ class Inspector(QScrollArea):
                     lambda d: self._set("training", "scheduler", d), optional=True)
         self.training_form = self._settings_form(tf, TrainingSettings, "training",
                                                  t.model_dump())
-        es = t.early_stopping
-        self._check(tf, "early stopping", es is not None, lambda v: self._set(
-            "training", "early_stopping", {} if v else None))
-        if es is not None:
-            form = ParamForm(Schema(tuple(setting_specs(EarlyStopping))), es.model_dump())
-            form.committed.connect(lambda n, v: self._set(
-                "training", "early_stopping", {**es.model_dump(), n: v}))
-            tf.addRow(indented(form))
+        for name, model in (("early_stopping", EarlyStopping), ("layer_stats", LayerStats)):
+            self._optional_group(tf, name, model, getattr(t, name))
         if t.init_weights:
             row = QWidget()
             h = QHBoxLayout(row)
@@ -289,6 +289,17 @@ class Inspector(QScrollArea):
             sub = ParamForm(schema, schema.resolve({k: v for k, v in value.items()
                                                     if k != "type"}))
             sub.committed.connect(lambda n, v: apply(_short({**value, n: v}, schema)))
+            form.addRow(indented(sub))
+
+    def _optional_group(self, form: QFormLayout, name: str, model: type,
+                        value: Any) -> None:
+        """A training setting that is an object or empty: a check box, and its fields when on."""
+        self._check(form, name, value is not None,
+                    lambda on: self._set("training", name, {} if on else None))
+        if value is not None:
+            sub = ParamForm(Schema(tuple(setting_specs(model))), value.model_dump())
+            sub.committed.connect(lambda n, v: self._set(
+                "training", name, {**value.model_dump(), n: v}))
             form.addRow(indented(sub))
 
     def _text(self, form: QFormLayout, name: str, value: str, tip: str) -> QLineEdit:

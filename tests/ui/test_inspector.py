@@ -140,3 +140,25 @@ def test_leaving_a_field_unchanged_makes_no_undo_step(inspector, qtbot) -> None:
     field.setFocus()
     type_into(qtbot, field, field.text())
     assert stack.count() == before
+
+
+def test_layer_statistics_are_switched_on_and_tuned_in_the_inspector(inspector, qtbot) -> None:
+    from PySide6.QtWidgets import QCheckBox
+
+    from studio.core.settings import LayerStats
+
+    project = inspector.editor.project
+    box = next(c for c in inspector.widget().findChildren(QCheckBox)
+               if c.text() == "layer stats")
+    assert not box.isChecked()
+    box.click()  # as a user switches it on
+    assert project.training.layer_stats == LayerStats()  # every 50 steps, 32 bins
+    QApplication.processEvents()
+    forms = inspector.widget().findChildren(type(inspector.training_form))
+    form = next(f for f in forms if "bins" in f.widgets)
+    type_into(qtbot, form.widgets["every"], "10")
+    assert project.training.layer_stats.every == 10
+    assert inspector.editor.stack.count() == 2
+    inspector.editor.stack.undo()
+    inspector.editor.stack.undo()
+    assert project.training.layer_stats is None
