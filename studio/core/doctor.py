@@ -422,11 +422,21 @@ _START, _END = "<!-- doctor:rules -->", "<!-- /doctor:rules -->"
 
 
 def rules_markdown() -> str:
-    """The rules section of ``docs/doctor.md``, from the table."""
+    """The rules section of ``docs/doctor.md``, from the tables: the static rules, then the
+    run-time rules over live layer statistics (``studio/core/health.py``)."""
+    from .health import RUN_RULES
+
     lines: list[str] = []
     for r in RULES:
         lines += [f"### `{r.code}` ({r.severity})", "", f"**Finds:** {r.finds}", "",
                   r.reason, "", f"**Fix:** {r.remedy}", ""]
+    lines += ["## Run-time rules", "",
+              "With `training.layer_stats` set, these run on every sample of the live "
+              "statistics while the run trains; they name the node and the step, and the "
+              "canvas marks the node.", ""]
+    for rr in RUN_RULES:
+        lines += [f"### `{rr.code}` ({rr.severity})", "", f"**Finds:** {rr.finds}", "",
+                  rr.reason, "", f"**Remedy:** {rr.remedy}", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

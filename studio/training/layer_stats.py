@@ -7,7 +7,9 @@ Every ``every`` optimizer steps, right after the step:
   update being the step just taken (the weights are copied before that one step);
 - per node, from a probe forward pass over a fixed batch of held-out samples on the uncompiled
   module, with forward hooks installed for that pass only: the activation mean, standard
-  deviation, share of exact zeros (dead ReLUs) and a histogram over the values' range.
+  deviation, share of exact zeros, share of dead units (features, or channels of an image,
+  that are zero for every sample: a ReLU that lets nothing through) and a histogram over the
+  values' range.
 
 The probe runs in eval mode without gradients, so dropout draws no random numbers and
 BatchNorm keeps its running statistics: a run trains exactly as it would without statistics.
@@ -117,10 +119,10 @@ class LayerStatsProbe:
             values += [g2, w2, d2]
         hists: dict[str, torch.Tensor] = {}
         if self.probe_x is not None:
-            for node, (mean, std, zero, lo, hi, bad, counts) in self._activations().items():
-                names += [(node, k) for k in ("act_mean", "act_std", "zero_frac", "lo", "hi",
-                                              "nonfinite")]
-                values += [mean, std, zero, lo, hi, bad]
+            for node, (*figures, counts) in self._activations().items():
+                names += [(node, k) for k in ("act_mean", "act_std", "zero_frac", "dead_frac",
+                                              "lo", "hi", "nonfinite")]
+                values += figures
                 hists[node] = counts
         flat = torch.stack([v.float().reshape(()) for v in values]).tolist() if values else []
         counts_cpu = {n: c.tolist() for n, c in hists.items()}  # one more read, same moment
@@ -146,8 +148,8 @@ class LayerStatsProbe:
         t.callbacks.on_layer_stats(record)
 
     def _activations(self) -> dict[str, tuple[torch.Tensor, ...]]:
-        """Each node's output on the probe batch: (mean, std, share of zeros, low, high,
-        non-finite count, histogram), still on the device."""
+        """Each node's output on the probe batch: (mean, std, share of zeros, share of dead
+        units, low, high, non-finite count, histogram), still on the device."""
         model, out = self.t.model, {}
         bins = self.bins
 
@@ -155,19 +157,25 @@ class LayerStatsProbe:
             def record(_m: nn.Module, _inputs: Any, output: Any) -> None:
                 if not isinstance(output, torch.Tensor) or not output.is_floating_point():
                     return
-                v = output.detach().float().flatten()
+                a = output.detach().float()
+                # a dead unit (feature, or channel of an image) is zero for every sample
+                units = a.movedim(2 if a.dim() == 3 else 1, 0).reshape(a.shape[2 if a.dim() == 3
+                                                                           else 1], -1) \
+                    if a.dim() >= 2 else a.reshape(1, -1)
+                dead = (units == 0).all(dim=1).float().mean()
+                v = a.flatten()
                 finite = torch.isfinite(v)
                 bad = (~finite).sum()
                 v = v[finite]
                 if not v.numel():
                     zero = torch.zeros((), device=v.device)
-                    out[node] = (zero, zero, zero, zero, zero, bad,
+                    out[node] = (zero, zero, zero, dead, zero, zero, bad,
                                  torch.zeros(bins, device=v.device))
                     return
                 lo, hi = v.min(), v.max()
                 counts = _histogram(v, bins, lo, hi)
-                out[node] = (v.mean(), v.std(unbiased=False), (v == 0).float().mean(), lo, hi,
-                             bad, counts)
+                out[node] = (v.mean(), v.std(unbiased=False), (v == 0).float().mean(), dead,
+                             lo, hi, bad, counts)
             return record
 
         handles = [m.register_forward_hook(hook(n)) for n, m in self.modules.items()]
