@@ -34,7 +34,8 @@ SPARK = "▁▂▃▄▅▆▇█"
 @dataclass
 class Mark:
     """What the canvas shows on a node: ``level`` picks the ring, ``value`` (0…1) the colour
-    along the scale, ``text`` the tooltip."""
+    along the scale (0 blue: gradients vanished or units dead; 0.5 green; 1 red: gradients
+    exploding), ``text`` the tooltip."""
 
     level: Level
     value: float
@@ -95,7 +96,9 @@ class LayerHealth:
             z = d["zero_frac"]
             if kind in RECTIFIERS:
                 dead = d.get("dead_frac", 0.0)
-                value = 1.0 - dead if "grad_norm" not in d else value
+                # on the gradients' scale: all alive sits where a healthy gradient does
+                # (green), all dead where a vanished one does (blue)
+                value = 0.5 * (1.0 - dead) if "grad_norm" not in d else value
                 lines.append(f"{dead:.0%} of units dead  {self.sparkline(node, 'dead_frac')}")
                 lines.append(f"{z:.0%} of outputs zero")
                 if dead > DEAD_SHARE:

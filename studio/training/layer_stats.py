@@ -150,7 +150,8 @@ class LayerStatsProbe:
     def _activations(self) -> dict[str, tuple[torch.Tensor, ...]]:
         """Each node's output on the probe batch: (mean, std, share of zeros, share of dead
         units, low, high, non-finite count, histogram), still on the device."""
-        model, out = self.t.model, {}
+        model = self.t.model
+        out: dict[str, tuple[torch.Tensor, ...]] = {}
         bins = self.bins
 
         def hook(node: str) -> Callable[..., None]:

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from studio.core import catalog, fit
 from studio.core.findings import Finding
 from studio.core.graph import Edge, Node
+from studio.core.health import LayerHealth, Mark
 from studio.core.shapes import Analysis, analyze, format_shape
 
 from . import splice
@@ -67,6 +68,7 @@ class NodeItem(QGraphicsObject):
         self.shape_text = ""
         self.problem = ""
         self.warning = ""
+        self.health: Mark | None = None  # live layer health during and after a run
         self.detail = FULL  # the card last painted: FULL, TITLE or BOX (cards.detail_for)
         self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsMovable
                       | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
@@ -116,7 +118,8 @@ class NodeItem(QGraphicsObject):
         status = self.problem.split(": ", 1)[-1] if self.problem else self.shape_text
         card = Card(self.node.type, self.node_id, key_params(self.node), status,
                     category_colour(spec.category if spec else None), bool(self.problem),
-                    self.isSelected(), bool(self.warning))
+                    self.isSelected(), bool(self.warning),
+                    (self.health.level, self.health.value) if self.health else None)
         scale = option.levelOfDetailFromTransform(painter.worldTransform())
         ports = [self.mapFromScene(self.input_port(p)) for p in range(self.n_ports())]
         self.detail = paint_card(painter, card, scale,
@@ -126,8 +129,18 @@ class NodeItem(QGraphicsObject):
 
     def set_status(self, shape_text: str, problem: str, warning: str = "") -> None:
         self.shape_text, self.problem, self.warning = shape_text, problem, warning
-        self.setToolTip(problem or warning
-                        or f"{self.node.type} '{self.node_id}': output {shape_text}")
+        self._tooltip()
+
+    def set_health(self, mark: Mark | None) -> None:
+        self.health = mark
+        self._tooltip()
+
+    def _tooltip(self) -> None:
+        text = (self.problem or self.warning
+                or f"{self.node.type} '{self.node_id}': output {self.shape_text}")
+        if self.health is not None:
+            text += f"\n\nLayer health\n{self.health.text}"
+        self.setToolTip(text)
         self.update()
 
     def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: object) -> object:
@@ -283,6 +296,11 @@ class CanvasScene(QGraphicsScene):
             edge_item.label = (format_shape(info.shape) if info and info.shape is not None
                                else "")
             edge_item.update()
+
+    def show_health(self, health: LayerHealth | None) -> None:
+        """Each node's live health mark (none: the marks go)."""
+        for nid, item in self.nodes.items():
+            item.set_health(health.mark(nid) if health is not None else None)
 
     # gestures ------------------------------------------------------------------------------
 

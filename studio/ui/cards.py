@@ -68,6 +68,8 @@ class Card:
     problem: bool = False
     selected: bool = False
     warning: bool = False  # a doctor's warning: the project trains, but look here
+    #: live layer health during and after a run: (level "ok"/"warn"/"bad", colour 0…1)
+    health: tuple[str, float] | None = None
 
 
 def paint_card(painter: QPainter, card: Card, scale: float, base: QColor, text: QColor,
@@ -86,6 +88,8 @@ def paint_card(painter: QPainter, card: Card, scale: float, base: QColor, text: 
         painter.setPen(pen)
         painter.setBrush(card.colour.lighter(115) if not card.problem else PROBLEM.lighter(140))
         painter.drawRoundedRect(rect, 8, 8)
+        if card.health is not None:  # zoomed out, the dot grows to stay visible
+            paint_health(painter, QPointF(NODE_W - 16, NODE_H / 2), 12, *card.health)
         return detail
     painter.setPen(QPen(border, 3 if marked else 1.5))
     painter.setBrush(QBrush(base))
@@ -103,7 +107,26 @@ def paint_card(painter: QPainter, card: Card, scale: float, base: QColor, text: 
         painter.drawEllipse(p, PORT_R, PORT_R)
     painter.setBrush(card.colour)
     painter.drawEllipse(QPointF(NODE_W / 2, NODE_H), PORT_R, PORT_R)
+    if card.health is not None:
+        paint_health(painter, QPointF(NODE_W - 11, 11), 6, *card.health)
     return detail
+
+
+def health_colour(value: float) -> QColor:
+    """One scale for layer health: blue (gradients vanishing, or units dead) through green to
+    red (gradients exploding); ``value`` is ``studio.core.health.Mark.value``."""
+    return QColor.fromHsvF(max(0.0, min(1.0, 1.0 - value)) * 240 / 360, 0.7, 0.9)
+
+
+def paint_health(painter: QPainter, centre: QPointF, radius: float, level: str,
+                 value: float) -> None:
+    """The health dot: its fill on the colour scale, a ring in the Problems list's colours when
+    the run-time doctor has a warning (amber) or an error (red) about the node."""
+    ring = {"warn": WARNING, "bad": PROBLEM}.get(level)
+    pen = QPen(ring, max(2.0, radius / 3)) if ring is not None else QPen(QColor(0, 0, 0, 90), 1)
+    painter.setPen(pen)
+    painter.setBrush(health_colour(value))
+    painter.drawEllipse(centre, radius, radius)
 
 
 def _line(painter: QPainter, y: float, px: float, content: str) -> None:

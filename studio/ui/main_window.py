@@ -72,6 +72,7 @@ class MainWindow(QMainWindow):
                             | QMainWindow.DockOption.AllowTabbedDocks)
         self.analysis: Analysis | None = None
         self.findings: list[Finding] = []  # what the Problems list shows, doctor's included
+        self.run_findings: list[Finding] = []  # the run-time doctor's, from live statistics
         # messages go through these so tests can see them
         self.show_error: Callable[[str, str], None] = self._show_error
         self.show_info: Callable[[str, str], None] = self._show_info
@@ -368,10 +369,16 @@ class MainWindow(QMainWindow):
         self.findings = problem_list(self.editor.graph, a, diagnose(self.project, a))
         self.scene.show_analysis(a, self.findings)
         self.summary.show_analysis(self.editor.graph, a)
-        self.problems.show_problems(self.findings)
-        n = len(self.findings)
-        self.bottom_tabs.setTabText(1, f"Problems ({n})" if n else "Problems")
+        self.show_problems()
         self.analysed.emit(a)
+
+    def show_problems(self) -> None:
+        """The Problems list: the project's findings, then the run-time doctor's on the
+        latest run (which never block F5: the next run may be healthy)."""
+        shown = self.findings + [f for f in self.run_findings if f.node in self.editor.graph]
+        self.problems.show_problems(shown)
+        n = len(shown)
+        self.bottom_tabs.setTabText(1, f"Problems ({n})" if n else "Problems")
 
     def _fill_samples_menu(self) -> None:
         """Each sample's name and its one-line description, read from the file's header."""

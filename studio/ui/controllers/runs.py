@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, QTimer
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMessageBox
 
@@ -18,6 +18,9 @@ from studio.core.errors import StudioError
 from ..training.worker import RunController
 
 if TYPE_CHECKING:
+    from studio.core.health import LayerHealth
+    from studio.core.project import Project
+
     from ..main_window import MainWindow
     from ..training.result import RunOutcome
     from ..training.runs import RunInfo
@@ -41,6 +44,10 @@ class RunsController(QObject):
         #: the run and weights file the Evaluate view shows; another split evaluates these
         self.evaluated: tuple[RunInfo, Path] | None = None
         self._progress_shown = 0.0
+        self.health: LayerHealth | None = None
+        self._told: set[tuple[str | None, str | None]] = set()
+        self._health_timer = QTimer(self, singleShot=True, interval=250)
+        self._health_timer.timeout.connect(self._show_health)
         # the question goes through this so tests can answer it
         self.ask_stop_run: Callable[[], bool] = self._ask_stop_run
 
@@ -160,6 +167,7 @@ class RunsController(QObject):
         worker.progress.connect(self._run_progress)
         worker.epoch_end.connect(self._run_epoch)
         worker.message.connect(w.dashboard.add_message)
+        self._watch_health(project, worker)
         self.run_dir = out
         if w.act_show_training.isChecked():
             w.views.show("train")
@@ -227,6 +235,40 @@ class RunsController(QObject):
             f"epoch {logs['epoch']}/{logs['epochs']} · step {logs['batch']}/{logs['batches']}"
             f" · {logs['samples_per_s']:,.0f} samples/s · ETA {eta_text}")
 
+    def _watch_health(self, project: Project, worker: QObject) -> None:
+        """Live layer health for a run with ``training.layer_stats``: marks on the canvas and
+        the network map, the run-time doctor's findings in the Problems list and the log."""
+        from studio.core.health import LayerHealth
+
+        w = self.window
+        self.health = (LayerHealth({n.id: n.type for n in project.graph})
+                       if project.training.layer_stats is not None else None)
+        self._told = set()
+        w.run_findings = []
+        self._show_health()
+        if self.health is not None:
+            worker.layer_stats.connect(self._run_layer_stats)  # type: ignore[attr-defined]
+
+    def _run_layer_stats(self, record: dict[str, Any]) -> None:
+        if self.health is None:
+            return
+        self.health.add(record)
+        if not self._health_timer.isActive():  # at most 4 repaints a second, whatever the rate
+            self._health_timer.start()
+
+    def _show_health(self) -> None:
+        w, h = self.window, self.health
+        w.scene.show_health(h)
+        if w.training_views_built:
+            w.dashboard.map.show_health(h)
+        findings = h.findings() if h is not None else []
+        for f in findings:
+            if (f.code, f.node) not in self._told:
+                self._told.add((f.code, f.node))
+                w.dashboard.add_message(f"doctor: {f.message}")
+        w.run_findings = findings
+        w.show_problems()
+
     def _run_epoch(self, logs: dict[str, Any]) -> None:
         from studio.training.console import format_logs
 
@@ -235,6 +277,9 @@ class RunsController(QObject):
 
     def _run_ended(self, result: RunOutcome) -> None:
         w = self.window
+        if self._health_timer.isActive():  # the last samples, before the run's end is told
+            self._health_timer.stop()
+            self._show_health()
         self.last_result = result
         w.runs_panel.refresh()
         w.dashboard.redraw()

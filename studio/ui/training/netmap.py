@@ -24,7 +24,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.core.health import LayerHealth, Mark
+
 from ..canvas import CATEGORY_COLOURS
+from ..cards import paint_health
 from .traces import dim
 
 if TYPE_CHECKING:
@@ -47,8 +50,15 @@ class NodeBox(QGraphicsItem):
         self.colour = QColor(CATEGORY_COLOURS.get(category, "#888888"))
         self.width = 200.0
         self.selected = False
+        self.health: Mark | None = None
         self.setCursor(Qt.CursorShape.PointingHandCursor)
-        self.setToolTip(f"{node_id} · {kind} → {shape}")
+        self.set_health(None)
+
+    def set_health(self, mark: Mark | None) -> None:
+        self.health = mark
+        tip = f"{self.node_id} · {self.kind} → {self.shape_text}"
+        self.setToolTip(tip if mark is None else f"{tip}\n\n{mark.text}")
+        self.update()
 
     def boundingRect(self) -> QRectF:
         return QRectF(0, 0, self.width, BOX_H)
@@ -67,6 +77,11 @@ class NodeBox(QGraphicsItem):
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(self.colour)
         painter.drawRoundedRect(QRectF(r.left() + 2, r.top() + 3, 4, r.height() - 6), 2, 2)
+        if self.health is not None:
+            dot = r.height() / 2 - 4
+            paint_health(painter, QPointF(r.right() - dot - 4, r.center().y()), dot,
+                         self.health.level, self.health.value)
+            r = r.adjusted(0, 0, -2 * dot - 6, 0)
         font = QFont(painter.font())
         font.setPointSizeF(8.5)
         text_rect = r.adjusted(11, 0, -6, 0)
@@ -133,6 +148,11 @@ class NetworkMap(QGraphicsView):
         if self.selected not in self.boxes:
             self.selected = None
         self._layout()
+
+    def show_health(self, health: LayerHealth | None) -> None:
+        """Each layer's live health mark, as on the canvas (none: the marks go)."""
+        for nid, box in self.boxes.items():
+            box.set_health(health.mark(nid) if health is not None else None)
 
     def _layout(self) -> None:
         arcs = max(self._levels, default=0)

@@ -29,6 +29,7 @@ class ProcessWorker(QObject):
     progress = Signal(dict)
     epoch_end = Signal(dict)
     message = Signal(str)
+    layer_stats = Signal(dict)  # a sample of training.layer_stats
     finished = Signal(object)  # RunOutcome: the RunResult, plus the predictions
 
     def __init__(self, project: Project, out_dir: Path, resume_from: Path | None = None,
@@ -127,6 +128,8 @@ class ProcessWorker(QObject):
             self.message.emit(ev["text"])
         elif kind == "checkpoint":
             self.message.emit(f"wrote {ev['kind']} checkpoint {Path(ev['path']).name}")
+        elif kind == "layer_stats":
+            self.layer_stats.emit({k: ev.get(k) for k in ("step", "epoch", "layers")})
         elif kind == "end":
             self.end = ev
 

@@ -44,6 +44,9 @@ def _relay(worker: TrainingWorker) -> Callback:
         def on_checkpoint(self, kind: str, path: Path) -> None:
             worker.message.emit(f"wrote {kind} checkpoint {path.name}")
 
+        def on_layer_stats(self, record: dict[str, Any]) -> None:
+            worker.layer_stats.emit(record)
+
     return Relay()
 
 
@@ -54,6 +57,7 @@ class TrainingWorker(QObject):
     progress = Signal(dict)
     epoch_end = Signal(dict)
     message = Signal(str)
+    layer_stats = Signal(dict)  # a sample of training.layer_stats
     finished = Signal(object)  # RunOutcome: the RunResult, plus the predictions
 
     def __init__(self, project: Project, out_dir: Path, resume_from: Path | None = None,

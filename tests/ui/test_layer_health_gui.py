@@ -1,0 +1,40 @@
+"""Layer health while a run trains, as a user sees it: a mark on each card and on the Train
+view's network map, its history in the tooltip, and the run-time doctor's finding in the
+Problems list and the run's log, naming the node."""
+
+from __future__ import annotations
+
+from studio.core.project import sample_paths
+from studio.ui.canvas import NodeItem
+
+from .helpers import open_window
+
+
+def test_a_run_marks_each_layer_and_names_its_dead_relu(qtbot, tmp_path) -> None:
+    wine = next(p for p in sample_paths() if p.name.startswith("wine_classifier"))
+    w = open_window(qtbot, tmp_path, wine)
+    w.runs.set_run_processes(0)  # a thread: the quickest run
+    w.editor.set_setting("training", "epochs", 2)
+    w.editor.set_setting("training", "early_stopping", None)
+    w.editor.set_setting("training", "layer_stats", {"every": 3})
+    w.editor.set_init("dense2", {"weight": "zeros", "bias": {"type": "constant", "val": -5.0}})
+    assert not w.scene.nodes["dense1"].health  # no marks before a run
+    w.act_train.trigger()
+    qtbot.waitUntil(lambda: w.runs.last_result is not None, timeout=60_000)
+    assert w.runs.last_result.status == "completed", w.runs.last_result.message
+    card: NodeItem = w.scene.nodes["output"]
+    assert card.health is not None and card.health.level == "ok"
+    assert "Layer health" in card.toolTip() and "gradient norm" in card.toolTip()
+    # behind the dead layer no gradient arrives: amber, and the tooltip says why
+    assert w.scene.nodes["dense1"].health.level == "warn"
+    assert "gradient norm 0 " in w.scene.nodes["dense1"].toolTip()
+    relu2 = w.scene.nodes["relu2"]
+    assert relu2.health.level == "bad" and "100% of units dead" in relu2.toolTip()
+    assert w.dashboard.map.boxes["relu2"].health.level == "bad"  # the Train view's map too
+    problems = [w.problems.finding(i) for i in range(w.problems.count())]
+    dead = [f for f in problems if f is not None and f.code == "dead-relu"]
+    assert [f.node for f in dead] == ["relu2"]
+    assert "doctor: relu2: 100% of its units are dead" in w.dashboard.log.toPlainText()
+    # the marks stay after the run; an edit keeps them on the nodes that are still there
+    w.editor.delete(["dropout"])
+    assert w.scene.nodes["relu2"].health is not None
