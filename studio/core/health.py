@@ -20,6 +20,8 @@ Level = Literal["ok", "warn", "bad"]
 
 #: how many samples of each figure a node keeps (a sparkline's worth, and the doctor's)
 HISTORY = 200
+#: how many activation histograms a node keeps (the layer panel's ridges)
+RIDGES = 24
 #: nodes whose output is a rectifier: a zero is a unit that let nothing through
 RECTIFIERS = frozenset({"ReLU", "ReLU6"})
 #: squashing activations and the share of their range counted as saturated at each end
@@ -51,6 +53,8 @@ class LayerHealth:
     history: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     steps: list[int] = field(default_factory=list)
     latest: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: node → its recent activation histograms: (step, low, high, counts)
+    hists: dict[str, list[tuple[int, float, float, list[int]]]] = field(default_factory=dict)
 
     def add(self, record: Mapping[str, Any]) -> None:
         """One sample (a line of ``layer_stats.jsonl`` or a ``layer_stats`` event)."""
@@ -62,6 +66,12 @@ class LayerHealth:
             if not isinstance(figures, Mapping):
                 continue
             self.latest[node] = dict(figures)
+            hist = figures.get("hist")
+            if isinstance(hist, Mapping) and isinstance(hist.get("counts"), list):
+                ridges = self.hists.setdefault(node, [])
+                ridges.append((self.step, float(hist["lo"]), float(hist["hi"]),
+                               list(hist["counts"])))
+                del ridges[:-RIDGES]
             h = self.history.setdefault(node, {})
             for key, v in figures.items():
                 if isinstance(v, int | float):

@@ -83,7 +83,8 @@ class EarlyStopping(_Strict):
 
 
 class LayerStats(_Strict):
-    every: int = _setting(50, "Optimizer steps between two samples of the statistics.",
+    # 100: sampling costs a small MLP's 1 ms steps about 2 ms (docs/performance.md)
+    every: int = _setting(100, "Optimizer steps between two samples of the statistics.",
                           "steps", ge=1, le=1_000_000)
     bins: int = _setting(32, "Histogram bins of each layer's activations.", ge=4, le=256)
 

@@ -13,14 +13,17 @@ Every ``every`` optimizer steps, right after the step:
 
 The probe runs in eval mode without gradients, so dropout draws no random numbers and
 BatchNorm keeps its running statistics: a run trains exactly as it would without statistics.
-All figures of one sample point are read back from the device in one transfer. Only the main
-process samples (gradients are already averaged over the processes when it does).
+All figures of one sample point are read back from the device in one transfer; mean, spread,
+zeros and histogram are taken over at most ``STAT_VALUES`` of a layer's values (a fixed random
+subset), NaN/∞ and dead units over all of them. Only the main process samples (gradients are
+already averaged over the processes when it does). Its cost is in docs/performance.md.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +40,12 @@ Step = Callable[[torch.Tensor, torch.Tensor], None]
 
 #: samples in the probe batch: enough for stable figures, a fraction of a training step's cost
 PROBE_SAMPLES = 64
+#: output values of a layer its mean, spread, zeros and histogram are taken over (a fixed
+#: random subset of larger outputs; NaN/∞ and dead units are counted over all of them)
+STAT_VALUES = 1 << 16
+#: layers that are the identity in eval mode, where the probe runs
+EVAL_IDENTITY = frozenset({"Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout",
+                           "StochasticDepth"})
 
 
 class LayerStatsFile(Callback):
@@ -71,6 +80,14 @@ class LayerStatsProbe:
             if p.requires_grad and node in nodes:
                 self.params.setdefault(node, []).append(p)
         self.modules = {name: m for name, m in t.model.named_children() if name in nodes}
+        self._picks: dict[str, tuple[int, torch.Tensor]] = {}
+        self.seconds = 0.0  # spent sampling (the benchmark reports it against training time)
+        #: nodes that pass their input through unchanged in eval mode (dropout): their figures
+        #: are their input's, copied instead of computed again
+        g = t.project.graph
+        self.copies = {n: g.predecessors(n)[0] for n in self.modules
+                       if g.nodes[n].type in EVAL_IDENTITY and len(g.predecessors(n)) == 1
+                       and g.predecessors(n)[0] in self.modules}
         self.probe_x = self._probe_batch()
 
     def _probe_batch(self) -> torch.Tensor | None:
@@ -98,88 +115,98 @@ class LayerStatsProbe:
             if (t.step + 1) % every:
                 step(xb, yb)
                 return
+            t0 = time.perf_counter()
             before = {n: [p.detach().clone() for p in ps] for n, ps in self.params.items()}
+            t1 = time.perf_counter()
             step(xb, yb)
+            t2 = time.perf_counter()
             self.sample(before)
+            self.seconds += (t1 - t0) + (time.perf_counter() - t2)  # its own cost, not the step's
 
         return sampled
+
+    def _subsample(self, node: str, v: torch.Tensor) -> torch.Tensor:
+        """At most ``STAT_VALUES`` of a layer's output values for its mean, spread, zeros and
+        histogram: the same positions at every sample point, drawn once from a generator of
+        the probe's own (the run's random streams are never touched)."""
+        if v.numel() <= STAT_VALUES:
+            return v
+        cached = self._picks.get(node)
+        if cached is None or cached[0] != v.numel():
+            gen = torch.Generator().manual_seed(len(self._picks))
+            # with replacement: O(picks), where a permutation of a large output took 30 ms
+            idx = torch.randint(v.numel(), (STAT_VALUES,), generator=gen).sort().values
+            cached = self._picks[node] = (v.numel(), idx.to(v.device))
+        return v[cached[1]]
 
     @torch.no_grad()
     def sample(self, before: dict[str, list[torch.Tensor]]) -> None:
         t = self.t
-        names: list[tuple[str, str]] = []
-        values: list[torch.Tensor] = []
-        for node, ps in self.params.items():
-            grads = [p.grad for p in ps if p.grad is not None]
-            g2 = sum((g.float().pow(2).sum() for g in grads), torch.zeros((), device=t.device))
-            w2 = sum((p.float().pow(2).sum() for p in ps), torch.zeros((), device=t.device))
-            d2 = sum(((p.float() - b.float()).pow(2).sum() for p, b in zip(
-                ps, before[node], strict=True)), torch.zeros((), device=t.device))
-            names += [(node, "g2"), (node, "w2"), (node, "d2")]
-            values += [g2, w2, d2]
-        hists: dict[str, torch.Tensor] = {}
-        if self.probe_x is not None:
-            for node, (*figures, counts) in self._activations().items():
-                names += [(node, k) for k in ("act_mean", "act_std", "zero_frac", "dead_frac",
-                                              "lo", "hi", "nonfinite")]
-                values += figures
-                hists[node] = counts
-        flat = torch.stack([v.float().reshape(()) for v in values]).tolist() if values else []
-        counts_cpu = {n: c.tolist() for n, c in hists.items()}  # one more read, same moment
+        figures: dict[str, torch.Tensor] = {}
+        if self.params:  # per tensor one norm each of gradient, weights and update, summed per node
+            nodes = list(self.params)
+            owner = torch.tensor([i for i, n in enumerate(nodes) for _ in self.params[n]],
+                                 device=t.device)
+            ps = [p for n in nodes for p in self.params[n]]
+            zero = torch.zeros((), device=t.device)
+            norms = torch.stack([
+                torch.stack([torch.linalg.vector_norm(p.grad) if p.grad is not None else zero
+                             for p in ps]),
+                torch.stack([torch.linalg.vector_norm(p) for p in ps]),
+                torch.stack([torch.linalg.vector_norm(p - b) for p, b in zip(
+                    ps, (b for n in nodes for b in before[n]), strict=True)]),
+            ]).float().pow(2)
+            per_node = torch.zeros(3, len(nodes), device=t.device).index_add_(1, owner, norms)
+            figures["params"] = per_node.sqrt().flatten()
+        acts = self._activations() if self.probe_x is not None else {}
+        if acts:
+            figures["acts"] = torch.stack([torch.stack(v[:7]) for v in acts.values()]).flatten()
+            figures["hists"] = torch.stack([v[7] for v in acts.values()]).flatten()
+        read = {k: v.float().tolist() for k, v in figures.items()}  # each read once, together
         layers: dict[str, dict[str, Any]] = {}
-        for (node, key), v in zip(names, flat, strict=True):
-            layers.setdefault(node, {})[key] = v
-        for node, d in layers.items():
-            if "g2" in d:
-                w = math.sqrt(d.pop("w2"))
-                d["grad_norm"] = math.sqrt(d.pop("g2"))
-                d["weight_norm"] = w
-                d["update_ratio"] = math.sqrt(d.pop("d2")) / w if w > 0 else 0.0
-            if node in counts_cpu:
-                lo, hi = d.pop("lo"), d.pop("hi")
-                d["hist"] = {"lo": lo, "hi": hi, "counts": [int(c) for c in counts_cpu[node]]}
-                if not d["nonfinite"]:
-                    del d["nonfinite"]
-                else:
-                    d["nonfinite"] = int(d["nonfinite"])
+        if "params" in read:
+            g, w, d = (read["params"][i * len(nodes):(i + 1) * len(nodes)] for i in range(3))
+            for i, node in enumerate(nodes):
+                layers[node] = {"grad_norm": g[i], "weight_norm": w[i],
+                                "update_ratio": d[i] / w[i] if w[i] > 0 else 0.0}
+        flagged = []
+        for i, node in enumerate(acts):
+            mean, std, zeros, dead, lo, hi, total = read["acts"][i * 7:(i + 1) * 7]
+            counts = read["hists"][i * self.bins:(i + 1) * self.bins]
+            layers.setdefault(node, {}).update(
+                act_mean=mean, act_std=std, zero_frac=zeros, dead_frac=dead,
+                hist={"lo": lo, "hi": hi, "counts": [int(c) for c in counts]})
+            if not math.isfinite(total):
+                flagged.append(node)
+        for node, n in self._count_nonfinite(flagged).items():
+            layers[node]["nonfinite"] = n
         order = {n: i for i, n in enumerate(t.project.graph.nodes)}
         record = {"step": t.step, "epoch": t.epoch + 1,
                   "layers": {n: layers[n] for n in sorted(layers, key=order.__getitem__)}}
         t.callbacks.on_layer_stats(record)
 
-    def _activations(self) -> dict[str, tuple[torch.Tensor, ...]]:
-        """Each node's output on the probe batch: (mean, std, share of zeros, share of dead
-        units, low, high, non-finite count, histogram), still on the device."""
-        model = self.t.model
-        out: dict[str, tuple[torch.Tensor, ...]] = {}
-        bins = self.bins
+    def _count_nonfinite(self, nodes: list[str]) -> dict[str, int]:
+        """The exact count of NaN and ∞ in these nodes' outputs: another probe pass, taken
+        only when an output's sum was not finite (counting on every pass costs more than the
+        rest of the statistics together)."""
+        counts: dict[str, int] = {}
+        if not nodes:
+            return counts
 
         def hook(node: str) -> Callable[..., None]:
             def record(_m: nn.Module, _inputs: Any, output: Any) -> None:
-                if not isinstance(output, torch.Tensor) or not output.is_floating_point():
-                    return
-                a = output.detach().float()
-                # a dead unit (feature, or channel of an image) is zero for every sample
-                units = a.movedim(2 if a.dim() == 3 else 1, 0).reshape(a.shape[2 if a.dim() == 3
-                                                                           else 1], -1) \
-                    if a.dim() >= 2 else a.reshape(1, -1)
-                dead = (units == 0).all(dim=1).float().mean()
-                v = a.flatten()
-                finite = torch.isfinite(v)
-                bad = (~finite).sum()
-                v = v[finite]
-                if not v.numel():
-                    zero = torch.zeros((), device=v.device)
-                    out[node] = (zero, zero, zero, dead, zero, zero, bad,
-                                 torch.zeros(bins, device=v.device))
-                    return
-                lo, hi = v.min(), v.max()
-                counts = _histogram(v, bins, lo, hi)
-                out[node] = (v.mean(), v.std(unbiased=False), (v == 0).float().mean(), dead,
-                             lo, hi, bad, counts)
+                if isinstance(output, torch.Tensor) and output.is_floating_point():
+                    counts[node] = int(output.numel() - torch.isfinite(output).sum())
             return record
 
-        handles = [m.register_forward_hook(hook(n)) for n, m in self.modules.items()]
+        self._probe({n: hook(n) for n in nodes})
+        return {n: c for n, c in counts.items() if c}
+
+    def _probe(self, hooks: dict[str, Callable[..., None]]) -> None:
+        """One forward pass over the probe batch in eval mode, with ``hooks`` for that pass."""
+        model = self.t.model
+        handles = [self.modules[n].register_forward_hook(h) for n, h in hooks.items()
+                   if n in self.modules]
         was_training = model.training
         try:
             model.eval()
@@ -188,15 +215,53 @@ class LayerStatsProbe:
             for h in handles:
                 h.remove()
             model.train(was_training)
+
+    def _activations(self) -> dict[str, tuple[torch.Tensor, ...]]:
+        """Each node's output on the probe batch: (mean, std, share of zeros, share of dead
+        units, low, high, sum, histogram), still on the device. The sum is only read for its
+        finiteness: a NaN or ∞ anywhere makes it non-finite."""
+        out: dict[str, tuple[torch.Tensor, ...]] = {}
+        bins = self.bins
+
+        def hook(node: str) -> Callable[..., None]:
+            def record(_m: nn.Module, _inputs: Any, output: Any) -> None:
+                if not isinstance(output, torch.Tensor) or not output.is_floating_point() \
+                        or not output.numel():
+                    return
+                a = output.detach().float()
+                # a dead unit (a feature, or an image's channel) is zero for every sample
+                if a.dim() >= 2:
+                    unit = 2 if a.dim() == 3 else 1
+                    rest = tuple(d for d in range(a.dim()) if d != unit)
+                    dead = (a.abs().amax(dim=rest) == 0).float().mean()
+                else:
+                    dead = (a == 0).all().float()
+                v = self._subsample(node, a.flatten())
+                v = torch.nan_to_num(v, nan=0.0, posinf=0.0, neginf=0.0)
+                lo, hi = torch.aminmax(v)
+                std, mean = torch.std_mean(v, correction=0)
+                out[node] = (mean, std, (v == 0).float().mean(), dead, lo, hi, a.sum(),
+                             _histogram(v, bins, lo, hi))
+            return record
+
+        self._probe({n: hook(n) for n in self.modules if n not in self.copies})
+        for node, source in self.copies.items():
+            if source in out:
+                out[node] = out[source]
         return out
 
 
 def _histogram(v: torch.Tensor, bins: int, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
-    """Counts over [lo, hi] in ``bins`` equal bins, computed on the device without reading
-    ``lo``/``hi`` back (``torch.histc`` wants Python numbers: a sync per layer)."""
+    """Counts over [lo, hi] in ``bins`` equal bins. On a GPU without reading ``lo``/``hi``
+    back (``torch.histc`` wants Python numbers: a sync per layer); on the CPU, where reading
+    them costs nothing, in one ``histc`` instead of six small ops."""
+    if v.device.type == "cpu":
+        a, b = float(lo), float(hi)
+        if a < b:
+            return torch.histc(v, bins, a, b)
     width = (hi - lo).clamp_min(1e-12) / bins
     idx = ((v - lo) / width).long().clamp_(0, bins - 1)
-    return torch.bincount(idx, minlength=bins)
+    return torch.bincount(idx, minlength=bins).float()
 
 
 def probe_for(t: Trainer) -> LayerStatsProbe | None:

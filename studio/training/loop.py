@@ -38,7 +38,7 @@ class Loop:
         self.run_step0 = t.step
         self.last_report = (self.run_t0, t.step)
         self.epoch_first = (t.step, 0)
-        self.stats = probe_for(t)  # None unless training.layer_stats is set
+        self.stats = t.layer_stats = probe_for(t)  # None unless training.layer_stats is set
 
     def run(self) -> None:
         t, cb, strategy = self.t, self.t.callbacks, self.t.strategy

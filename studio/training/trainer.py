@@ -130,6 +130,7 @@ class Trainer:
         self.epoch = 0  # epochs completed
         self.batch_in_epoch = 0  # batches completed in the current epoch
         self.step = 0  # optimizer steps over the whole run
+        self.layer_stats: Any = None  # the run's LayerStatsProbe with training.layer_stats
 
     # -- where this process stands in the run ---------------------------------------------
 

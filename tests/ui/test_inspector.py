@@ -152,7 +152,7 @@ def test_layer_statistics_are_switched_on_and_tuned_in_the_inspector(inspector, 
                if c.text() == "layer stats")
     assert not box.isChecked()
     box.click()  # as a user switches it on
-    assert project.training.layer_stats == LayerStats()  # every 50 steps, 32 bins
+    assert project.training.layer_stats == LayerStats()  # every 100 steps, 32 bins
     QApplication.processEvents()
     forms = inspector.widget().findChildren(type(inspector.training_form))
     form = next(f for f in forms if "bins" in f.widgets)

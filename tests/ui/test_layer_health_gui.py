@@ -35,6 +35,14 @@ def test_a_run_marks_each_layer_and_names_its_dead_relu(qtbot, tmp_path) -> None
     dead = [f for f in problems if f is not None and f.code == "dead-relu"]
     assert [f.node for f in dead] == ["relu2"]
     assert "doctor: relu2: 100% of its units are dead" in w.dashboard.log.toPlainText()
+    # a layer clicked in the map shows its figures and its histograms over the run
+    w.dashboard.map.node_selected.emit("relu1")
+    view = w.dashboard.layer_panel.health_view
+    assert view is not None and view.isVisibleTo(w.dashboard.layer_panel)
+    assert "units dead" in view.text.text()
+    samples = len(w.runs.health.steps)
+    ridges = [i for i in view.plot.getPlotItem().items if type(i).__name__ == "PlotCurveItem"]
+    assert samples >= 4 and len(ridges) == min(samples, 24)
     # the marks stay after the run; an edit keeps them on the nodes that are still there
     w.editor.delete(["dropout"])
     assert w.scene.nodes["relu2"].health is not None

@@ -260,7 +260,7 @@ class RunsController(QObject):
         w, h = self.window, self.health
         w.scene.show_health(h)
         if w.training_views_built:
-            w.dashboard.map.show_health(h)
+            w.dashboard.set_health(h)
         findings = h.findings() if h is not None else []
         for f in findings:
             if (f.code, f.node) not in self._told:

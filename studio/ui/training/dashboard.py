@@ -39,6 +39,7 @@ from .traces import AXES, Trace, role_colour, run_colour
 
 if TYPE_CHECKING:
     from studio.core.graph import Graph
+    from studio.core.health import LayerHealth
     from studio.core.shapes import Analysis
 
 __all__ = ["Dashboard", "Series"]
@@ -126,6 +127,7 @@ class Dashboard(QWidget):
         self.overlays: dict[str, list[tuple[str, str]]] = {}  # run → its (chart, key)s
         self.run_colours: dict[str, QColor] = {}
         self.graph: Graph | None = None
+        self.health: LayerHealth | None = None  # live layer statistics of the latest run
         self.analysis: Analysis | None = None
         self.metric_name = "accuracy"
         self.axis = 1
@@ -320,6 +322,13 @@ class Dashboard(QWidget):
         node = g.nodes.get(node_id) if g is not None and node_id is not None else None
         info = a.nodes.get(node_id) if a is not None and node_id is not None else None
         self.layer_panel.show_layer(node_id, node, info)
+        self.layer_panel.show_health(node_id if node is not None else None, self.health)
+
+    def set_health(self, health: LayerHealth | None) -> None:
+        """The run's live layer health: the map's marks and the selected layer's figures."""
+        self.health = health
+        self.map.show_health(health)
+        self.layer_panel.show_health(self.map.selected, health)
 
     # -- drawing --------------------------------------------------------------------------
 

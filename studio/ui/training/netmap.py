@@ -229,12 +229,28 @@ class LayerPanel(QWidget):
             self.values[key] = value
             self.form.addRow(caption, value)
         self.sections = QVBoxLayout()
+        self.health_view: HealthView | None = None  # built with the first run's statistics
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 4, 0, 0)
         lay.addWidget(self.placeholder)
         lay.addLayout(self.form)
         lay.addLayout(self.sections)
         self.show_layer(None, None, None)
+
+    def show_health(self, node_id: str | None, health: LayerHealth | None) -> None:
+        """The layer's live health: its figures, and its activation histograms over the run
+        as ridges (the newest in front), as TensorBoard draws them."""
+        mark = health.mark(node_id) if health is not None and node_id else None
+        ridges = health.hists.get(node_id or "", []) if health is not None else []
+        if mark is None:
+            if self.health_view is not None:
+                self.health_view.hide()
+            return
+        if self.health_view is None:
+            self.health_view = HealthView()
+            self.sections.addWidget(self.health_view)
+        self.health_view.show_mark(mark, ridges)
+        self.health_view.show()
 
     def show_layer(self, node_id: str | None, node: Node | None, info: NodeInfo | None) -> None:
         self.placeholder.setVisible(node is None)
@@ -247,3 +263,51 @@ class LayerPanel(QWidget):
         self.values["output"].setText(shape_text(info.shape if info else None))
         self.values["params"].setText(f"{info.params:,}" if info else "?")
         self.values["macs"].setText(f"{info.macs:,}" if info else "?")
+
+
+class HealthView(QWidget):
+    """A layer's health figures and its activation histograms over time (ridges)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        import pyqtgraph as pg
+
+        self.text = QLabel()
+        self.text.setWordWrap(True)
+        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.plot = pg.PlotWidget(background=None)
+        self.plot.setMinimumHeight(150)
+        self.plot.setMenuEnabled(False)
+        self.plot.setMouseEnabled(False, False)
+        self.plot.hideAxis("left")
+        self.plot.setLabel("bottom", "activation")
+        self.plot.setToolTip("Activation histograms of the probe batch at each sample of the "
+                             "run, oldest at the back")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 8, 0, 0)
+        lay.addWidget(self.text)
+        lay.addWidget(self.plot)
+
+    def show_mark(self, mark: Mark, ridges: list[tuple[int, float, float, list[int]]]) -> None:
+        import pyqtgraph as pg
+
+        self.text.setText(mark.text)
+        self.plot.setVisible(bool(ridges))
+        self.plot.clear()
+        n = len(ridges)
+        text = self.palette().text().color()
+        for i, (_step, lo, hi, counts) in enumerate(ridges):
+            peak = max(max(counts), 1)
+            width = (hi - lo) / len(counts) if hi > lo else 1.0
+            xs = [lo + (k + 0.5) * width for k in range(len(counts))]
+            base = (n - 1 - i) * 0.35  # older samples further up and back
+            ys = [base + c / peak for c in counts]
+            colour = QColor.fromHsvF(0.58, 0.55, 0.35 + 0.6 * (i + 1) / n)
+            fill = QColor(colour)
+            fill.setAlpha(170)
+            curve = pg.PlotCurveItem(xs, ys, pen=pg.mkPen(text if i == n - 1 else colour, width=1),
+                                     fillLevel=base, brush=fill)
+            curve.setZValue(i)  # the newest drawn last, in front
+            self.plot.addItem(curve)
+        if ridges:
+            self.plot.setTitle(f"steps {ridges[0][0]}–{ridges[-1][0]}", size="8pt")
