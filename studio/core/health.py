@@ -130,8 +130,8 @@ class LayerHealth:
         xs = [math.log10(max(v, 1e-12)) if log else v for v in values]
         lo, hi = min(xs), max(xs)
         span = hi - lo
-        return "".join(SPARK[int((x - lo) / span * (len(SPARK) - 1)) if span > 0 else 3]
-                       for x in xs)
+        return "".join(SPARK[int((x - lo) / span * (len(SPARK) - 1)) if span > 0 else 0]
+                       for x in xs)  # a flat history is a flat line along the bottom
 
     # -- the run-time doctor --------------------------------------------------------------
 

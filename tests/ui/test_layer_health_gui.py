@@ -43,6 +43,10 @@ def test_a_run_marks_each_layer_and_names_its_dead_relu(qtbot, tmp_path) -> None
     samples = len(w.runs.health.steps)
     ridges = [i for i in view.plot.getPlotItem().items if type(i).__name__ == "PlotCurveItem"]
     assert samples >= 4 and len(ridges) == min(samples, 24)
-    # the marks stay after the run; an edit keeps them on the nodes that are still there
-    w.editor.delete(["dropout"])
-    assert w.scene.nodes["relu2"].health is not None
+    # the marks stay after the run, through edits and the map's redraws
+    w.editor.delete(["relu2"])
+    w.editor.stack.undo()  # the card is drawn anew
+    w.reanalyse()
+    assert w.scene.nodes["relu2"].health.level == "bad"
+    w.dashboard.set_network(w.editor.graph, w.analysis)
+    assert w.dashboard.map.boxes["relu2"].health.level == "bad"

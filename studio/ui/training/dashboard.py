@@ -163,6 +163,7 @@ class Dashboard(QWidget):
         col.addLayout(controls)
         col.addSpacing(6)
         col.addWidget(self.map_title)
+        self.map.setMinimumHeight(140)  # five layers stay in view when a layer shows its health
         col.addWidget(self.map, 1)
         col.addWidget(self.layer_panel)
         return side
@@ -309,6 +310,7 @@ class Dashboard(QWidget):
         """Draw the network read-only; the window calls this whenever the project changes."""
         self.graph, self.analysis = graph, analysis
         self.map.set_network(graph, analysis)
+        self.map.show_health(self.health)  # the new boxes keep the run's marks
         total = f" · {analysis.total_params:,} parameters" if analysis else ""
         self.map_title.setText(f"<b>Network</b>{total}")
         self._show_layer(self.map.selected)

@@ -276,7 +276,7 @@ class HealthView(QWidget):
         self.text.setWordWrap(True)
         self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.plot = pg.PlotWidget(background=None)
-        self.plot.setMinimumHeight(150)
+        self.plot.setMinimumHeight(110)
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(False, False)
         self.plot.hideAxis("left")
