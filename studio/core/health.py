@@ -65,7 +65,8 @@ class LayerHealth:
         for node, figures in layers.items():
             if not isinstance(figures, Mapping):
                 continue
-            self.latest[node] = dict(figures)
+            figures = {k: _number(v) for k, v in figures.items()}
+            self.latest[node] = figures
             hist = figures.get("hist")
             if isinstance(hist, Mapping) and isinstance(hist.get("counts"), list):
                 ridges = self.hists.setdefault(node, [])
@@ -124,10 +125,11 @@ class LayerHealth:
     def sparkline(self, node: str, key: str, width: int = 24) -> str:
         """The figure's recent history as block characters, on a log scale for norms."""
         values = self.history.get(node, {}).get(key, [])[-width:]
-        if not values:
-            return ""
         log = key.endswith("norm") or key.endswith("ratio")
-        xs = [math.log10(max(v, 1e-12)) if log else v for v in values]
+        # a NaN or ∞ sample has no place on the line (the mark and the doctor say it)
+        xs = [math.log10(max(v, 1e-12)) if log else v for v in values if math.isfinite(v)]
+        if not xs:
+            return ""
         lo, hi = min(xs), max(xs)
         span = hi - lo
         return "".join(SPARK[int((x - lo) / span * (len(SPARK) - 1)) if span > 0 else 0]
@@ -186,7 +188,7 @@ def _exploding(h: LayerHealth) -> Iterable[tuple[str, str]]:
     if len(grads) < 2:
         return
     (first, g0), (last, g1) = grads[0], grads[-1]
-    if g1 > 0 and g0 / g1 > EXPLODING:
+    if g1 > 0 and math.isfinite(g1) and not g0 / g1 <= EXPLODING:  # ∞ and NaN explode too
         yield first, (f"gradients explode: {first}'s gradient norm {_num(g0)} is "
                       f"{g0 / g1:.0e}× larger than {last}'s ({_num(g1)})")
 
@@ -267,6 +269,13 @@ RUN_RULES: tuple[RunRule, ...] = (
             "down, or use ReLU.",
             _saturated),
 )
+
+
+def _number(v: Any) -> Any:
+    """Figures as numbers: ``layer_stats.jsonl`` writes NaN and ∞ as text (strict JSON)."""
+    if isinstance(v, str) and v.lower() in ("nan", "inf", "-inf", "infinity", "-infinity"):
+        return float(v)
+    return v
 
 
 def _log_position(g: float) -> float:

@@ -31,7 +31,12 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from studio.core import catalog
+from studio.core.errors import first_line
+from studio.core.graph import Graph
+
 from .callbacks import Callback
+from .remote import _clean
 
 if TYPE_CHECKING:  # pragma: no cover
     from .trainer import Trainer
@@ -64,8 +69,8 @@ class LayerStatsFile(Callback):
         path.write_text("".join(k + "\n" for k in kept), encoding="utf-8")
 
     def on_layer_stats(self, record: dict[str, Any]) -> None:
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+        with open(self.path, "a", encoding="utf-8") as f:  # NaN/∞ as text: strict JSON
+            f.write(json.dumps(_clean(record), allow_nan=False) + "\n")
 
 
 class LayerStatsProbe:
@@ -81,6 +86,10 @@ class LayerStatsProbe:
                 self.params.setdefault(node, []).append(p)
         self.modules = {name: m for name, m in t.model.named_children() if name in nodes}
         self._picks: dict[str, tuple[int, torch.Tensor]] = {}
+        #: per node, the axis of a 3-D output that holds its units: 1 after a 1-D convolution,
+        #: pooling or normalisation ([channels, length]); 2 for sequences ([length, features])
+        self.unit_axis = {n: 1 if _channels_first(t.project.graph, n) else 2
+                          for n in self.modules}
         self.seconds = 0.0  # spent sampling (the benchmark reports it against training time)
         #: nodes that pass their input through unchanged in eval mode (dropout): their figures
         #: are their input's, copied instead of computed again
@@ -95,7 +104,10 @@ class LayerStatsProbe:
         inputs at every sample point, so that changes come from the network alone."""
         t, b = self.t, self.t.bundle
         if b.n_val:
-            xb, _ = next(iter(t.split_batches("val", PROBE_SAMPLES).epoch()))
+            # a DataLoader (images read from disk) seeds itself from the global generator:
+            # forked, so that the run draws what it would without statistics
+            with torch.random.fork_rng(devices=[]):
+                xb, _ = next(iter(t.split_batches("val", PROBE_SAMPLES).epoch()))
             return xb
         if b.files is not None or b.x_train is None or not len(b.x_train):
             t.message("layer statistics: no held-out samples to probe the activations with; "
@@ -108,11 +120,10 @@ class LayerStatsProbe:
         return x
 
     def wrap(self, step: Step) -> Step:
-        every = self.every
         t = self.t
 
         def sampled(xb: torch.Tensor, yb: torch.Tensor) -> None:
-            if (t.step + 1) % every:
+            if (t.step + 1) % self.every:
                 step(xb, yb)
                 return
             t0 = time.perf_counter()
@@ -120,7 +131,11 @@ class LayerStatsProbe:
             t1 = time.perf_counter()
             step(xb, yb)
             t2 = time.perf_counter()
-            self.sample(before)
+            try:
+                self.sample(before)
+            except (RuntimeError, ValueError, OSError) as exc:  # never the run's failure
+                self.every = 1 << 62
+                t.message(f"layer statistics stopped: {first_line(exc)}")
             self.seconds += (t1 - t0) + (time.perf_counter() - t2)  # its own cost, not the step's
 
         return sampled
@@ -162,7 +177,10 @@ class LayerStatsProbe:
         if acts:
             figures["acts"] = torch.stack([torch.stack(v[:7]) for v in acts.values()]).flatten()
             figures["hists"] = torch.stack([v[7] for v in acts.values()]).flatten()
-        read = {k: v.float().tolist() for k, v in figures.items()}  # each read once, together
+        flat = torch.cat([v.float() for v in figures.values()]).tolist() if figures else []
+        read, at = {}, 0  # one read of everything from the device
+        for k, v in figures.items():
+            read[k], at = flat[at:at + v.numel()], at + v.numel()
         layers: dict[str, dict[str, Any]] = {}
         if "params" in read:
             g, w, d = (read["params"][i * len(nodes):(i + 1) * len(nodes)] for i in range(3))
@@ -210,7 +228,8 @@ class LayerStatsProbe:
         was_training = model.training
         try:
             model.eval()
-            model(self.probe_x)
+            with self.t.precision.forward_context():  # as the run computes (fp16 overflows)
+                model(self.probe_x)
         finally:
             for h in handles:
                 h.remove()
@@ -231,7 +250,7 @@ class LayerStatsProbe:
                 a = output.detach().float()
                 # a dead unit (a feature, or an image's channel) is zero for every sample
                 if a.dim() >= 2:
-                    unit = 2 if a.dim() == 3 else 1
+                    unit = self.unit_axis.get(node, 2) if a.dim() == 3 else 1
                     rest = tuple(d for d in range(a.dim()) if d != unit)
                     dead = (a.abs().amax(dim=rest) == 0).float().mean()
                 else:
@@ -249,6 +268,24 @@ class LayerStatsProbe:
             if source in out:
                 out[node] = out[source]
         return out
+
+
+def _channels_first(graph: Graph, node: str) -> bool:
+    """Whether a node's 3-D output is [channels, length]: it is, or follows through
+    activations and dropout, a 1-D convolution, pooling or normalisation."""
+    seen = set()
+    while node not in seen:
+        seen.add(node)
+        n = graph.nodes[node]
+        spec = catalog.get(n.type)
+        if n.type.endswith("1d"):
+            return True
+        preds = graph.predecessors(node)
+        if spec is None or spec.category not in ("Activation", "Regularization") or \
+                len(preds) != 1:
+            return False
+        node = preds[0]
+    return False
 
 
 def _histogram(v: torch.Tensor, bins: int, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:

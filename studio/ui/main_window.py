@@ -295,6 +295,8 @@ class MainWindow(QMainWindow):
         old_scene = getattr(self, "scene", None)
         if old_scene is not None:
             old_scene.selectionChanged.disconnect(self.editing.selection_changed)
+        if getattr(self, "runs", None) is not None:
+            self.runs.forget_health()
         self.editor = Editor(project, self)
         self.scene = CanvasScene(self.editor, self)
         if getattr(self, "view", None) is None:

@@ -98,3 +98,21 @@ def test_the_first_node_with_nan_is_named(tmp_path) -> None:
 def test_every_rule_has_its_words() -> None:
     for r in RUN_RULES:
         assert r.finds and r.reason and r.remedy and r.severity in ("error", "warning")
+
+
+def test_non_finite_figures_are_marked_not_fatal() -> None:
+    """A gradient that overflowed, as an event brings it (a float) and as layer_stats.jsonl
+    holds it (text, for strict JSON): the mark turns red, the line skips the point."""
+    h = LayerHealth({"x": "Input", "fc": "Linear", "out": "Linear"})
+    h.add({"step": 1, "layers": {"fc": {"grad_norm": 0.5, "weight_norm": 1.0,
+                                        "update_ratio": 1e-3},
+                                 "out": {"grad_norm": 0.1, "weight_norm": 1.0,
+                                         "update_ratio": 1e-3}}})
+    h.add({"step": 2, "layers": {"fc": {"grad_norm": float("inf"), "weight_norm": 1.0,
+                                        "update_ratio": "nan"},
+                                 "out": {"grad_norm": "NaN", "weight_norm": 1.0,
+                                         "update_ratio": 1e-3}}})
+    assert h.mark("fc").level == "bad" and "inf" in h.mark("fc").text
+    assert h.mark("out").level == "bad"
+    assert len(h.sparkline("fc", "grad_norm")) == 1  # the finite point alone
+    assert {f.code for f in h.findings()} <= {"exploding-gradients"}

@@ -108,3 +108,43 @@ def test_bad_settings_are_refused_naming_the_field() -> None:
     with pytest.raises(ProjectError) as exc:
         Project.from_dict(d)
     assert "layer_stats" in str(exc.value) and "every" in str(exc.value)
+
+
+def test_images_read_from_disk_train_exactly_as_without_statistics(tmp_path,
+                                                                   monkeypatch) -> None:
+    """The probe's batch comes through a DataLoader there, which seeds itself from the
+    global generator: Dropout's masks must not move."""
+    from studio.core.project import DataSettings, TrainingSettings
+    from tests.graphs import net
+
+    from .test_lone_last_sample import image_folder
+
+    monkeypatch.setenv("STUDIO_IN_MEMORY_MB", "0")
+    image_folder(tmp_path / "img", 12)
+    weights = []
+    for stats in (None, {"every": 2}):
+        graph = net(("x", "Input", {"shape": [3, 8, 8]}), ("flat", "Flatten", {}),
+                    ("hidden", "Linear", {"out_features": 8}), ("drop", "Dropout", {"p": 0.5}),
+                    ("out", "Linear", {"out_features": 2}))
+        project = Project(name="lazy", graph=graph, data=DataSettings(
+            dataset="image-folder", options={"path": "img", "size": [8, 8]}, batch_size=4),
+            training=TrainingSettings(epochs=2, device="cpu", layer_stats=stats))
+        trainer = Trainer(project, base_dir=tmp_path, out_dir=tmp_path / str(bool(stats)))
+        assert trainer.fit().status == "completed"
+        assert trainer.bundle.files is not None
+        weights.append(trainer.model.state_dict())
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert lines(tmp_path / "True")  # and it did sample
+
+
+def test_3d_outputs_count_units_on_the_right_axis() -> None:
+    """[N, channels, length] after a 1-D convolution (and the activations after it);
+    [N, length, features] after a recurrent layer or a Linear on a sequence."""
+    from studio.training.layer_stats import _channels_first
+    from tests.graphs import net
+
+    g = net(("x", "Input", {"shape": [64]}), ("rows", "Reshape", {"shape": [8, 8]}),
+            ("conv", "Conv1d", {"out_channels": 6, "kernel_size": 3}), ("r", "ReLU", {}),
+            ("d", "Dropout", {}), ("lstm", "LSTM", {"hidden_size": 5}), ("r2", "ReLU", {}),
+            ("flat", "Flatten", {}), ("out", "Linear", {"out_features": 10}))
+    assert [n for n in g.nodes if _channels_first(g, n)] == ["conv", "r", "d"]

@@ -245,6 +245,7 @@ class RunsController(QObject):
                        if project.training.layer_stats is not None else None)
         self._told = set()
         w.run_findings = []
+        w.show_problems()  # the last run's findings go with its marks
         self._show_health()
         if self.health is not None:
             worker.layer_stats.connect(self._run_layer_stats)  # type: ignore[attr-defined]
@@ -266,8 +267,15 @@ class RunsController(QObject):
             if (f.code, f.node) not in self._told:
                 self._told.add((f.code, f.node))
                 w.dashboard.add_message(f"doctor: {f.message}")
-        w.run_findings = findings
-        w.show_problems()
+        if {(f.code, f.node) for f in findings} != {(f.code, f.node) for f in w.run_findings}:
+            w.run_findings = findings  # redrawn only on a change: selection and scroll stay
+            w.show_problems()
+
+    def forget_health(self) -> None:
+        """Another project is shown: the last run's marks and findings belong to the old one
+        (a run still going keeps training, its statistics are no longer shown)."""
+        self.health = None
+        self.window.run_findings = []
 
     def _run_epoch(self, logs: dict[str, Any]) -> None:
         from studio.training.console import format_logs
