@@ -42,7 +42,7 @@ from .cards import (
     paint_card,
     pixel_font,
 )
-from .commands import Editor
+from .editor import Editor
 
 __all__ = ["CATEGORY_COLOURS", "NODE_H", "NODE_W", "PORT_R", "CanvasScene", "EdgeItem",
            "NodeItem", "key_params"]

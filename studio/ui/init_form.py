@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 
 from studio.core.init import SCHEMES
 
-from .commands import Editor
+from .editor import Editor
 from .forms import ParamForm, compact_combo, indented
 
 

@@ -42,7 +42,7 @@ from studio.core.settings import (
     setting_specs,
 )
 
-from .commands import Editor
+from .editor import Editor
 from .forms import (  # noqa: F401  (re-exported: the inspector's forms)
     INT_LIMIT,
     ParamForm,

@@ -30,11 +30,11 @@ from studio.core.project import Project, default_sample, sample_header, sample_p
 from studio.core.shapes import Analysis, analyze
 
 from .canvas import CanvasScene
-from .commands import Editor
 from .controllers.editing import EditingController
 from .controllers.files import FilesController
 from .controllers.recovery import RecoveryController
 from .controllers.runs import RUN_WHERE, RunsController
+from .editor import Editor
 from .inspector import Inspector
 from .palette import Palette
 from .summary import ProblemsPanel, SummaryPanel

@@ -12,7 +12,7 @@ from studio.core.project import Project, default_sample
 from studio.core.shapes import analyze
 from studio.ui.canvas import CanvasScene, EdgeItem, NodeItem
 from studio.ui.cards import BOX, FULL, LEGIBLE_SCALE, MIN_TEXT_PX, TITLE
-from studio.ui.commands import Editor
+from studio.ui.editor import Editor
 from studio.ui.view import CanvasView
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from studio.core.graph import Edge
 from studio.core.project import Project, default_sample
-from studio.ui.commands import Editor
+from studio.ui.editor import Editor
 
 pytest.importorskip("pytestqt")
 

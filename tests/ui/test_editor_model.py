@@ -27,7 +27,7 @@ from studio.core.graph import Edge
 from studio.core.project import Project, sample_paths
 from studio.core.shapes import analyze
 from studio.ui.canvas import CanvasScene
-from studio.ui.commands import Editor
+from studio.ui.editor import Editor
 
 LAYERS = ["Linear", "ReLU", "Conv2d", "Flatten", "Dropout", "BatchNorm1d", "Add", "Concat",
           "MaxPool2d", "Sigmoid"]

@@ -10,7 +10,7 @@ from studio.core import catalog
 from studio.core.project import Project, default_sample
 from studio.core.shapes import analyze
 from studio.ui.canvas import CanvasScene
-from studio.ui.commands import Editor
+from studio.ui.editor import Editor
 from studio.ui.palette import Palette, _key
 from studio.ui.view import CanvasView
 

@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from studio.core.project import Project
-from studio.ui.commands import Editor
+from studio.ui.editor import Editor
 from studio.ui.inspector import Inspector
 from tests.graphs import net
 from tests.ui.test_inspector import type_into

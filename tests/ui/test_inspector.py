@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QApplication, QSpinBox
 
 from studio.core.project import Project, sample_paths
 from studio.core.settings import DataSettings, EarlyStopping, TrainingSettings, setting_specs
-from studio.ui.commands import Editor
+from studio.ui.editor import Editor
 from studio.ui.inspector import Inspector
 
 

@@ -11,7 +11,7 @@ from studio.core.graph import Edge
 from studio.core.project import Project, default_sample
 from studio.core.shapes import analyze
 from studio.ui.canvas import NODE_H, NODE_W, CanvasScene
-from studio.ui.commands import Editor
+from studio.ui.editor import Editor
 from studio.ui.palette import MIME
 from studio.ui.view import CanvasView
 
