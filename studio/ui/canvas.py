@@ -210,6 +210,7 @@ class CanvasScene(QGraphicsScene):
         super().__init__(parent)
         self.editor = editor
         self.nodes: dict[str, NodeItem] = {}
+        self.health: LayerHealth | None = None  # the last run's, while the window shows it
         self.edge_items: dict[Edge, EdgeItem] = {}
         self._drag_line: QGraphicsPathItem | None = None
         self._drag_from: str | None = None
@@ -245,6 +246,8 @@ class CanvasScene(QGraphicsScene):
         item = NodeItem(node)
         self.nodes[node.id] = item
         self.addItem(item)
+        if self.health is not None:  # a card drawn anew by an edit (undo of a delete) keeps it
+            item.set_health(self.health.mark(node.id))
 
     def _remove_node(self, node: Node) -> None:
         item = self.nodes.pop(node.id)
@@ -299,6 +302,7 @@ class CanvasScene(QGraphicsScene):
 
     def show_health(self, health: LayerHealth | None) -> None:
         """Each node's live health mark (none: the marks go)."""
+        self.health = health
         for nid, item in self.nodes.items():
             item.set_health(health.mark(nid) if health is not None else None)
 

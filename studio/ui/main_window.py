@@ -370,9 +370,6 @@ class MainWindow(QMainWindow):
         self.analysis = a
         self.findings = problem_list(self.editor.graph, a, diagnose(self.project, a))
         self.scene.show_analysis(a, self.findings)
-        runs = getattr(self, "runs", None)  # a card re-created by an edit keeps its health mark
-        if runs is not None and runs.health is not None:
-            self.scene.show_health(runs.health)
         self.summary.show_analysis(self.editor.graph, a)
         self.show_problems()
         self.analysed.emit(a)
