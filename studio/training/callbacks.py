@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -182,22 +183,31 @@ class TerminateOnNaN(Callback):
             "training"))
 
 
+def keep_lines(path: Path, keep: Callable[[dict[str, Any]], bool] | None) -> None:
+    """Rewrite a run's JSON-lines file (or start it) with only the records ``keep`` accepts:
+    what a resumed run continues from (None: a new run, nothing kept). A line cut short by a
+    crash ends what can be kept."""
+    kept = []
+    if keep is not None and path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                if keep(json.loads(line)):
+                    kept.append(line)
+            except json.JSONDecodeError:
+                break
+    path.write_text("".join(k + "\n" for k in kept), encoding="utf-8")
+
+
 class MetricsFile(Callback):
     """``metrics.jsonl``: one JSON object per epoch, flushed as it is written."""
 
     def __init__(self, path: Path, keep_epochs: int = 0) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        kept = []
-        if keep_epochs and self.path.exists():  # a resumed run continues the file
-            for line in self.path.read_text().splitlines():
-                try:
-                    # a finished run's test line has no epoch: the resumed run tests anew
-                    if 0 < json.loads(line).get("epoch", 0) <= keep_epochs:
-                        kept.append(line)
-                except json.JSONDecodeError:
-                    break
-        self.path.write_text("".join(k + "\n" for k in kept))
+        # a resumed run continues the file; a finished run's test line has no epoch: the
+        # resumed run tests anew
+        keep_lines(self.path, (lambda r: 0 < r.get("epoch", 0) <= keep_epochs)
+                   if keep_epochs else None)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         with open(self.path, "a", encoding="utf-8") as f:

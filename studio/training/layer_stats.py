@@ -35,7 +35,7 @@ from studio.core import catalog
 from studio.core.errors import first_line
 from studio.core.graph import Graph
 
-from .callbacks import Callback
+from .callbacks import Callback, keep_lines
 from .remote import _clean
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -58,15 +58,8 @@ class LayerStatsFile(Callback):
 
     def __init__(self, path: Path, keep_through_step: int = 0) -> None:
         self.path = path
-        kept = []
-        if keep_through_step and path.exists():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                try:
-                    if json.loads(line).get("step", 0) <= keep_through_step:
-                        kept.append(line)
-                except json.JSONDecodeError:
-                    break  # a line cut short by a crash ends what can be kept
-        path.write_text("".join(k + "\n" for k in kept), encoding="utf-8")
+        keep_lines(path, (lambda r: r.get("step", 0) <= keep_through_step)
+                   if keep_through_step else None)
 
     def on_layer_stats(self, record: dict[str, Any]) -> None:
         with open(self.path, "a", encoding="utf-8") as f:  # NaN/∞ as text: strict JSON
@@ -85,15 +78,19 @@ class LayerStatsProbe:
             if p.requires_grad and node in nodes:
                 self.params.setdefault(node, []).append(p)
         self.modules = {name: m for name, m in t.model.named_children() if name in nodes}
+        # the parameters in one list, each with its node's position: norms are summed per node
+        # with one index_add_ at every sample point
+        self.param_list = [p for ps in self.params.values() for p in ps]
+        self.owner = torch.tensor([i for i, ps in enumerate(self.params.values()) for _ in ps],
+                                  dtype=torch.long, device=t.device)
         self._picks: dict[str, tuple[int, torch.Tensor]] = {}
         #: per node, the axis of a 3-D output that holds its units: 1 after a 1-D convolution,
         #: pooling or normalisation ([channels, length]); 2 for sequences ([length, features])
-        self.unit_axis = {n: 1 if _channels_first(t.project.graph, n) else 2
-                          for n in self.modules}
+        g = t.project.graph
+        self.unit_axis = {n: 1 if _channels_first(g, n) else 2 for n in self.modules}
         self.seconds = 0.0  # spent sampling (the benchmark reports it against training time)
         #: nodes that pass their input through unchanged in eval mode (dropout): their figures
         #: are their input's, copied instead of computed again
-        g = t.project.graph
         self.copies = {n: g.predecessors(n)[0] for n in self.modules
                        if g.nodes[n].type in EVAL_IDENTITY and len(g.predecessors(n)) == 1
                        and g.predecessors(n)[0] in self.modules}
@@ -127,7 +124,7 @@ class LayerStatsProbe:
                 step(xb, yb)
                 return
             t0 = time.perf_counter()
-            before = {n: [p.detach().clone() for p in ps] for n, ps in self.params.items()}
+            before = [p.detach().clone() for p in self.param_list]
             t1 = time.perf_counter()
             step(xb, yb)
             t2 = time.perf_counter()
@@ -155,23 +152,23 @@ class LayerStatsProbe:
         return v[cached[1]]
 
     @torch.no_grad()
-    def sample(self, before: dict[str, list[torch.Tensor]]) -> None:
+    def sample(self, before: list[torch.Tensor]) -> None:
+        """``before``: ``param_list``'s values before the step just taken."""
         t = self.t
+        nodes = list(self.params)
         figures: dict[str, torch.Tensor] = {}
-        if self.params:  # per tensor one norm each of gradient, weights and update, summed per node
-            nodes = list(self.params)
-            owner = torch.tensor([i for i, n in enumerate(nodes) for _ in self.params[n]],
-                                 device=t.device)
-            ps = [p for n in nodes for p in self.params[n]]
+        if nodes:  # per tensor one norm each of gradient, weights and update, summed per node
+            ps = self.param_list
             zero = torch.zeros((), device=t.device)
             norms = torch.stack([
                 torch.stack([torch.linalg.vector_norm(p.grad) if p.grad is not None else zero
                              for p in ps]),
                 torch.stack([torch.linalg.vector_norm(p) for p in ps]),
-                torch.stack([torch.linalg.vector_norm(p - b) for p, b in zip(
-                    ps, (b for n in nodes for b in before[n]), strict=True)]),
+                torch.stack([torch.linalg.vector_norm(p - b)
+                             for p, b in zip(ps, before, strict=True)]),
             ]).float().pow(2)
-            per_node = torch.zeros(3, len(nodes), device=t.device).index_add_(1, owner, norms)
+            per_node = torch.zeros(3, len(nodes), device=t.device).index_add_(1, self.owner,
+                                                                              norms)
             figures["params"] = per_node.sqrt().flatten()
         acts = self._activations() if self.probe_x is not None else {}
         if acts:
