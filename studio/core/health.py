@@ -173,21 +173,27 @@ def saturated_share(kind: str, d: Mapping[str, Any]) -> float | None:
     return float(near / total)
 
 
-def _vanishing(h: LayerHealth) -> Iterable[tuple[str, str]]:
+def _ends(h: LayerHealth) -> tuple[tuple[str, float], tuple[str, float]] | None:
+    """The first and last parametric layers' gradient norms, in graph order."""
     grads = [(n, d["grad_norm"]) for n, d in h.in_order() if "grad_norm" in d]
-    if len(grads) < 2:
+    return (grads[0], grads[-1]) if len(grads) >= 2 else None
+
+
+def _vanishing(h: LayerHealth) -> Iterable[tuple[str, str]]:
+    ends = _ends(h)
+    if ends is None:
         return
-    (first, g0), (last, g1) = grads[0], grads[-1]
+    (first, g0), (last, g1) = ends
     if g1 > 0 and 0 < g0 / g1 < VANISHING:  # 0 exactly: dead units, named by their rule
         yield first, (f"gradients vanish: {first}'s gradient norm {_num(g0)} is "
                       f"{g1 / max(g0, 1e-30):.0e}× smaller than {last}'s ({_num(g1)})")
 
 
 def _exploding(h: LayerHealth) -> Iterable[tuple[str, str]]:
-    grads = [(n, d["grad_norm"]) for n, d in h.in_order() if "grad_norm" in d]
-    if len(grads) < 2:
+    ends = _ends(h)
+    if ends is None:
         return
-    (first, g0), (last, g1) = grads[0], grads[-1]
+    (first, g0), (last, g1) = ends
     if g1 > 0 and math.isfinite(g1) and not g0 / g1 <= EXPLODING:  # ∞ and NaN explode too
         yield first, (f"gradients explode: {first}'s gradient norm {_num(g0)} is "
                       f"{g0 / g1:.0e}× larger than {last}'s ({_num(g1)})")
