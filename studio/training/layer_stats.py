@@ -31,11 +31,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from studio.core import catalog
 from studio.core.errors import first_line
-from studio.core.graph import Graph
 
 from .callbacks import Callback, keep_lines
+from .feature_maps import channels_first
 from .remote import _clean
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -87,7 +86,7 @@ class LayerStatsProbe:
         #: per node, the axis of a 3-D output that holds its units: 1 after a 1-D convolution,
         #: pooling or normalisation ([channels, length]); 2 for sequences ([length, features])
         g = t.project.graph
-        self.unit_axis = {n: 1 if _channels_first(g, n) else 2 for n in self.modules}
+        self.unit_axis = {n: 1 if channels_first(g, n) else 2 for n in self.modules}
         self.seconds = 0.0  # spent sampling (the benchmark reports it against training time)
         #: nodes that pass their input through unchanged in eval mode (dropout): their figures
         #: are their input's, copied instead of computed again
@@ -265,24 +264,6 @@ class LayerStatsProbe:
             if source in out:
                 out[node] = out[source]
         return out
-
-
-def _channels_first(graph: Graph, node: str) -> bool:
-    """Whether a node's 3-D output is [channels, length]: it is, or follows through
-    activations and dropout, a 1-D convolution, pooling or normalisation."""
-    seen = set()
-    while node not in seen:
-        seen.add(node)
-        n = graph.nodes[node]
-        spec = catalog.get(n.type)
-        if n.type.endswith("1d"):
-            return True
-        preds = graph.predecessors(node)
-        if spec is None or spec.category not in ("Activation", "Regularization") or \
-                len(preds) != 1:
-            return False
-        node = preds[0]
-    return False
 
 
 def _histogram(v: torch.Tensor, bins: int, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
