@@ -1,10 +1,11 @@
 """Layer health during a run, from its live statistics (``training.layer_stats``).
 
 ``LayerHealth`` keeps each node's history of the figures in ``layer_stats.jsonl`` (or its
-``layer_stats`` events), gives each node a mark for the canvas (a level, a colour value and a
-one-line summary with a sparkline of its history) and runs the doctor's run-time rules over the
-latest sample: ``RUN_RULES`` is their table, documented in ``docs/doctor.md`` beside the
-static rules. Plain data in, plain data out: the window, the Train view and tests share it.
+``layer_stats`` events), gives each node a mark for the canvas (a level, a colour value, a
+summary and the recent history of its key figures, drawn as sparklines) and runs the doctor's
+run-time rules over the latest sample: ``RUN_RULES`` is their table, documented in
+``docs/doctor.md`` beside the static rules. Plain data in, plain data out: the window, the
+Train view and tests share it.
 """
 
 from __future__ import annotations
@@ -30,18 +31,20 @@ SATURATED_EDGE = 0.02  # within 2% of the range from a bound
 DEAD_SHARE = 0.5
 SATURATED_SHARE = 0.5
 VANISHING, EXPLODING = 1e-3, 1e3  # first ÷ last layer's gradient norm
-SPARK = "▁▂▃▄▅▆▇█"
+SPARK_WIDTH = 48  # samples a tooltip's sparkline shows
 
 
 @dataclass
 class Mark:
     """What the canvas shows on a node: ``level`` picks the ring, ``value`` (0…1) the colour
     along the scale (0 blue: gradients vanished or units dead; 0.5 green; 1 red: gradients
-    exploding), ``text`` the tooltip."""
+    exploding), ``text`` the tooltip, ``series`` the figures drawn beside it as sparklines:
+    (name, recent finite values, on a log scale)."""
 
     level: Level
     value: float
     text: str
+    series: tuple[tuple[str, tuple[float, ...], bool], ...] = ()
 
 
 @dataclass
@@ -88,6 +91,7 @@ class LayerHealth:
             return None
         kind = self.types.get(node, "")
         lines: list[str] = []
+        series: list[tuple[str, tuple[float, ...], bool]] = []
         level: Level = "ok"
         value = 0.5
         if d.get("nonfinite"):
@@ -96,7 +100,8 @@ class LayerHealth:
         if "grad_norm" in d:
             g = d["grad_norm"]
             value = _log_position(g)
-            lines.append(f"gradient norm {_num(g)}  {self.sparkline(node, 'grad_norm')}")
+            lines.append(f"gradient norm {_num(g)}")
+            series.append(("gradient norm", self.recent(node, "grad_norm"), True))
             lines.append(f"update ÷ weight {_num(d['update_ratio'])} · weight norm "
                          f"{_num(d['weight_norm'])}")
             if not math.isfinite(g) or g > 1e3:
@@ -110,7 +115,8 @@ class LayerHealth:
                 # on the gradients' scale: all alive sits where a healthy gradient does
                 # (green), all dead where a vanished one does (blue)
                 value = 0.5 * (1.0 - dead) if "grad_norm" not in d else value
-                lines.append(f"{dead:.0%} of units dead  {self.sparkline(node, 'dead_frac')}")
+                lines.append(f"{dead:.0%} of units dead")
+                series.append(("units dead", self.recent(node, "dead_frac"), False))
                 lines.append(f"{z:.0%} of outputs zero")
                 if dead > DEAD_SHARE:
                     level = _worse(level, "warn" if dead < 0.9 else "bad")
@@ -120,20 +126,13 @@ class LayerHealth:
                 if sat > SATURATED_SHARE:
                     level = _worse(level, "warn")
             lines.append(f"activations mean {_num(d['act_mean'])} · std {_num(d['act_std'])}")
-        return Mark(level, value, "\n".join(lines))
+        return Mark(level, value, "\n".join(lines), tuple(series))
 
-    def sparkline(self, node: str, key: str, width: int = 24) -> str:
-        """The figure's recent history as block characters, on a log scale for norms."""
+    def recent(self, node: str, key: str, width: int = SPARK_WIDTH) -> tuple[float, ...]:
+        """The figure's recent finite values: a NaN or ∞ sample has no place on a sparkline
+        (the mark and the doctor say it)."""
         values = self.history.get(node, {}).get(key, [])[-width:]
-        log = key.endswith("norm") or key.endswith("ratio")
-        # a NaN or ∞ sample has no place on the line (the mark and the doctor say it)
-        xs = [math.log10(max(v, 1e-12)) if log else v for v in values if math.isfinite(v)]
-        if not xs:
-            return ""
-        lo, hi = min(xs), max(xs)
-        span = hi - lo
-        return "".join(SPARK[int((x - lo) / span * (len(SPARK) - 1)) if span > 0 else 0]
-                       for x in xs)  # a flat history is a flat line along the bottom
+        return tuple(v for v in values if math.isfinite(v))
 
     # -- the run-time doctor --------------------------------------------------------------
 

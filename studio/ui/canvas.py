@@ -139,7 +139,11 @@ class NodeItem(QGraphicsObject):
         text = (self.problem or self.warning
                 or f"{self.node.type} '{self.node_id}': output {self.shape_text}")
         if self.health is not None:
-            text += f"\n\nLayer health\n{self.health.text}"
+            from .cards import health_colour
+            from .sparkline import health_html
+
+            text = health_html(f"{text}\n\nLayer health", self.health,
+                               health_colour(self.health.value))
         self.setToolTip(text)
         self.update()
 

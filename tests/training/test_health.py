@@ -38,7 +38,8 @@ def test_a_healthy_sample_has_marks_and_no_findings(tmp_path) -> None:
     assert codes(h) == {}
     mark = h.mark("dense1")
     assert mark is not None and mark.level == "ok" and 0 < mark.value < 1
-    assert "gradient norm" in mark.text and len(h.sparkline("dense1", "grad_norm")) > 1
+    assert "gradient norm" in mark.text and len(h.recent("dense1", "grad_norm")) > 1
+    assert mark.series[0][0] == "gradient norm" and mark.series[0][2]  # drawn on a log scale
     assert "of units dead" in h.mark("relu1").text
 
 
@@ -114,5 +115,5 @@ def test_non_finite_figures_are_marked_not_fatal() -> None:
                                          "update_ratio": 1e-3}}})
     assert h.mark("fc").level == "bad" and "inf" in h.mark("fc").text
     assert h.mark("out").level == "bad"
-    assert len(h.sparkline("fc", "grad_norm")) == 1  # the finite point alone
+    assert h.recent("fc", "grad_norm") == (0.5,)  # the finite point alone
     assert {f.code for f in h.findings()} <= {"exploding-gradients"}

@@ -25,9 +25,10 @@ def test_a_run_marks_each_layer_and_names_its_dead_relu(qtbot, tmp_path) -> None
     card: NodeItem = w.scene.nodes["output"]
     assert card.health is not None and card.health.level == "ok"
     assert "Layer health" in card.toolTip() and "gradient norm" in card.toolTip()
+    assert "<img src='data:image/png;base64," in card.toolTip()  # its history, drawn
     # behind the dead layer no gradient arrives: amber, and the tooltip says why
     assert w.scene.nodes["dense1"].health.level == "warn"
-    assert "gradient norm 0 " in w.scene.nodes["dense1"].toolTip()
+    assert "gradient norm 0<br>" in w.scene.nodes["dense1"].toolTip()
     relu2 = w.scene.nodes["relu2"]
     assert relu2.health.level == "bad" and "100% of units dead" in relu2.toolTip()
     assert w.dashboard.map.boxes["relu2"].health.level == "bad"  # the Train view's map too

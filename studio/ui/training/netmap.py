@@ -27,7 +27,8 @@ from PySide6.QtWidgets import (
 from studio.core.health import LayerHealth, Mark
 
 from ..canvas import CATEGORY_COLOURS
-from ..cards import paint_health
+from ..cards import health_colour, paint_health
+from ..sparkline import health_html
 from .traces import dim
 
 if TYPE_CHECKING:
@@ -57,7 +58,8 @@ class NodeBox(QGraphicsItem):
     def set_health(self, mark: Mark | None) -> None:
         self.health = mark
         tip = f"{self.node_id} · {self.kind} → {self.shape_text}"
-        self.setToolTip(tip if mark is None else f"{tip}\n\n{mark.text}")
+        self.setToolTip(tip if mark is None else
+                        health_html(f"{tip}\n", mark, health_colour(mark.value)))
         self.update()
 
     def boundingRect(self) -> QRectF:
