@@ -140,11 +140,11 @@ def test_images_read_from_disk_train_exactly_as_without_statistics(tmp_path,
 def test_3d_outputs_count_units_on_the_right_axis() -> None:
     """[N, channels, length] after a 1-D convolution (and the activations after it);
     [N, length, features] after a recurrent layer or a Linear on a sequence."""
-    from studio.training.layer_stats import _channels_first
+    from studio.training.feature_maps import channels_first
     from tests.graphs import net
 
     g = net(("x", "Input", {"shape": [64]}), ("rows", "Reshape", {"shape": [8, 8]}),
             ("conv", "Conv1d", {"out_channels": 6, "kernel_size": 3}), ("r", "ReLU", {}),
             ("d", "Dropout", {}), ("lstm", "LSTM", {"hidden_size": 5}), ("r2", "ReLU", {}),
             ("flat", "Flatten", {}), ("out", "Linear", {"out_features": 10}))
-    assert [n for n in g.nodes if _channels_first(g, n)] == ["conv", "r", "d"]
+    assert [n for n in g.nodes if channels_first(g, n)] == ["conv", "r", "d"]
