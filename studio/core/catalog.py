@@ -20,6 +20,8 @@ Shape = tuple[int, ...]
 Params = dict[str, Any]
 _Infer = Callable[[Sequence[Shape], Params], Shape]  # a shape rule
 _Count = Callable[[Sequence[Shape], Params, Shape], int]  # a parameter or MAC count
+TORCH_DOCS = "https://docs.pytorch.org/docs/stable"
+SAME_SHAPE = "same shape as the input"
 
 
 class Misfit(Exception):
@@ -101,10 +103,27 @@ class LayerSpec:
     #: number of dims, given the resolved params: ``weight`` is every weight matrix (all of a
     #: recurrent layer's), ``bias`` every bias
     init_tensors: Callable[[Params], dict[str, int]] = _no_tensors
+    # the help the inspector and docs/layers.md show (``doc`` stays the one-line summary)
+    #: what it computes, in plain Unicode math; two spaces part clauses (the inspector
+    #: breaks the line there)
+    formula: str = ""
+    #: input shape → output shape, per sample
+    shape_rule: str = ""
+    #: two sentences: what it does, and when to use it
+    about: str = ""
+    #: the closest PyTorch documentation page; empty: the torch class's own (``doc_url``)
+    url: str = ""
 
     @property
     def min_inputs(self) -> int:
         return 2 if self.inputs is None else self.inputs
+
+    @property
+    def doc_url(self) -> str:
+        """Where PyTorch documents what this layer builds."""
+        if self.url or not self.torch_class:
+            return self.url
+        return torch_doc(f"torch.nn.{self.torch_class}")
 
     def kwargs(self, in_shapes: Sequence[Shape], params: Params) -> Params:
         """Constructor arguments for the built module, inferred sizes included."""
@@ -118,6 +137,11 @@ class LayerSpec:
         if self.torch_class:
             return f"torch.nn.{self.torch_class}"
         return f"studio.core.modules.{self.type}"
+
+
+def torch_doc(name: str) -> str:
+    """The PyTorch reference page of ``name``, a dotted path such as ``torch.nn.Linear``."""
+    return f"{TORCH_DOCS}/generated/{name}.html"
 
 
 def _jsonable(v: Any) -> Any:
@@ -654,11 +678,12 @@ _CAUSAL = P("causal", "bool", False,
             "next).")
 
 
-def _activation(name: str, doc: str, *params: ParamSpec, squashes: str | None = None,
-                aliases: tuple[str, ...] = ()) -> LayerSpec:
+def _activation(name: str, doc: str, *params: ParamSpec, formula: str, about: str,
+                squashes: str | None = None, aliases: tuple[str, ...] = ()) -> LayerSpec:
     infer = _dim_check if any(q.name == "dim" for q in params) else _same
     return LayerSpec(name, "Activation", doc, Schema(params), infer, torch_class=name,
-                     squashes=squashes, aliases=aliases)
+                     squashes=squashes, aliases=aliases, formula=formula,
+                     shape_rule=SAME_SHAPE, about=about)
 
 
 _LSTM_P, _LSTM_M = _rnn_counts(4)
@@ -666,6 +691,8 @@ _GRU_P, _GRU_M = _rnn_counts(3)
 
 
 _RNN_P, _RNN_M = _rnn_counts(1)
+_RNN_SHAPES = ("[L, F] → [hidden_size] (output 'last') or [L, hidden_size] ('sequence'); "
+               "×2 if bidirectional")
 
 
 def _rnn_schema(*extra: ParamSpec) -> Schema:
@@ -693,6 +720,13 @@ _SPECS: list[LayerSpec] = [
               choices=("float32", "int64")),
         )),
         _input_infer, inputs=0, dtype="source", aliases=("Keras: InputLayer",),
+        formula="x ∈ ℝ^(N × shape), or integer ids with dtype int64",
+        shape_rule="no input → shape  (the batch N is added in front)",
+        about=("Declares the shape and dtype of one sample the network receives; the batch "
+               "dimension is added by the data loader, so [1, 28, 28] is one grey 28×28 image. "
+               "It plays the part of keras.Input: float32 for measurements and images, int64 for "
+               "token ids that go into an Embedding."),
+        url=f"{TORCH_DOCS}/tensors.html",
     ),
     LayerSpec(
         "Linear", "Core", "Fully connected layer: y = x·Wᵀ + b over the last dim.",
@@ -701,18 +735,39 @@ _SPECS: list[LayerSpec] = [
         count_params=_linear_params, count_macs=_linear_macs, affine=True,
         init_tensors=_weight_bias(2),
         aliases=("Keras: Dense", "FullyConnected", "FC"),
+        formula="y = x·Wᵀ + b",
+        shape_rule="[in_features] → [out_features]; [L, in_features] → [L, out_features]",
+        about=("Multiplies the last dimension by a learned weight matrix and adds a bias, so "
+               "every output feature is a weighted sum of all input features (Keras calls it "
+               "Dense). Use it for MLPs and classifier heads on feature vectors, with Flatten or "
+               "global pooling before it when the input is an image."),
     ),
     LayerSpec(
         "Conv1d", "Convolution", "1-D convolution over [channels, length].",
         _conv_schema(1), _make_conv_infer(1), torch_class="Conv1d", inferred=("in_channels",),
         ctor=_conv_ctor, count_params=_conv_params(1), count_macs=_conv_macs(1),
         aliases=("Keras: Conv1D",), init_tensors=_weight_bias(3),
+        formula="y[o,i] = b[o] + Σ_c Σ_u W[o,c,u]·x[c, s·i + d·u]  (x padded by p)",
+        shape_rule="[C, L] → [out_channels, ⌊(L + 2p − d(k−1) − 1)/s⌋ + 1]",
+        about=("Slides out_channels learned filters of width kernel_size along the sequence, "
+               "each a weighted sum over all input channels in its window, so a pattern is found "
+               "wherever it occurs. Use it on time series, audio or token features laid out as "
+               "[channels, length] (Keras's Conv1D takes [length, channels], so add a Permute "
+               "when porting)."),
     ),
     LayerSpec(
         "Conv2d", "Convolution", "2-D convolution over [channels, height, width].",
         _conv_schema(2), _make_conv_infer(2), torch_class="Conv2d", inferred=("in_channels",),
         ctor=_conv_ctor, count_params=_conv_params(2), count_macs=_conv_macs(2),
         channels_last=True, aliases=("Keras: Conv2D",), init_tensors=_weight_bias(4),
+        formula=("y[o,i,j] = b[o] + Σ_c Σ_u Σ_v W[o,c,u,v]·x[c, s·i + d·u, s·j + d·v]  "
+                 "(x padded by p)"),
+        shape_rule=("[C, H, W] → [out_channels, ⌊(H + 2p − d(k−1) − 1)/s⌋ + 1, "
+                    "⌊(W + 2p − d(k−1) − 1)/s⌋ + 1]; padding 'same' keeps H and W"),
+        about=("Slides out_channels learned filters of kernel_size × kernel_size over the image, "
+               "each combining all input channels in its window, so a feature is found wherever "
+               "it appears with few weights. It is the building block of image networks, usually "
+               "followed by BatchNorm2d, an activation and pooling (or a stride of 2)."),
     ),
     LayerSpec(
         "ConvTranspose2d", "Convolution", "Transposed 2-D convolution: learnable upsampling.",
@@ -720,19 +775,51 @@ _SPECS: list[LayerSpec] = [
         torch_class="ConvTranspose2d", inferred=("in_channels",), ctor=_conv_ctor,
         count_params=_conv_params(2, True), count_macs=_conv_macs(2, True), channels_last=True,
         aliases=("Keras: Conv2DTranspose", "Deconvolution"), init_tensors=_weight_bias(4),
+        formula=("y[o, s·i + d·u − p, s·j + d·v − p] += W[c,o,u,v]·x[c,i,j]  "
+                 "(summed over c, i, j, u, v; plus b[o])"),
+        shape_rule=("[C, H, W] → [out_channels, (H − 1)·s − 2p + d(k−1) + output_padding + 1, "
+                    "(W − 1)·s − 2p + d(k−1) + output_padding + 1]"),
+        about=("Spreads each input pixel over a kernel_size window of the output through learned "
+               "weights (the transpose of a convolution), so stride 2 roughly doubles height and "
+               "width. Use it for learnable upsampling in decoders, autoencoders, segmentation "
+               "networks and GAN generators."),
     ),
     LayerSpec("MaxPool1d", "Pooling", "Largest value in each window along the length.",
               _pool_schema(1, "max"), _make_pool_infer(1, "max"), torch_class="MaxPool1d",
-              aliases=("Keras: MaxPooling1D", "Keras: MaxPool1D")),
+              aliases=("Keras: MaxPooling1D", "Keras: MaxPool1D"),
+              formula="y[c,i] = max_u x[c, s·i + d·u],  0 ≤ u < k",
+              shape_rule="[C, L] → [C, ⌊(L + 2p − d(k−1) − 1)/s⌋ + 1]; s defaults to k",
+              about=("Keeps the largest value in each window of kernel_size steps, channel by "
+                     "channel, so the default window of 2 halves the length. Use it after Conv1d "
+                     "to shorten the sequence and tolerate small shifts; it has no weights.")),
     LayerSpec("MaxPool2d", "Pooling", "Largest value in each 2-D window.",
               _pool_schema(2, "max"), _make_pool_infer(2, "max"), torch_class="MaxPool2d",
-              aliases=("Keras: MaxPooling2D", "Keras: MaxPool2D")),
+              aliases=("Keras: MaxPooling2D", "Keras: MaxPool2D"),
+              formula="y[c,i,j] = max_{u,v} x[c, s·i + d·u, s·j + d·v],  0 ≤ u, v < k",
+              shape_rule=("[C, H, W] → [C, ⌊(H + 2p − d(k−1) − 1)/s⌋ + 1, "
+                          "⌊(W + 2p − d(k−1) − 1)/s⌋ + 1]; s defaults to k"),
+              about=("Keeps the largest value in each kernel_size × kernel_size window of every "
+                     "channel, so the default 2 × 2 window halves height and width. Use it "
+                     "between convolution blocks (as LeNet and VGG do) to shrink the maps and "
+                     "tolerate small shifts; it has no weights.")),
     LayerSpec("AvgPool1d", "Pooling", "Mean of each window along the length.",
               _pool_schema(1, "avg"), _make_pool_infer(1, "avg"), torch_class="AvgPool1d",
-              aliases=("Keras: AveragePooling1D", "Keras: AvgPool1D")),
+              aliases=("Keras: AveragePooling1D", "Keras: AvgPool1D"),
+              formula="y[c,i] = (1/k)·Σ_u x[c, s·i + u],  0 ≤ u < k",
+              shape_rule="[C, L] → [C, ⌊(L + 2p − k)/s⌋ + 1]; s defaults to k",
+              about=("Replaces each window of kernel_size steps by its mean, channel by channel, "
+                     "shortening the sequence. Use it to downsample smoothly where max pooling "
+                     "would keep only the peaks; it has no weights.")),
     LayerSpec("AvgPool2d", "Pooling", "Mean of each 2-D window.",
               _pool_schema(2, "avg"), _make_pool_infer(2, "avg"), torch_class="AvgPool2d",
-              aliases=("Keras: AveragePooling2D", "Keras: AvgPool2D")),
+              aliases=("Keras: AveragePooling2D", "Keras: AvgPool2D"),
+              formula="y[c,i,j] = (1/k²)·Σ_u Σ_v x[c, s·i + u, s·j + v],  0 ≤ u, v < k",
+              shape_rule=("[C, H, W] → [C, ⌊(H + 2p − k)/s⌋ + 1, ⌊(W + 2p − k)/s⌋ + 1]; "
+                          "s defaults to k"),
+              about=("Replaces each kernel_size × kernel_size window of every channel by its "
+                     "mean, so the default 2 × 2 window halves height and width. Use it to "
+                     "downsample smoothly where max pooling would keep only the peaks; it has no "
+                     "weights.")),
     LayerSpec(
         "AdaptiveAvgPool1d", "Pooling",
         "Averages [C, L] to a fixed length whatever the input length (global pooling with 1; "
@@ -740,6 +827,12 @@ _SPECS: list[LayerSpec] = [
         Schema((P("output_size", "ints", 1, "Output length.", min=1, max=4096, length=1),)),
         _make_adaptive_infer(1), torch_class="AdaptiveAvgPool1d",
         aliases=("Keras: GlobalAveragePooling1D", "Keras: GlobalAvgPool1D"),
+        formula="y[c,i] = mean of x[c, ⌊i·L/n⌋ … ⌈(i+1)·L/n⌉ − 1],  n = output_size",
+        shape_rule="[C, L] → [C, output_size]",
+        about=("Averages each channel over output_size windows whose size is worked out from the "
+               "input length, so the output length is fixed whatever comes in. With output_size "
+               "1 it is global average pooling: put it before a Linear head so the network takes "
+               "sequences of any length."),
     ),
     LayerSpec(
         "AdaptiveAvgPool2d", "Pooling",
@@ -749,6 +842,12 @@ _SPECS: list[LayerSpec] = [
                   length=2),)),
         _make_adaptive_infer(2), torch_class="AdaptiveAvgPool2d",
         aliases=("Keras: GlobalAveragePooling2D", "Keras: GlobalAvgPool2D"),
+        formula="y[c,i,j] = mean of x[c, ⌊i·H/h⌋ … ⌈(i+1)·H/h⌉ − 1, ⌊j·W/w⌋ … ⌈(j+1)·W/w⌉ − 1]",
+        shape_rule="[C, H, W] → [C, h, w],  (h, w) = output_size",
+        about=("Averages each channel over a grid of windows sized from the input, so the output "
+               "is always output_size whatever the image size. With output_size 1 it is global "
+               "average pooling (with Flatten after it, Keras's GlobalAveragePooling2D), the "
+               "usual way to turn a ResNet's last feature maps into one vector."),
     ),
     LayerSpec(
         "Flatten", "Core", "Merges dims start_dim..end_dim (batch is dim 0) into one.",
@@ -757,25 +856,58 @@ _SPECS: list[LayerSpec] = [
             P("end_dim", "int", -1, "Last dim to merge; -1 is the last.", min=-64, max=64),
         )),
         _flatten_infer, torch_class="Flatten", dtype="any",
+        formula="y[c·H·W + h·W + w] = x[c, h, w]  (row-major order)",
+        shape_rule="[C, H, W] → [C·H·W]; dims start_dim … end_dim become their product",
+        about=("Merges dimensions into one without changing any value, by default everything but "
+               "the batch, so [64, 7, 7] becomes [3136]. Use it between the convolutional part "
+               "and the first Linear layer; global average pooling before it keeps that Linear "
+               "layer far smaller."),
     ),
     LayerSpec(
         "Reshape", "Core", "Reshapes each sample to a target shape (one entry may be -1).",
         Schema((P("shape", "shape", [-1], "Target sample shape without the batch.",
                   min=1, max=1 << 24, allow_negative_one=True),)),
         _reshape_infer, dtype="any", aliases=("torch: view",),
+        formula="y = reshape(x, shape)  (values kept in row-major order)",
+        shape_rule="[d₁, …, d_k] → shape; a −1 entry is worked out so the count is unchanged",
+        about=("Regroups each sample's values into the target shape, reading and writing them in "
+               "row-major order, so only the dimensions change and no value moves. Use it to "
+               "give a flat vector image form ([784] → [1, 28, 28]) or to cut features into a "
+               "sequence; to swap axes use Permute instead."),
+        url=torch_doc("torch.reshape"),
     ),
     LayerSpec(
         "Permute", "Core", "Reorders dims; the batch (dim 0) stays first, e.g. [0, 2, 1].",
         Schema((P("dims", "shape", [0, 2, 1], "New order of all dims, batch included.",
                   min=0, max=64),)),
         _permute_infer, dtype="any", aliases=("torch: transpose",),
+        formula="y[i_dims[0], …, i_dims[k]] = x[i₀, …, i_k]",
+        shape_rule="[d₁, …, d_k] → [d_dims[1], …, d_dims[k]]  (dims counts the batch as 0)",
+        about=("Reorders the axes of each sample, so [C, L] with dims [0, 2, 1] becomes [L, C]; "
+               "values move but none change. Use it to switch between the channels-first layout "
+               "of convolutions and the [sequence, features] layout of recurrent and attention "
+               "layers, or to port a channels-last Keras model."),
+        url=torch_doc("torch.permute"),
     ),
     LayerSpec("Dropout", "Regularization", "Zeroes random elements while training.",
-              Schema((_P_DROP,)), _same, torch_class="Dropout"),
+              Schema((_P_DROP,)), _same, torch_class="Dropout",
+              formula=("y = m ⊙ x / (1 − p),  m ~ Bernoulli(1 − p) while training;  y = x in "
+                       "evaluation"),
+              shape_rule=SAME_SHAPE,
+              about=("While training it sets each element to zero with probability p and scales "
+                     "the rest by 1/(1 − p), so the expected value stays the same; in evaluation "
+                     "it passes the input through. Use it against overfitting, typically with p "
+                     "between 0.2 and 0.5 between Linear layers.")),
     LayerSpec(
         "Dropout2d", "Regularization", "Zeroes whole random channels of [C, H, W] maps.",
         Schema((_P_DROP,)), _make_bn_infer([3], "Dropout2d ([C, H, W])"),
         torch_class="Dropout2d", aliases=("Keras: SpatialDropout2D",),
+        formula="y[c] = m_c·x[c] / (1 − p),  m_c ~ Bernoulli(1 − p) per channel while training",
+        shape_rule="[C, H, W] → [C, H, W]",
+        about=("While training it zeroes whole channels of a feature map at random and scales "
+               "the rest by 1/(1 − p), because neighbouring pixels are so alike that dropping "
+               "single ones barely regularises. Use it between convolution blocks, with a "
+               "smaller p (0.1 to 0.2) than between Linear layers."),
     ),
     LayerSpec(
         "StochasticDepth", "Regularization", "Drops whole residual branches at random while "
@@ -783,6 +915,14 @@ _SPECS: list[LayerSpec] = [
         Schema((P("p", "float", 0.2, "Probability of dropping.", min=0.0, max=1.0),
                 P("mode", "choice", "row", "row: per sample; batch: all at once.",
                   choices=("row", "batch")))), _same, aliases=("timm: DropPath",),
+        formula=("y = m·x / (1 − p),  m ~ Bernoulli(1 − p) per sample (row) or per batch while "
+                 "training;  y = x in evaluation"),
+        shape_rule=SAME_SHAPE,
+        about=("While training it zeroes the whole input of random samples and scales the rest "
+               "by 1/(1 − p), so at the end of a residual branch it sometimes turns the block "
+               "into the identity. Put it on the branch just before the Add of a residual block, "
+               "as EfficientNet and ConvNeXt do, to regularise deep networks."),
+        url="https://docs.pytorch.org/vision/stable/generated/torchvision.ops.StochasticDepth.html",
     ),
     LayerSpec(
         "BatchNorm1d", "Normalization", "Normalises each feature over the batch ([C] or [C, L]).",
@@ -796,6 +936,13 @@ _SPECS: list[LayerSpec] = [
         _make_bn_infer([1, 2], "BatchNorm1d ([C] or [C, L])"), torch_class="BatchNorm1d",
         inferred=("num_features",), ctor=_bn_ctor, count_params=_bn_params,
         aliases=("Keras: BatchNormalization",), init_tensors=_affine("affine"),
+        formula=("y = γ·(x − μ_B)/√(σ²_B + ε) + β,  "
+                 "μ_B, σ²_B per feature over the batch (and length)"),
+        shape_rule="[C] → [C]; [C, L] → [C, L]",
+        about=("Normalises each feature to zero mean and unit variance with the statistics of "
+               "the current batch, then applies a learned scale γ and shift β; in evaluation it "
+               "uses running averages instead. Use it after Linear or Conv1d layers to train "
+               "faster at higher learning rates, with batches of more than one sample."),
     ),
     LayerSpec(
         "BatchNorm2d", "Normalization", "Normalises each channel over the batch ([C, H, W]).",
@@ -809,6 +956,13 @@ _SPECS: list[LayerSpec] = [
         _make_bn_infer([3], "BatchNorm2d ([C, H, W])"), torch_class="BatchNorm2d",
         inferred=("num_features",), ctor=_bn_ctor, count_params=_bn_params,
         aliases=("Keras: BatchNormalization",), init_tensors=_affine("affine"),
+        formula=("y = γ·(x − μ_B)/√(σ²_B + ε) + β,  "
+                 "μ_B, σ²_B per channel over batch, height and width"),
+        shape_rule="[C, H, W] → [C, H, W]",
+        about=("Normalises each channel to zero mean and unit variance over the batch and all "
+               "pixels, then applies a learned scale γ and shift β; in evaluation it uses "
+               "running averages gathered while training. Use it after Conv2d (which can then "
+               "drop its bias) in most CNNs, but prefer GroupNorm when batches are tiny."),
     ),
     LayerSpec(
         "LayerNorm", "Normalization", "Normalises each sample over its last `dims` dims.",
@@ -821,6 +975,12 @@ _SPECS: list[LayerSpec] = [
         _ln_infer, torch_class="LayerNorm", inferred=("normalized_shape",), ctor=_ln_ctor,
         count_params=_ln_params, studio_only=("dims",),
         aliases=("Keras: LayerNormalization",), init_tensors=_ln_tensors,
+        formula="y = γ·(x − μ)/√(σ² + ε) + β,  μ, σ² per sample over its last dims dimensions",
+        shape_rule=SAME_SHAPE,
+        about=("Normalises each sample on its own over its last dims dimensions, then applies a "
+               "learned per-element scale and shift, so it acts the same in training and "
+               "evaluation and for any batch size. It is the normalisation of transformers and "
+               "works well in recurrent networks too."),
     ),
     LayerSpec(
         "GroupNorm", "Normalization", "Normalises groups of channels within each sample.",
@@ -832,6 +992,13 @@ _SPECS: list[LayerSpec] = [
         _gn_infer, torch_class="GroupNorm", inferred=("num_channels",), ctor=_gn_ctor,
         count_params=lambda s, p, _o: 2 * s[0][0] if p["affine"] else 0,
         aliases=("Keras: GroupNormalization",), init_tensors=_affine("affine"),
+        formula=("y = γ·(x − μ_g)/√(σ²_g + ε) + β,  "
+                 "μ_g, σ²_g over each group of C/G channels of a sample"),
+        shape_rule="[C, …] → [C, …]  (C divisible by num_groups)",
+        about=("Splits the channels into num_groups groups and normalises each group within each "
+               "sample, then applies a learned per-channel scale and shift, so it does not "
+               "depend on the batch. Use it instead of BatchNorm when batches are small "
+               "(detection, segmentation, large images)."),
     ),
     LayerSpec(
         "Embedding", "Embedding", "Looks up a learned vector for each integer token id.",
@@ -845,6 +1012,12 @@ _SPECS: list[LayerSpec] = [
         _emb_infer, torch_class="Embedding", dtype="index", vocabulary="num_embeddings",
         count_params=lambda _s, p, _o: p["num_embeddings"] * p["embedding_dim"],
         init_tensors=lambda _p: {"weight": 2},
+        formula="y = W[x],  row x of W ∈ ℝ^(num_embeddings × embedding_dim)",
+        shape_rule="[L] integer ids → [L, embedding_dim]; any shape gains a last dim",
+        about=("Looks up a learned vector of embedding_dim numbers for each integer id, the same "
+               "as multiplying a one-hot vector by a weight matrix but far cheaper. Use it first "
+               "for words, tokens or categories, after an int64 Input whose ids stay below "
+               "num_embeddings."),
     ),
     LayerSpec(
         "PositionalEmbedding", "Embedding",
@@ -863,6 +1036,14 @@ _SPECS: list[LayerSpec] = [
         init_tensors=lambda p: {"weight": 2} if p["kind"] == "learned" else {},
         aliases=("PositionalEncoding", "KerasHub: PositionEmbedding",
                  "KerasHub: SinePositionEncoding"),
+        formula=("y[t] = x[t] + P[t];  "
+                 "sinusoidal: P[t,2i] = sin(t/10000^(2i/d)), P[t,2i+1] = cos(t/10000^(2i/d))"),
+        shape_rule="[L, d] → [L, d]  (L ≤ max_len)",
+        about=("Adds to each step of a [sequence, features] input a vector that depends only on "
+               "its position, because attention on its own sees the input as an unordered set. "
+               "Put it right after the Embedding of a transformer: learned positions (an "
+               "Embedding table) suit a fixed maximum length, sinusoidal ones need no training."),
+        url=torch_doc("torch.nn.Embedding"),
     ),
     LayerSpec(
         "RNN", "Recurrent",
@@ -872,16 +1053,39 @@ _SPECS: list[LayerSpec] = [
         _rnn_infer, inferred=("input_size",), ctor=_rnn_ctor,
         count_params=_RNN_P, count_macs=_RNN_M, helpers=("_last",), init_tensors=_weight_bias(2),
         aliases=("Keras: SimpleRNN", "Elman"),
+        formula="h_t = tanh(W_ih·x_t + b_ih + W_hh·h_(t−1) + b_hh)  (or ReLU)",
+        shape_rule=_RNN_SHAPES,
+        about=("Reads the sequence one step at a time, updating a hidden state from the current "
+               "input and the previous state with the same weights at every step. It is the "
+               "simplest recurrent layer and mostly of teaching value, since its gradients "
+               "vanish over long sequences: prefer LSTM or GRU in practice."),
+        url=torch_doc("torch.nn.RNN"),
     ),
     LayerSpec(
         "LSTM", "Recurrent", "Long short-term memory over [sequence, features].",
         _rnn_schema(), _rnn_infer, inferred=("input_size",), ctor=_rnn_ctor,
         count_params=_LSTM_P, count_macs=_LSTM_M, helpers=("_last",), init_tensors=_weight_bias(2),
+        formula=("[i, f, g, o] = W·x_t + U·h_(t−1) + b;  c_t = σ(f)⊙c_(t−1) + σ(i)⊙tanh(g);  "
+                 "h_t = σ(o)⊙tanh(c_t)"),
+        shape_rule=_RNN_SHAPES,
+        about=("A recurrent layer with a memory cell that learned gates decide, step by step, to "
+               "write, keep or forget, so information and gradients survive over many steps. Use "
+               "it for text, time series and other ordered data: output 'last' feeds a "
+               "classifier, 'sequence' feeds another recurrent or attention layer."),
+        url=torch_doc("torch.nn.LSTM"),
     ),
     LayerSpec(
         "GRU", "Recurrent", "Gated recurrent unit over [sequence, features].",
         _rnn_schema(), _rnn_infer, inferred=("input_size",), ctor=_rnn_ctor,
         count_params=_GRU_P, count_macs=_GRU_M, helpers=("_last",), init_tensors=_weight_bias(2),
+        formula=("r, z = σ(W·x_t + U·h_(t−1) + b);  n = tanh(W_n·x_t + r⊙(U_n·h_(t−1) + b_hn) "
+                 "+ b_in);  h_t = (1 − z)⊙n + z⊙h_(t−1)"),
+        shape_rule=_RNN_SHAPES,
+        about=("A recurrent layer with two gates, reset and update, that decide how much of the "
+               "previous state to keep, giving most of an LSTM's memory with fewer weights. Use "
+               "it wherever you would use an LSTM, especially on small data; the two usually "
+               "perform about the same."),
+        url=torch_doc("torch.nn.GRU"),
     ),
     LayerSpec(
         "MultiheadAttention", "Attention",
@@ -899,6 +1103,14 @@ _SPECS: list[LayerSpec] = [
         count_params=_mha_params, count_macs=_mha_macs, helpers=("_causal_mask",),
         init_tensors=_weight_bias(2),
         aliases=("Keras: MultiHeadAttention", "SelfAttention"),
+        formula=("head_h = softmax(Q_h·K_hᵀ/√d)·V_h,  Q, K, V = x·W_Q, x·W_K, x·W_V;  "
+                 "y = [head_1 ‖ … ‖ head_n]·W_O  (causal: later steps masked)"),
+        shape_rule="[L, E] → [L, E]  (E divisible by num_heads, d = E/num_heads)",
+        about=("Each step takes a weighted average of all steps' values, weighted by how well "
+               "its query matches their keys, in num_heads subspaces whose results are joined "
+               "and projected. It lets every position see every other at once, the core of "
+               "transformers; add a PositionalEmbedding before it, since it ignores order."),
+        url=torch_doc("torch.nn.MultiheadAttention"),
     ),
     LayerSpec(
         "TransformerEncoderLayer", "Attention",
@@ -919,39 +1131,124 @@ _SPECS: list[LayerSpec] = [
         lambda s, p: _attn_infer(s, p, "nhead"), inferred=("d_model",), ctor=_tel_ctor,
         count_params=_tel_params, count_macs=_tel_macs, helpers=("_causal_mask",),
         aliases=("KerasHub: TransformerEncoder",),
+        formula=("z = LN(x + MHA(x));  y = LN(z + W₂·act(W₁·z + b₁) + b₂)  "
+                 "(norm_first: z = x + MHA(LN(x)), y = z + FF(LN(z)))"),
+        shape_rule="[L, E] → [L, E]  (E divisible by nhead)",
+        about=("One standard transformer block: multi-head self-attention and then a two-layer "
+               "feed-forward network, each wrapped in a residual connection with LayerNorm and "
+               "dropout. Stack several after an Embedding and a PositionalEmbedding to build a "
+               "BERT-style encoder; norm_first (pre-norm) trains more stably in deep stacks."),
+        url=torch_doc("torch.nn.TransformerEncoderLayer"),
     ),
-    _activation("ReLU", "max(0, x)."),
+    _activation("ReLU", "max(0, x).",
+                formula="f(x) = max(0, x)",
+                about=("Passes positive values unchanged and sets negative ones to zero, which "
+                       "is cheap and keeps the gradient of active units at 1. It is the default "
+                       "activation after Linear and convolution layers; if many units stay at "
+                       "zero (dead ReLUs), try LeakyReLU or a lower learning rate.")),
     _activation("LeakyReLU", "x for x > 0, negative_slope·x otherwise.",
                 P("negative_slope", "float", 0.01, "Slope for negative inputs.",
-                  min=-1e3, max=1e3)),
+                  min=-1e3, max=1e3),
+                formula="f(x) = x if x > 0, negative_slope·x otherwise",
+                about=("Like ReLU, but negative inputs are multiplied by a small negative_slope "
+                       "instead of zeroed, so a unit never stops receiving gradient. Use it "
+                       "instead of ReLU when units die, and in GAN discriminators (a slope of "
+                       "0.2 is common).")),
     _activation("ELU", "x for x > 0, alpha·(eˣ − 1) otherwise.",
                 P("alpha", "float", 1.0, "Value approached for very negative inputs.",
-                  min=0.0, max=1e3)),
+                  min=0.0, max=1e3),
+                formula="f(x) = x if x > 0, alpha·(eˣ − 1) otherwise",
+                about=("The identity for positive inputs and a smooth exponential that levels "
+                       "off at −alpha for negative ones, which pulls mean activations towards "
+                       "zero. Use it as a smooth alternative to ReLU in MLPs and CNNs, at the "
+                       "cost of an exponential per element.")),
     _activation("GELU", "Gaussian error linear unit, as in transformers.",
                 P("approximate", "choice", "none", "Exact, or the tanh approximation.",
-                  choices=("none", "tanh"))),
-    _activation("ReLU6", "min(max(0, x), 6): ReLU capped at 6 (MobileNet)."),
-    _activation("Hardswish", "x·ReLU6(x + 3)/6: a cheap swish (MobileNetV3)."),
-    _activation("Hardsigmoid", "ReLU6(x + 3)/6: a cheap sigmoid (MobileNetV3 gates)."),
-    _activation("SiLU", "x·sigmoid(x) (swish).", aliases=("Keras: swish",)),
-    _activation("Sigmoid", "1 / (1 + e⁻ˣ): squashes to (0, 1).", squashes="sigmoid"),
-    _activation("Tanh", "Hyperbolic tangent: squashes to (−1, 1)."),
+                  choices=("none", "tanh")),
+                formula=("f(x) = x·Φ(x),  Φ the standard normal CDF  "
+                         "(tanh: ½x·(1 + tanh(√(2/π)·(x + 0.044715·x³))))"),
+                about=("Weights each input by the probability that a standard normal variable "
+                       "lies below it: a smooth ReLU that lets small negative values through. It "
+                       "is the activation of BERT, GPT and ViT, so use it in transformer "
+                       "feed-forward blocks and other modern architectures.")),
+    _activation("ReLU6", "min(max(0, x), 6): ReLU capped at 6 (MobileNet).",
+                formula="f(x) = min(max(0, x), 6)",
+                about=("A ReLU whose output is capped at 6, which keeps activations in a small "
+                       "range that survives low-precision arithmetic. Use it in mobile networks "
+                       "such as MobileNetV2 and in models you plan to quantise.")),
+    _activation("Hardswish", "x·ReLU6(x + 3)/6: a cheap swish (MobileNetV3).",
+                formula="f(x) = x·ReLU6(x + 3)/6",
+                about=("A piecewise approximation of SiLU (swish) built from ReLU6: zero below "
+                       "−3, the identity above 3 and a parabola between, so it needs no "
+                       "exponential. Use it where SiLU helps but compute is tight, as "
+                       "MobileNetV3 does.")),
+    _activation("Hardsigmoid", "ReLU6(x + 3)/6: a cheap sigmoid (MobileNetV3 gates).",
+                formula="f(x) = ReLU6(x + 3)/6",
+                about=("A piecewise-linear approximation of the sigmoid: 0 below −3, 1 above 3 "
+                       "and a straight line between. Use it for cheap gates, such as the "
+                       "squeeze-and-excitation blocks of MobileNetV3.")),
+    _activation("SiLU", "x·sigmoid(x) (swish).", aliases=("Keras: swish",),
+                formula="f(x) = x·σ(x) = x/(1 + e⁻ˣ)",
+                about=("Multiplies each input by its own sigmoid, a smooth curve that dips "
+                       "slightly below zero for negative inputs (also called swish). Use it in "
+                       "modern CNNs such as EfficientNet and in many transformer variants, where "
+                       "it often does a little better than ReLU.")),
+    _activation("Sigmoid", "1 / (1 + e⁻ˣ): squashes to (0, 1).", squashes="sigmoid",
+                formula="f(x) = 1/(1 + e⁻ˣ)",
+                about=("Squashes every value into (0, 1), so it can be read as a probability or "
+                       "used as a gate. Use it in gates and to read binary or multi-label "
+                       "outputs as probabilities (for training, BCEWithLogitsLoss on raw scores "
+                       "is more stable than Sigmoid then BCELoss), not between hidden layers, "
+                       "where its gradient of at most 0.25 slows learning.")),
+    _activation("Tanh", "Hyperbolic tangent: squashes to (−1, 1).",
+                formula="f(x) = (eˣ − e⁻ˣ)/(eˣ + e⁻ˣ)",
+                about=("Squashes every value into (−1, 1), centred on zero, with a gradient of "
+                       "at most 1. Use it for outputs that must lie in (−1, 1), such as images "
+                       "scaled to that range in a GAN generator; in deep feed-forward stacks "
+                       "ReLU-like activations train faster.")),
     _activation("Softmax", "Turns scores into probabilities along dim.",
                 P("dim", "int", -1, "Dim to normalise (batch is 0).", min=-64, max=64),
-                squashes="probabilities"),
+                squashes="probabilities",
+                formula="softmax(x)_i = e^(x_i) / Σ_j e^(x_j) along dim",
+                about=("Turns a vector of scores into probabilities that are positive and sum to "
+                       "1 along dim, larger scores getting exponentially more weight. Use it to "
+                       "read class probabilities, but not before CrossEntropyLoss, which applies "
+                       "log-softmax itself.")),
     _activation("LogSoftmax", "log(softmax(x)) along dim; pair with NLLLoss.",
                 P("dim", "int", -1, "Dim to normalise (batch is 0).", min=-64, max=64),
-                squashes="log_probabilities"),
+                squashes="log_probabilities",
+                formula="log softmax(x)_i = x_i − log Σ_j e^(x_j) along dim",
+                about=("Computes the logarithm of softmax along dim in one numerically stable "
+                       "step. Use it as the last layer when training with NLLLoss; together they "
+                       "equal CrossEntropyLoss on raw scores.")),
     LayerSpec("Add", "Merge", "Element-wise sum of its inputs (residual connections).",
-              Schema(), _elementwise_infer, inputs=None),
+              Schema(), _elementwise_infer, inputs=None,
+              formula="y = x₁ + x₂ + … + x_n",
+              shape_rule="n inputs of one shape → that shape",
+              about=("Sums its inputs element by element. Use it for residual (skip) "
+                     "connections, y = x + F(x), which let very deep networks such as ResNets "
+                     "train."),
+              url=torch_doc("torch.add")),
     LayerSpec("Multiply", "Merge", "Element-wise product of its inputs (gating); sizes of 1 "
               "broadcast, as in squeeze-and-excitation ([C, 1, 1] × [C, H, W]).",
-              Schema(), _broadcast_infer, inputs=None),
+              Schema(), _broadcast_infer, inputs=None,
+              formula="y = x₁ ⊙ x₂ ⊙ … ⊙ x_n  (sizes of 1 broadcast)",
+              shape_rule="inputs with equal sizes, or 1, in each dim → the larger size in each dim",
+              about=("Multiplies its inputs element by element, stretching any dimension of size "
+                     "1 to match the others. Use it for gating, where one branch (often ending "
+                     "in a Sigmoid) scales another, as in squeeze-and-excitation blocks."),
+              url=torch_doc("torch.mul")),
     LayerSpec(
         "Concat", "Merge", "Joins its inputs along dim (batch is 0).",
         Schema((P("dim", "int", 1, "Dim to join along (channels/features: 1).",
                   min=-64, max=64),)),
         _concat_infer, inputs=None, aliases=("Keras: Concatenate",),
+        formula="y = [x₁ ‖ x₂ ‖ … ‖ x_n] along dim",
+        shape_rule="[…, a, …] and […, b, …] → […, a + b, …]  (all other dims equal)",
+        about=("Joins its inputs end to end along dim (channels or features with the default 1), "
+               "keeping all their values. Use it to merge parallel branches, as in Inception, "
+               "DenseNet and U-Net skip connections, or features from different inputs."),
+        url=torch_doc("torch.cat"),
     ),
 ]
 

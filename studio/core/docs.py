@@ -127,6 +127,13 @@ def _alias(alias: str) -> str:
     return f"`{name}` ({source})" if source else f"`{name}`"
 
 
+def _help_markdown(spec: catalog.LayerSpec) -> list[str]:
+    """The inspector's help for a layer: what it computes, its shapes, when to use it."""
+    shape = spec.shape_rule if spec.shape_rule == catalog.SAME_SHAPE else f"`{spec.shape_rule}`"
+    return [spec.about, "", f"- Formula: `{spec.formula}`", f"- Shape: {shape}",
+            f"- [PyTorch documentation]({spec.doc_url})", ""]
+
+
 def _init_markdown() -> list[str]:
     lines = [
         "# Weight initialisation", "",
@@ -164,7 +171,8 @@ def layers_markdown() -> str:
             ports = {0: "no inputs", 1: "one input", None: "two or more inputs"}[spec.inputs]
             builds = ("The model's argument" if spec.inputs == 0
                       else f"Builds `{spec.module_path()}`")
-            lines += [f"### {spec.type}", "", f"{spec.doc} {builds}; {ports}.{inferred}", ""]
+            lines += [f"### {spec.type}", "", f"{spec.doc} {builds}; {ports}.{inferred}", "",
+                      *_help_markdown(spec)]
             if spec.aliases:
                 lines += [f"Also found as: {', '.join(map(_alias, spec.aliases))}.", ""]
             tensors = spec.init_tensors(spec.schema.defaults())

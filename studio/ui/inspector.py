@@ -7,13 +7,15 @@ commit (Enter, focus out, a click) through the ``Editor``, so every change is on
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -55,6 +57,7 @@ from .forms import (  # noqa: F401  (re-exported: the inspector's forms)
 )
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .function_plot import FunctionPlot
     from .init_form import InitForm
 
 
@@ -70,6 +73,7 @@ class Inspector(QScrollArea):
         self.node_id: str | None = None
         self.form: ParamForm | None = None
         self.init_form: InitForm | None = None
+        self.function_plot: FunctionPlot | None = None
         editor.graph.node_changed.connect(self._node_changed)
         editor.graph.node_removed.connect(self._node_removed)
         # a settings edit rebuilds the page, but only after the event that made it: the field
@@ -97,6 +101,7 @@ class Inspector(QScrollArea):
             return
         self.node_id = node_id
         self.init_form = None
+        self.function_plot = None
         node = self.editor.graph.nodes[node_id]
         spec = catalog.get(node.type)
         page = QWidget()
@@ -108,6 +113,7 @@ class Inspector(QScrollArea):
                                      if spec.inferred else ""))
             doc.setWordWrap(True)
             lay.addWidget(doc)
+            lay.addWidget(self._layer_help(spec, node))
             self.form = ParamForm(spec.schema, spec.schema.resolve(node.params))
             self.form.committed.connect(self._commit_param)
             lay.addWidget(self.form)
@@ -123,6 +129,48 @@ class Inspector(QScrollArea):
                 lay.addWidget(train)
         lay.addStretch(1)
         self._show_page(page)
+
+    def _layer_help(self, spec: catalog.LayerSpec, node: Node) -> QWidget:
+        """The catalog's formula, shape rule and advice, a link to PyTorch's page and, for an
+        element-wise activation, the plot of f and f′."""
+        # pyqtgraph comes with these: once a layer is shown, never before the window is
+        from .function_plot import FunctionPlot, plottable
+        from .training.traces import is_dark
+
+        box = QWidget()
+        lay = QVBoxLayout(box)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(6)
+        pal = self.palette()
+        # two spaces part a formula's clauses: each gets a line of its own here
+        self.formula_label = QLabel(spec.formula.replace("  ", "\n"))
+        self.formula_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.formula_label.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.formula_label.setWordWrap(True)
+        self.formula_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.formula_label.setToolTip("What the layer computes")
+        # a code block's look: the field colour, so it stands apart in either theme
+        self.formula_label.setStyleSheet(
+            f"QLabel {{ background: {pal.base().color().name()}; padding: 4px 6px;"
+            f" border-radius: 3px; }}")
+        lay.addWidget(self.formula_label)
+        shape = QLabel(f"<b>Shape</b>&nbsp; {html.escape(spec.shape_rule)}")
+        shape.setWordWrap(True)
+        lay.addWidget(shape)
+        about = QLabel(spec.about)
+        about.setTextFormat(Qt.TextFormat.PlainText)
+        about.setWordWrap(True)
+        lay.addWidget(about)
+        if plottable(node.type):
+            self.function_plot = FunctionPlot(node.type, node.resolved_params())
+            lay.addWidget(self.function_plot)
+        colour = "#5aa9e6" if is_dark(pal) else "#1f63b4"  # Qt's link blue is unreadable on dark
+        self.doc_link = QLabel(f'<a href="{html.escape(spec.doc_url)}" style="color: {colour}">'
+                               "PyTorch documentation</a> ↗")
+        self.doc_link.setOpenExternalLinks(True)
+        self.doc_link.setToolTip(spec.doc_url)
+        lay.addWidget(self.doc_link)
+        return box
 
     def _commit_param(self, name: str, value: Any) -> None:
         node_id = self.node_id
@@ -144,6 +192,8 @@ class Inspector(QScrollArea):
                 self.form.shown[name] = full.get(name)
             if self.init_form is not None:
                 self.init_form.refresh()
+            if self.function_plot is not None:
+                self.function_plot.set_params(full)
 
     def _node_removed(self, node: Node) -> None:
         if node.id == self.node_id:
@@ -160,6 +210,7 @@ class Inspector(QScrollArea):
         self.node_id = None
         self.form = None
         self.init_form = None
+        self.function_plot = None
         p = self.editor.project
         page = QWidget()
         lay = QVBoxLayout(page)
