@@ -37,9 +37,12 @@ class DataBundle:
     target_norm: tuple[float, float] | None = None  # regression targets (mean, std)
     messages: list[str] = field(default_factory=list)
     files: Any = None  # lazy.ImageFiles: samples stay on disk, x_* are empty
+    #: where each part's rows sit in the dataset as loaded (before the split): row k of
+    #: x_val is sample val_idx[k]; test_idx is None for a dataset's own test set
     train_idx: np.ndarray | None = None
     val_idx: np.ndarray | None = None
     test_idx: np.ndarray | None = None
+    columns: list[str] = field(default_factory=list)  # a table's feature names, when known
 
     @property
     def n_train(self) -> int:
@@ -210,7 +213,7 @@ def prepare(a: Arrays, val_fraction: float, normalize: bool, seed: int,
         x_test=None if x_test is None else t(np.ascontiguousarray(x_test, dtype=np.float32)),
         y_test=None if y_test is None else t(np.asarray(y_test).copy()),
         image=a.image, norm=norm, target_norm=target_norm, messages=messages,
-        test_idx=te if len(te) else None,
+        train_idx=tr, val_idx=va, test_idx=te if len(te) else None, columns=list(a.columns),
     )
 
 

@@ -48,10 +48,13 @@ def _sklearn(name: str) -> Arrays:
               "breast-cancer": skd.load_breast_cancer, "diabetes": skd.load_diabetes}[name]
     d = loader()
     x = np.asarray(d.data, dtype=np.float32)
+    columns = [str(c) for c in getattr(d, "feature_names", [])]  # for attribution charts
     if name == "diabetes":
-        return Arrays(x, np.asarray(d.target, dtype=np.float32).reshape(-1, 1), "regression")
+        return Arrays(x, np.asarray(d.target, dtype=np.float32).reshape(-1, 1), "regression",
+                      columns=columns)
     names = [str(n) for n in getattr(d, "target_names", range(int(d.target.max()) + 1))]
-    return Arrays(x, np.asarray(d.target, dtype=np.int64), "classification", names)
+    return Arrays(x, np.asarray(d.target, dtype=np.int64), "classification", names,
+                  columns=columns)
 
 
 def _mnist_5k() -> Arrays:

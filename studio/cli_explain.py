@@ -1,0 +1,67 @@
+"""``studio explain``: which pixels or features one prediction rests on, as ``.npy`` or ``.png``.
+
+Kept apart from ``cli.py`` (the parser there only calls :func:`add_parser`); torch and captum
+load when the command runs, never when another command starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(sub: Any) -> None:
+    """The sub-command's arguments, on the ``studio`` parser's sub-parsers."""
+    e = sub.add_parser("explain", help="attribute one prediction of trained weights to the "
+                                       "sample's pixels or features (Captum)")
+    e.add_argument("project", type=Path)
+    e.add_argument("--weights", type=Path, required=True, metavar="FILE",
+                   help="a run's .ckpt or .safetensors")
+    e.add_argument("--method", required=True, metavar="METHOD",
+                   help="saliency, integrated-gradients, gradcam or occlusion")
+    e.add_argument("--index", type=int, required=True, metavar="I",
+                   help="the sample: its position in the dataset as loaded, before any split")
+    e.add_argument("--target", type=int, metavar="C",
+                   help="the class (output) to explain (default: the predicted class)")
+    e.add_argument("--layer", metavar="NODE",
+                   help="gradcam: the node whose map to use (default: the last convolution)")
+    e.add_argument("--out", type=Path, required=True, metavar="FILE.npy|FILE.png",
+                   help=".npy: the map ([H, W] for an image, [features] for a table); "
+                        ".png: an image's map as a heatmap over the sample")
+    e.add_argument("--base-dir", type=Path, metavar="DIR")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Explain sample ``--index`` and print one line saying what was explained."""
+    from .core.project import Project
+    from .training.explain import Explainer, output_kind, write_explanation
+    from .training.predictions import to_uint8_images
+
+    kind = output_kind(args.out)  # a wrong suffix fails before the network loads
+    project = Project.load(args.project)
+    ex = Explainer(project, args.weights, args.base_dir or args.project.parent)
+    e = ex.explain(args.index, args.method, args.target, args.layer)
+    picture = None
+    if kind == "png" and ex.image and e.image:
+        picture = to_uint8_images(ex.sample(args.index)[None].numpy(), ex.norm)[0]
+    write_explanation(e, args.out, picture)
+    truth = ex.label(args.index)
+    if ex.bundle.task == "classification":
+        name = ex.classes
+        best = int(e.probs.argmax())
+        said = (f"true {name[int(truth)]}, predicted {_name(name, best)} at "
+                f"{e.probs[best]:.0%}")
+        what = f"class {_name(name, e.target)}"
+    else:
+        m, s = ex.bundle.target_norm or (0.0, 1.0)
+        said = f"true {truth:.4g}, predicted {float(e.probs[e.target]) * s + m:.4g}"
+        what = f"output {e.target}"
+    layer = f" on {e.layer}" if e.layer else ""
+    print(f"explained sample {args.index} ({said}) with {e.method}{layer} for {what} "
+          f"→ {args.out}")
+    return 0
+
+
+def _name(classes: list[str], k: int) -> str:
+    return classes[k] if k < len(classes) else str(k)
