@@ -53,6 +53,11 @@ def collect_predictions(trainer: Any, split: str = "val") -> dict[str, Any]:
         m, s = b.target_norm or (0.0, 1.0)
         pred.update(y_true=(y.reshape(len(y), -1)[:, 0] * s + m).numpy(),
                     y_pred=(out.reshape(len(out), -1)[:, 0] * s + m).numpy())
+    # where each sample sits in the dataset as loaded, so any of them can be explained by its
+    # index (a dataset's own test set has none: it is not part of that numbering)
+    idx = b.val_idx if split == "val" else b.test_idx
+    if idx is not None and len(idx) == len(y):
+        pred["index"] = np.asarray(idx, np.int64)
     if xs:
         pred["images"] = to_uint8_images(torch.cat(xs)[:IMAGE_LIMIT].numpy(), b.norm)
     return pred

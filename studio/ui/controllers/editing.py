@@ -47,6 +47,8 @@ class EditingController(QObject):
         """The inspector shows the one selected node, or the project's settings."""
         ids = self.selected_ids()
         self.window.inspector.show_node(ids[0] if len(ids) == 1 else None)
+        if len(ids) == 1:  # the layer whose feature maps the Explain tab shows
+            self.window.evaluation.explain.choose_node(ids[0])
 
     def select_all(self) -> None:
         for item in self.window.scene.nodes.values():

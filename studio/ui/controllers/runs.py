@@ -56,8 +56,9 @@ class RunsController(QObject):
         return self.runner.running
 
     def shutdown(self) -> None:
-        """Stop a run and wait for it."""
+        """Stop a run and wait for it; drop unanswered questions to the Explain tab."""
         self.runner.shutdown()
+        self.window.evaluation.explain.job.shutdown()
 
     def may_close(self) -> bool:
         """True when the window may close: no run, or the user agreed to stop it (stopped and
@@ -169,6 +170,7 @@ class RunsController(QObject):
         worker.message.connect(w.dashboard.add_message)
         self._watch_health(project, worker)
         self.run_dir = out
+        self._explain_with(out, out / "last.ckpt")  # during the run: its latest epoch
         if w.act_show_training.isChecked():
             w.views.show("train")
         w.progress.setValue(0)
@@ -321,6 +323,8 @@ class RunsController(QObject):
                 pass
         self.evaluated = None if self.run_dir is None else (read_run(self.run_dir),
                                                             self.run_dir / weights)
+        if self.run_dir is not None:
+            self._explain_with(self.run_dir, self.run_dir / weights)
         w.evaluation.set_test_available(any(k.startswith("test_") for k in result.logs))
         w.evaluation.show_predictions(result.predictions or {}, result.logs)
 
@@ -334,8 +338,16 @@ class RunsController(QObject):
         data = run.settings.get("data", {})
         test = has_test_part(str(data.get("dataset", "")), float(data.get("test_fraction", 0)))
         self.evaluated = (run, weights)
+        self._explain_with(run.path, weights)
         self.window.evaluation.set_test_available(test)
         self.evaluate_split(self.window.evaluation.split)
+
+    def _explain_with(self, run_dir: Path, weights: Path) -> None:
+        """The Evaluate view's Explain tab answers with these weights of that run."""
+        from ..training.explain_job import Source
+
+        self.window.evaluation.explain.set_source(
+            Source(run_dir / "project.studio.json", weights, self.window.project_dir()))
 
     def evaluate_split(self, split: str) -> None:
         """The evaluated weights on one split ("val" or "test"), computed in a child process.

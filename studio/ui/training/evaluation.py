@@ -23,6 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .inside import ExplainPanel
+
 GALLERY_LIMIT = 200
 
 
@@ -118,6 +120,7 @@ class EvaluationView(QWidget):
         self.split_box.currentIndexChanged.connect(self._split_chosen)
         self.results: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         self.tabs = QTabWidget()
+        self.explain = ExplainPanel()
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.summary.setContentsMargins(6, 4, 6, 4)
@@ -147,6 +150,9 @@ class EvaluationView(QWidget):
         self.tabs.hide()
         self.pred: dict[str, Any] = {}
         self.confusion.cell_chosen.connect(self.open_cell)
+        for gallery in (self.cell_gallery, self.wrong):
+            gallery.itemDoubleClicked.connect(self._explain_item)
+            gallery.setToolTip("Double-click a sample to see what its prediction rests on")
 
     @property
     def split(self) -> str:
@@ -211,6 +217,19 @@ class EvaluationView(QWidget):
             diagonal = pg.mkPen((150, 150, 150), style=Qt.PenStyle.DashLine)
             self.scatter.plot([lo, hi], [lo, hi], pen=diagonal)  # perfect predictions
             self.tabs.addTab(self.scatter, "Predicted vs true")
+        self.tabs.addTab(self.explain, "Explain")
+
+    def _explain_item(self, item: QListWidgetItem) -> None:
+        """A gallery sample explained: by its number in the dataset as loaded, which the
+        predictions carry (a dataset's own test set has none)."""
+        index = self.pred.get("index")
+        if index is None:
+            self.explain.caption.setText("This sample is in the dataset's own test set, which "
+                                         "has no number in the dataset as loaded; explain "
+                                         "samples of the validation part.")
+        else:
+            self.explain.explain(int(index[int(item.data(Qt.ItemDataRole.UserRole))]))
+        self.tabs.setCurrentWidget(self.explain)
 
     def _fill_per_class(self, cm: np.ndarray, classes: list[str]) -> None:
         tp = np.diag(cm).astype(float)

@@ -1,0 +1,145 @@
+"""Explaining samples off the GUI thread: the Evaluate view asks, a worker thread loads the
+run's project and weights once (``studio.training.explain.Explainer``) and answers with the
+attribution, the sample as a picture and the chosen layer's feature maps.
+
+A thread rather than a child process: the data and weights stay loaded between questions,
+so a second sample or method answers at once. Only the latest question is answered; older
+ones finish unseen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+
+@dataclass(frozen=True)
+class Source:
+    """Which weights explain: a run's project file and a checkpoint or weights file."""
+
+    project_file: Path
+    weights: Path
+    base_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class Question:
+    index: int  # into the dataset as loaded, before any split
+    method: str
+    target: int | None = None  # None: the predicted class
+    layer: str | None = None  # the node for Grad-CAM and the feature maps; None: the last conv
+
+
+class ExplainJob(QObject):
+    """Answers :class:`Question` s about one :class:`Source` in a worker thread."""
+
+    answered = Signal(object)  # a dict: see ``_answer``
+    failed = Signal(str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="explain")
+        self._loaded: tuple[tuple[Any, ...], Any] | None = None  # (key, Explainer)
+        self._asked = 0
+        self.source: Source | None = None
+
+    def set_source(self, source: Source | None) -> None:
+        self.source = source
+
+    def ask(self, question: Question) -> None:
+        if self.source is None:
+            self.failed.emit("no trained weights yet: train the network, or evaluate a "
+                             "checkpoint from the runs list")
+            return
+        self._asked += 1
+        self._pool.submit(self._work, self._asked, self.source, question)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- the worker thread ----------------------------------------------------------------
+
+    def _work(self, number: int, source: Source, q: Question) -> None:
+        try:
+            answer = self._answer(source, q)
+        except Exception as exc:  # a question must never take the window down
+            from studio.core.errors import first_line
+
+            if number == self._asked:
+                self._emit(self.failed, first_line(exc))
+            return
+        if number == self._asked:
+            self._emit(self.answered, answer)
+
+    def _emit(self, signal: Any, value: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # the window closed while the thread worked
+            signal.emit(value)
+
+    def _explainer(self, source: Source) -> Any:
+        from studio.core.errors import TrainingError
+        from studio.core.project import Project
+        from studio.training.explain import Explainer
+
+        if not source.weights.exists():
+            raise TrainingError("no weights yet: a run writes them at the end of its first "
+                                "epoch", str(source.weights))
+        stat = source.weights.stat()  # a run rewrites last.ckpt every epoch: load it anew
+        key = (source, stat.st_mtime_ns, stat.st_size)
+        if self._loaded is None or self._loaded[0] != key:
+            self._loaded = None  # free the old data before loading the new
+            project = Project.load(source.project_file)
+            self._loaded = (key, Explainer(project, source.weights, source.base_dir))
+        return self._loaded[1]
+
+    def _answer(self, source: Source, q: Question) -> dict[str, Any]:
+        from studio.training import feature_maps as fm
+        from studio.training.explain import gradcam_layers
+
+        ex = self._explainer(source)
+        graph = ex.graph
+        convs = gradcam_layers(graph)
+        cam_layer = q.layer if q.layer in convs else None
+        e = ex.explain(q.index, q.method, q.target, cam_layer if q.method == "gradcam" else None)
+        x = ex.sample(q.index)
+        answer: dict[str, Any] = {
+            "question": q, "explanation": e, "count": len(ex), "label": ex.label(q.index),
+            "classes": list(ex.classes), "columns": list(ex.columns), "image": None,
+            "values": None, "weights": source.weights, "layers": convs,
+            "nodes": [n for n in graph.topological_order()
+                      if n in dict(ex.model.named_children())],
+        }
+        if ex.image:  # real pixels (a table reshaped to [1, 8, 8] is scaled per feature)
+            answer["image"] = _picture(x.numpy(), ex.norm)
+        else:
+            answer["values"] = _unscaled(x.numpy().reshape(-1), ex.norm)
+        node = q.layer or (convs[-1] if convs else None)
+        if node is not None and node in dict(ex.model.named_children()):
+            out = fm.node_output(ex.model, x, node)
+            answer.update(maps_node=node, maps_shape=tuple(out.shape),
+                          maps=fm.channel_tiles(out, fm.channels_first(graph, node)))
+        first = fm.first_convolution(graph)
+        if first is not None:
+            w = fm.filters(ex.model, first)
+            answer.update(filters_node=first, filters_shape=tuple(w.shape),
+                          filters=fm.filter_tiles(w))
+        return answer
+
+
+def _picture(x: np.ndarray, norm: dict[str, Any]) -> np.ndarray:
+    """A normalised [C, H, W] sample as [H, W, C] uint8 for display."""
+    from studio.training.predictions import to_uint8_images
+
+    return np.asarray(to_uint8_images(x[None], norm)[0])
+
+
+def _unscaled(x: np.ndarray, norm: dict[str, Any]) -> np.ndarray:
+    """A table sample in its file's units (the scaling undone), for the bar chart's labels."""
+    if norm and norm.get("per") == "feature" and len(norm["mean"]) == len(x):
+        return x * np.asarray(norm["std"], np.float32) + np.asarray(norm["mean"], np.float32)
+    return x
