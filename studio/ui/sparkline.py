@@ -47,7 +47,7 @@ def sparkline_png(values: Sequence[float], log: bool, colour: QColor) -> bytes:
     data = QByteArray()
     buf = QBuffer(data)
     buf.open(QIODevice.OpenModeFlag.WriteOnly)
-    img.save(buf, "PNG")
+    img.save(buf, b"PNG")
     return bytes(data.data())
 
 
