@@ -139,3 +139,29 @@ def test_a_table_sample_shows_its_columns_as_bars(qtbot, tmp_path) -> None:
     top = ticks[-1].split(" = ")[0]
     assert top == got.args[0]["columns"][int(np.argmax(np.abs(e.map)))]
     assert "feature maps" not in panel.maps_title.text()
+
+
+def test_during_a_run_the_explain_tab_reads_its_latest_epoch(qtbot, tmp_path) -> None:
+    g = net(("input", "Input", {"shape": [1, 28, 28]}),
+            ("conv1", "Conv2d", {"out_channels": 4, "kernel_size": 3}),
+            ("relu1", "ReLU", {}),
+            ("flat", "Flatten", {}),
+            ("fc", "Linear", {"out_features": 10}))
+    path = tmp_path / "live.studio.json"
+    Project("live", g, DataSettings(dataset="mnist-5k", batch_size=64),
+            TrainingSettings(epochs=200)).save(path)
+    w = open_window(qtbot, tmp_path, path)
+    w.runs.set_run_processes(0)
+    ev = w.evaluation
+    assert not ev.tabs.isVisible()  # nothing to explain with before a run
+    w.act_train.trigger()
+    qtbot.waitUntil(lambda: (w.runs.run_dir / "last.ckpt").exists(), timeout=60_000)
+    w.views.show("evaluate")
+    assert ev.tabs.isVisible() and ev.tabs.indexOf(ev.explain) >= 0
+    with _Answer(qtbot, ev.explain) as got:
+        ev.explain.explain(7)
+    a = got.args[0]
+    assert a["weights"].name == "last.ckpt" and a["maps_node"] == "conv1"
+    assert len(ev.explain.maps.images) == 4
+    w.runs.stop()
+    qtbot.waitUntil(lambda: w.runs.last_result is not None, timeout=60_000)

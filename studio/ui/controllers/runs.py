@@ -284,6 +284,7 @@ class RunsController(QObject):
 
         self.window.dashboard.add_epoch(logs)
         self.window.dashboard.add_message(f"epoch {logs['epoch']}: {format_logs(logs)}")
+        self.window.evaluation.explain.refresh()  # the sample shown, with this epoch's weights
 
     def _run_ended(self, result: RunOutcome) -> None:
         w = self.window
@@ -346,7 +347,7 @@ class RunsController(QObject):
         """The Evaluate view's Explain tab answers with these weights of that run."""
         from ..training.explain_job import Source
 
-        self.window.evaluation.explain.set_source(
+        self.window.evaluation.explain_with(
             Source(run_dir / "project.studio.json", weights, self.window.project_dir()))
 
     def evaluate_split(self, split: str) -> None:

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .explain_job import Source
 from .inside import ExplainPanel
 
 GALLERY_LIMIT = 200
@@ -191,9 +192,12 @@ class EvaluationView(QWidget):
         shown = {k: v for k, v in logs.items() if k.startswith(f"{split}_")
                  and isinstance(v, float)}
         self.summary.setText(" · ".join(f"{k} <b>{v:.4f}</b>" for k, v in shown.items()))
-        self.hint.setVisible(not pred)
-        self.tabs.setVisible(bool(pred))
+        explainable = self.explain.job.source is not None  # a run's weights, even mid-run
+        self.hint.setVisible(not pred and not explainable)
+        self.tabs.setVisible(bool(pred) or explainable)
         if not pred:
+            if explainable:
+                self.tabs.addTab(self.explain, "Explain")
             return
         if pred["task"] == "classification":
             k = len(pred["classes"])
@@ -218,6 +222,13 @@ class EvaluationView(QWidget):
             self.scatter.plot([lo, hi], [lo, hi], pen=diagonal)  # perfect predictions
             self.tabs.addTab(self.scatter, "Predicted vs true")
         self.tabs.addTab(self.explain, "Explain")
+
+    def explain_with(self, source: Source) -> None:
+        """The weights the Explain tab answers with; before any predictions (a run's first
+        epochs) that tab alone is shown."""
+        self.explain.set_source(source)
+        if not self.pred:
+            self._show({}, {}, self.split)
 
     def _explain_item(self, item: QListWidgetItem) -> None:
         """A gallery sample explained: by its number in the dataset as loaded, which the

@@ -293,6 +293,12 @@ class ExplainPanel(QWidget):
         else:
             self.index.setValue(index)  # asks through valueChanged
 
+    def refresh(self) -> None:
+        """Ask again about the sample shown, when it is on screen: the weights may be newer
+        (a run's latest epoch)."""
+        if self.answer is not None and self.isVisible():
+            self._changed()
+
     def question(self) -> Question:
         return Question(self.index.value(), str(self.method.currentData()),
                         self.target.currentData(), self.layer.currentData())
