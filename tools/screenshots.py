@@ -3,8 +3,9 @@
 Run: python tools/screenshots.py [--out docs/images]
 Opens the default sample in Design (a layer selected, fitted), then trains the MNIST MLP sample
 for real in the window (an earlier run first, checked in the runs list so it is overlaid) and
-grabs the Train view during the run and the Evaluate view after it. Writes
-``{design,train,evaluate}-{light,dark}.png``.
+grabs the Train view during the run and the Evaluate view after it; then trains the default
+sample for one epoch and grabs the Explain tab (Grad-CAM on a three, conv1's feature maps).
+Writes ``{design,train,evaluate,explain}-{light,dark}.png``.
 """
 
 from __future__ import annotations
@@ -83,6 +84,34 @@ def shoot(app: QApplication, theme: str, out: Path) -> None:
     w.close()
 
 
+def shoot_explain(app: QApplication, theme: str, out: Path) -> None:
+    apply_theme(app, theme == "dark")
+    ini = Path(tempfile.mkdtemp()) / "s.ini"
+    w = MainWindow(default_sample(), QSettings(str(ini), QSettings.Format.IniFormat))
+    w.resize(*SIZE)
+    w.show()
+    settle(app)
+    w.runs.set_run_processes(0)
+    w.editor.set_setting("training", "epochs", 1)
+    w.runs.train()
+    wait(app, lambda: w.runs.last_result is not None and bool(w.evaluation.pred))
+    w.views.show("evaluate")
+    ev = w.evaluation
+    ev.open_cell(3, 3)
+    panel = ev.explain
+    answers: list[object] = []
+    panel.job.answered.connect(answers.append)
+    panel.job.failed.connect(answers.append)
+    panel.method.setCurrentIndex(panel.method.findData("gradcam"))
+    w.editing.select_node("conv1")
+    ev._explain_item(ev.cell_gallery.item(0))
+    wait(app, lambda: bool(answers))
+    settle(app, 0.5)
+    w.grab().save(str(out / f"explain-{theme}.png"))
+    w.editor.stack.setClean()
+    w.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=DOCS)
@@ -91,7 +120,8 @@ def main() -> None:
     app = QApplication([])
     for theme in ("light", "dark"):
         shoot(app, theme, args.out)
-        print(f"wrote {args.out}/{{design,train,evaluate}}-{theme}.png", flush=True)
+        shoot_explain(app, theme, args.out)
+        print(f"wrote {args.out}/{{design,train,evaluate,explain}}-{theme}.png", flush=True)
 
 
 if __name__ == "__main__":

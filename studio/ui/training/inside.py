@@ -254,6 +254,7 @@ class ExplainPanel(QWidget):
         self.job.answered.connect(self.show_answer)
         self.job.failed.connect(self._failed)
         self._asking = False
+        self.wanted: str | None = None  # the node selected on the canvas
 
     # -- what to explain -------------------------------------------------------------------
 
@@ -270,7 +271,7 @@ class ExplainPanel(QWidget):
                 for i, c in enumerate(self.classes):
                     self.target.addItem(c, i)
             if layers is not None:
-                current = self.layer.currentData()
+                current = self.layer.currentData() or self.wanted
                 self.layer.clear()
                 self.layer.addItem("last convolution", None)
                 for node in layers:
@@ -281,7 +282,9 @@ class ExplainPanel(QWidget):
             self._asking = False
 
     def choose_node(self, node: str | None) -> None:
-        """The canvas selection: a layer the panel offers becomes the one shown."""
+        """The canvas selection: a layer the panel offers becomes the one shown (kept for
+        when the layers are known, before the first answer)."""
+        self.wanted = node
         i = self.layer.findData(node) if node else -1
         if i >= 0 and i != self.layer.currentIndex():
             self.layer.setCurrentIndex(i)
@@ -300,8 +303,11 @@ class ExplainPanel(QWidget):
             self._changed()
 
     def question(self) -> Question:
+        layer = self.layer.currentData()
+        if layer is None and self.layer.count() <= 1:  # the layers are not known yet
+            layer = self.wanted
         return Question(self.index.value(), str(self.method.currentData()),
-                        self.target.currentData(), self.layer.currentData())
+                        self.target.currentData(), layer)
 
     def _changed(self) -> None:
         if self._asking:
