@@ -47,7 +47,7 @@ def sparkline_png(values: Sequence[float], log: bool, colour: QColor) -> bytes:
     data = QByteArray()
     buf = QBuffer(data)
     buf.open(QIODevice.OpenModeFlag.WriteOnly)
-    img.save(buf, b"PNG")
+    img.save(buf, "PNG")  # type: ignore[call-overload]  # the stub says bytes; Qt takes str
     return bytes(data.data())
 
 
