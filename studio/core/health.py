@@ -60,8 +60,12 @@ class LayerHealth:
     hists: dict[str, list[tuple[int, float, float, list[int]]]] = field(default_factory=dict)
 
     def add(self, record: Mapping[str, Any]) -> None:
-        """One sample (a line of ``layer_stats.jsonl`` or a ``layer_stats`` event)."""
-        self.step = int(record.get("step", self.step))
+        """One sample (a line of ``layer_stats.jsonl`` or a ``layer_stats`` event); a step
+        already held is skipped (a resumed run's file read while its events arrive)."""
+        step = int(record.get("step", self.step))
+        if self.steps and step <= self.steps[-1]:
+            return
+        self.step = step
         self.steps.append(self.step)
         del self.steps[:-HISTORY]
         layers = record.get("layers") or {}

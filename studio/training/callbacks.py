@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -187,15 +187,24 @@ def keep_lines(path: Path, keep: Callable[[dict[str, Any]], bool] | None) -> Non
     """Rewrite a run's JSON-lines file (or start it) with only the records ``keep`` accepts:
     what a resumed run continues from (None: a new run, nothing kept). A line cut short by a
     crash ends what can be kept."""
-    kept = []
-    if keep is not None and path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                if keep(json.loads(line)):
-                    kept.append(line)
-            except json.JSONDecodeError:
-                break
+    kept = [line for line, record in _lines(path) if keep(record)] if keep is not None else []
     path.write_text("".join(k + "\n" for k in kept), encoding="utf-8")
+
+
+def read_lines(path: Path) -> list[dict[str, Any]]:
+    """A run's JSON-lines file as records, up to a line cut short by a crash; none when the
+    file is missing (a run without it, or not started)."""
+    return [record for _line, record in _lines(path)]
+
+
+def _lines(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    if not path.exists():
+        return
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            yield line, json.loads(line)
+        except json.JSONDecodeError:
+            return
 
 
 class MetricsFile(Callback):

@@ -51,3 +51,30 @@ def test_a_run_marks_each_layer_and_names_its_dead_relu(qtbot, tmp_path) -> None
     assert w.scene.nodes["relu2"].health.level == "bad"
     w.dashboard.set_network(w.editor.graph, w.analysis)
     assert w.dashboard.map.boxes["relu2"].health.level == "bad"
+
+
+def test_a_resumed_run_keeps_the_layer_history_it_had(qtbot, tmp_path) -> None:
+    """The marks' sparklines and the ridges go on from where the stopped run was, read from
+    its ``layer_stats.jsonl``, not from an empty history."""
+    from studio.training.callbacks import read_lines
+    from studio.ui.training.runs import read_run
+
+    wine = next(p for p in sample_paths() if p.name.startswith("wine_classifier"))
+    w = open_window(qtbot, tmp_path, wine)
+    w.runs.set_run_processes(0)
+    w.editor.set_setting("training", "epochs", 6)
+    w.editor.set_setting("training", "early_stopping", None)
+    w.editor.set_setting("training", "layer_stats", {"every": 2})
+    w.act_train.trigger()
+    qtbot.waitUntil(lambda: w.runs.health is not None and len(w.runs.health.steps) >= 4,
+                    timeout=60_000)
+    w.runs.stop()
+    qtbot.waitUntil(lambda: w.runs.last_result is not None, timeout=60_000)
+    run_dir = w.runs.run_dir
+    w.runs.last_result = None
+    assert w.runs.resume(read_run(run_dir))
+    qtbot.waitUntil(lambda: w.runs.last_result is not None, timeout=60_000)
+    assert w.runs.last_result.status == "completed", w.runs.last_result.message
+    on_file = [r["step"] for r in read_lines(run_dir / "layer_stats.jsonl")]
+    assert w.runs.health.steps == on_file  # the whole run, once each, in order
+    assert on_file[0] == 2 and on_file == sorted(set(on_file))

@@ -45,6 +45,7 @@ class RunsController(QObject):
         self.evaluated: tuple[RunInfo, Path] | None = None
         self._progress_shown = 0.0
         self.health: LayerHealth | None = None
+        self._earlier_stats: Path | None = None
         self._told: set[tuple[str | None, str | None]] = set()
         self._health_timer = QTimer(self, singleShot=True, interval=250)
         self._health_timer.timeout.connect(self._show_health)
@@ -169,6 +170,8 @@ class RunsController(QObject):
         worker.epoch_end.connect(self._run_epoch)
         worker.message.connect(w.dashboard.add_message)
         self._watch_health(project, worker)
+        # a resumed run's earlier samples, read once its trainer has cut the file to its step
+        self._earlier_stats = out / "layer_stats.jsonl" if resume_from is not None else None
         self.run_dir = out
         self._explain_with(out, out / "last.ckpt")  # during the run: its latest epoch
         if w.act_show_training.isChecked():
@@ -220,6 +223,12 @@ class RunsController(QObject):
         if info.get("processes", 1) > 1:
             where = f"{info['processes']} data-parallel processes ({where})"
         dashboard.add_message(f"model: {info['params']:,} parameters on {where}")
+        if self.health is not None and self._earlier_stats is not None:
+            from studio.training.callbacks import read_lines
+
+            for record in read_lines(self._earlier_stats):
+                self.health.add(record)
+            self._show_health()
 
     def _run_progress(self, logs: dict[str, Any]) -> None:
         w = self.window
