@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from .explain_job import Source
 from .inside import ExplainPanel
+from .traces import style_plot
 
 GALLERY_LIMIT = 200
 
@@ -137,7 +138,7 @@ class EvaluationView(QWidget):
         self.confusion = ConfusionMatrix()
         self.cell_gallery = Gallery()
         self.wrong = Gallery()
-        self.scatter = pg.PlotWidget(title="Predicted versus true")
+        self.scatter = style_plot(pg.PlotWidget(title="Predicted versus true"), self.palette())
         self.scatter.setLabel("bottom", "true")
         self.scatter.setLabel("left", "predicted")
         lay = QVBoxLayout(self)

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from .explain_job import ExplainJob, Question, Source
+from .traces import style_plot
 
 METHODS = (("saliency", "Saliency"), ("integrated-gradients", "Integrated gradients"),
            ("gradcam", "Grad-CAM"), ("occlusion", "Occlusion"))
@@ -213,7 +214,7 @@ class ExplainPanel(QWidget):
         self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.pictures = TileGrid(cell=140, grow_to=360)
-        self.bars = pg.PlotWidget()
+        self.bars = style_plot(pg.PlotWidget(), self.palette())
         self.bars.setMinimumHeight(160)
         self.bars.showGrid(x=True, alpha=0.25)
         self.left = QStackedWidget()

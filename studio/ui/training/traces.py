@@ -55,6 +55,20 @@ def dim(pal: QPalette) -> QColor:
                   round(0.55 * t.blue() + 0.45 * b.blue()))
 
 
+def style_plot(widget: pg.PlotWidget, pal: QPalette) -> pg.PlotWidget:
+    """A plot in the theme's colours (pyqtgraph draws black by default): the field colour
+    behind, axes in the text colour, numbers without SI prefixes ("0.95", not "950 ×0.001")."""
+    widget.setBackground(pal.base().color())
+    fg = pal.text().color()
+    plot = widget.getPlotItem()
+    for name in ("left", "bottom"):
+        axis = plot.getAxis(name)
+        axis.setPen(faint(fg, 150))
+        axis.setTextPen(fg)
+        axis.enableAutoSIPrefix(False)
+    return widget
+
+
 def faint(colour: QColor, alpha: int = 70) -> QColor:
     c = QColor(colour)
     c.setAlpha(alpha)
