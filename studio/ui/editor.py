@@ -267,3 +267,46 @@ class Editor(QObject):
             self.refused.emit(f"{section}.{name}: {msg}")
             return False
         return self._push(SetSetting(self, section, name, value))
+
+    # -- values by path (a sweep's parameters, "Apply best") ------------------------------
+
+    def set_values(self, values: Mapping[str, Any], text: str) -> bool:
+        """Settings and node parameters named by sweep paths (``training.optimizer.lr``,
+        ``graph.nodes.fc1.params.out_features``), all as one undo step; refused whole, with
+        the reason, if any value does not fit."""
+        sections: dict[tuple[str, str], Any] = {}
+        params: dict[str, dict[str, Any]] = {}
+        try:
+            for path, value in values.items():
+                parts = path.split(".")
+                if parts[0] == "graph":
+                    node = self.graph.node(parts[2])
+                    params.setdefault(node.id, dict(node.params))[parts[-1]] = value
+                    continue
+                key = (parts[0], parts[1])
+                current = sections.get(key, copy.deepcopy(
+                    getattr(getattr(self.project, key[0]), key[1])))
+                if len(parts) == 2:
+                    current = value
+                else:
+                    inner = current if isinstance(current, dict) else {}
+                    for k in parts[2:-1]:
+                        inner = inner.setdefault(k, {})
+                    inner[parts[-1]] = value
+                sections[key] = current
+            steps: list[QUndoCommand] = []
+            for (section, name), value in sections.items():
+                probe = getattr(self.project, section).model_copy()
+                setattr(probe, name, copy.deepcopy(value))  # validates
+                steps.append(SetSetting(self, section, name, value))
+            for node_id, new in params.items():
+                spec = self.graph.nodes[node_id].spec
+                clean = spec.schema.validate(new, f"{node_id}.params") if spec else new
+                steps.append(SetParams(self.graph, node_id, clean))
+        except ValidationError as exc:
+            self.refused.emit(exc.errors()[0]["msg"].removeprefix("Value error, "))
+            return False
+        except (StudioError, KeyError, IndexError) as exc:
+            self.refused.emit(f"cannot set {', '.join(values)}: {exc}")
+            return False
+        return self._push(Steps(text, steps)) if steps else True
