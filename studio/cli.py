@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import cli_explain
+from . import cli_explain, cli_lr_find
 from .core.errors import StudioError
 from .core.project import Project, default_sample
 from .core.shapes import analyze, format_shape
@@ -24,7 +24,8 @@ from .core.summary import summary_dict, summary_table
 if TYPE_CHECKING:  # pragma: no cover - training is imported only by the commands that train
     from .training.callbacks import Callback
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"explain": cli_explain.run}
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "explain": cli_explain.run, "lr-find": cli_lr_find.run}
 
 
 def command(name: str) -> Callable[[Callable[[argparse.Namespace], int]], Callable[..., int]]:
@@ -136,6 +137,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="also save the predictions for the evaluation views")
     e.add_argument("--base-dir", type=Path, metavar="DIR")
     cli_explain.add_parser(sub)
+    cli_lr_find.add_parser(sub)
     return p
 
 
