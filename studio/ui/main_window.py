@@ -163,6 +163,8 @@ class MainWindow(QMainWindow):
         self.act_train = self._action("&Train", rc.train, "F5")
         self.act_pause = self._action("&Pause", rc.toggle_pause, "F6")
         self.act_stop = self._action("&Stop", rc.stop, "Shift+F5")
+        self.act_lr_find = self._action("Find &Learning Rate…", rc.find_learning_rate,
+                                        "Ctrl+Shift+L")
         self.act_show_training = QAction("Show Training When a Run &Starts", self)
         self.act_show_training.setCheckable(True)
         self.samples_menu = QMenu("Open &Sample", self)
@@ -202,6 +204,8 @@ class MainWindow(QMainWindow):
         run = mb.addMenu("&Run")
         for a in (self.act_train, self.act_pause, self.act_stop):
             run.addAction(a)
+        run.addSeparator()
+        run.addAction(self.act_lr_find)
         run.addSeparator()
         run.addAction(self.act_show_training)
         self.run_where = run.addMenu("Run &Where")

@@ -352,6 +352,17 @@ class RunsController(QObject):
         self.window.evaluation.set_test_available(test)
         self.evaluate_split(self.window.evaluation.split)
 
+    def find_learning_rate(self) -> None:
+        """Run ▸ Find Learning Rate: the range test on a snapshot, in a dialog."""
+        from ..lr_find_dialog import LrFindDialog
+
+        w = self.window
+        if w.has_problems():  # the test trains: the same gate as F5
+            w.show_status("fix the network's problems first (see the Problems list)")
+            return
+        self.lr_dialog = LrFindDialog(w.editor, w.project_dir(), w)
+        self.lr_dialog.open()
+
     def _explain_with(self, run_dir: Path, weights: Path) -> None:
         """The Evaluate view's Explain tab answers with these weights of that run."""
         from ..training.explain_job import Source
