@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import cli_explain, cli_lr_find
+from . import cli_explain, cli_lr_find, cli_sweep
 from .core.errors import StudioError
 from .core.project import Project, default_sample
 from .core.shapes import analyze, format_shape
@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover - training is imported only by the command
     from .training.callbacks import Callback
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "explain": cli_explain.run, "lr-find": cli_lr_find.run}
+    "explain": cli_explain.run, "lr-find": cli_lr_find.run, "sweep": cli_sweep.run}
 
 
 def command(name: str) -> Callable[[Callable[[argparse.Namespace], int]], Callable[..., int]]:
@@ -138,6 +138,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--base-dir", type=Path, metavar="DIR")
     cli_explain.add_parser(sub)
     cli_lr_find.add_parser(sub)
+    cli_sweep.add_parser(sub)
     return p
 
 

@@ -9,6 +9,7 @@ Nothing named in a file is ever imported or evaluated. Every failure is one Proj
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 import tempfile
@@ -45,6 +46,8 @@ class Project:
     training: TrainingSettings = field(default_factory=TrainingSettings)
     #: one line on what the project is for (File ▸ Open Sample shows it for the samples)
     description: str = ""
+    #: a hyperparameter sweep's search space (``studio.core.sweep_spec``); None: no sweep
+    sweep: dict[str, Any] | None = None
     path: Path | None = None
 
     # -- dict form ------------------------------------------------------------------------
@@ -68,6 +71,8 @@ class Project:
             "data": self.data.model_dump(),
             "training": self.training.model_dump(),
         })
+        if self.sweep is not None:  # absent without a sweep, as description
+            out["sweep"] = copy.deepcopy(self.sweep)
         return out
 
     @classmethod
@@ -80,7 +85,7 @@ class Project:
         if bad is not None:
             raise ProjectError("text that cannot be written as UTF-8 (a lone surrogate)", bad)
         unknown = set(raw) - {"format", "version", "name", "description", "graph", "data",
-                              "training"}
+                              "training", "sweep"}
         if unknown:
             raise ProjectError(f"unknown field {sorted(unknown)[0]!r}", "(top level)")
         name = raw.get("name", "Untitled")
@@ -92,8 +97,13 @@ class Project:
         graph = _load_graph(raw.get("graph"))
         data = _model(DataSettings, raw.get("data", {}), "data")
         training = _model(TrainingSettings, raw.get("training", {}), "training")
-        return cls(name=name, description=description, graph=graph, data=data,
-                   training=training)
+        project = cls(name=name, description=description, graph=graph, data=data,
+                      training=training)
+        if raw.get("sweep") is not None:
+            from .sweep_spec import validate_sweep
+
+            project.sweep = validate_sweep(raw["sweep"], project)
+        return project
 
     # -- files ----------------------------------------------------------------------------
 
@@ -249,9 +259,9 @@ def _model(cls: type[BaseModel], raw: Any, where: str) -> Any:
                                   for p in err["loc"])])
         msg = error_message(err)
         if ": " in msg and err["type"] == "value_error":
-            sub, _, msg = msg.partition(": ")
-            if sub and " " not in sub:
-                path = f"{path}.{sub}"
+            sub, _, rest = msg.partition(": ")
+            if sub and " " not in sub:  # "lr: must be > 0": the field goes into the path
+                path, msg = f"{path}.{sub}", rest
         raise ProjectError(msg, path.replace(".[", "[")) from None
 
 
