@@ -126,13 +126,11 @@ def _check_range(path: str, spec: Any, sampler: str) -> None:
 
 def apply_params(project: Project, params: dict[str, Any]) -> Project:
     """A copy of the project with each path set, loaded with the file format's validation."""
-    from .project import Project
-
     d = project.to_dict()
     d.pop("sweep", None)  # a trial is a plain run
     for path, value in params.items():
         _set(d, path, value)
-    loaded = Project.from_dict(d)
+    loaded = type(project).from_dict(d)  # (the project module imports this one)
     loaded.path = project.path
     return loaded
 
