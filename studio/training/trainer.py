@@ -442,7 +442,7 @@ class Trainer:
         self.strategy.finish(self)
         if not self.main:
             return
-        if self.stop_reason != "stopped":
+        if self.stop_reason not in ("stopped", "pruned"):  # a pruned trial is not kept
             self.test_logs = run_test(self)
         if self.out_dir is not None:
             if self.stop_reason == "stopped" and self.batch_in_epoch:
@@ -479,8 +479,9 @@ class Trainer:
             status = "stopped"
             msg = f"stopped after epoch {self.epoch}" + (
                 f", batch {self.batch_in_epoch}" if self.batch_in_epoch else "")
-        elif self.stop_reason == "early_stopped":
-            status, msg = "early_stopped", f"stopped early after epoch {self.epoch}"
+        elif self.stop_reason in ("early_stopped", "pruned"):  # pruned: by a sweep
+            status = self.stop_reason
+            msg = f"{'pruned' if status == 'pruned' else 'stopped early'} after epoch {self.epoch}"
         else:
             status, msg = "completed", f"completed {self.epoch} epochs"
         result = RunResult(status, msg, self.epoch, logs, list(self.history.epochs),

@@ -266,6 +266,27 @@ class SetProjectText(QUndoCommand):
         self._set(self.old)
 
 
+class SetSweep(QUndoCommand):
+    """The project's sweep (its search space, objective and budget), or none."""
+
+    editor = _Weak()
+
+    def __init__(self, editor: Editor, sweep: dict[str, Any] | None, text: str) -> None:
+        super().__init__(text)
+        self.editor = editor
+        self.old, self.new = copy.deepcopy(editor.project.sweep), copy.deepcopy(sweep)
+
+    def _set(self, value: dict[str, Any] | None) -> None:
+        self.editor.project.sweep = copy.deepcopy(value)
+        self.editor.settings_changed.emit("project", "sweep")
+
+    def redo(self) -> None:
+        self._set(self.new)
+
+    def undo(self) -> None:
+        self._set(self.old)
+
+
 def _names(graph: Graph, ids: list[str]) -> str:
     return ids[0] if len(ids) == 1 else f"{len(ids)} nodes"
 

@@ -31,6 +31,7 @@ from .commands import (
     SetParams,
     SetProjectText,
     SetSetting,
+    SetSweep,
     SetTrainable,
     Steps,
 )
@@ -310,3 +311,17 @@ class Editor(QObject):
             self.refused.emit(f"cannot set {', '.join(values)}: {exc}")
             return False
         return self._push(Steps(text, steps)) if steps else True
+
+    def set_sweep(self, sweep: dict[str, Any] | None, text: str = "Change sweep") -> bool:
+        """The project's sweep as one undo step; refused, with the field, if it cannot run."""
+        if sweep is not None:
+            from studio.core.sweep_spec import validate_sweep
+
+            try:
+                sweep = validate_sweep(sweep, self.project)
+            except StudioError as exc:
+                self.refused.emit(str(exc))
+                return False
+        if sweep == self.project.sweep:
+            return True
+        return self._push(SetSweep(self, sweep, text))

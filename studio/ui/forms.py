@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QPoint, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFormLayout,
     QHBoxLayout,
     QLineEdit,
+    QMenu,
     QSpinBox,
     QWidget,
 )
@@ -85,14 +86,33 @@ def indented(widget: QWidget, by: int = 14) -> QWidget:
     return box
 
 
+def _current(widget: QWidget, shown: Any) -> Any:
+    """What a field holds now (a text field: what it last committed)."""
+    if isinstance(widget, QCheckBox):
+        return widget.isChecked()
+    if isinstance(widget, QComboBox):
+        return widget.currentText()
+    if isinstance(widget, QSpinBox):
+        return widget.value()
+    return shown
+
+
+def sweepable(spec: ParamSpec) -> bool:
+    """A field a sweep can vary: a number, a switch or a choice (not a shape or a list)."""
+    return spec.kind in ("int", "float", "bool", "choice")
+
+
 class ParamForm(QWidget):
     """Widgets for one Schema. ``committed(name, value)`` fires with a validated value."""
 
     committed = Signal(str, object)
+    #: right-click ▸ Sweep this…: (path, spec, current value), for forms given a ``path``
+    sweep_requested = Signal(str, object, object)
 
-    def __init__(self, schema: Schema, values: dict[str, Any]) -> None:
+    def __init__(self, schema: Schema, values: dict[str, Any], path: str | None = None) -> None:
         super().__init__()
         self.schema = schema
+        self.path = path  # where the fields live in the project, for a sweep
         self.widgets: dict[str, QWidget] = {}
         #: what each text field shows, as a value: leaving a field unchanged commits nothing
         self.shown: dict[str, Any] = {p.name: values.get(p.name, p.default)
@@ -104,6 +124,26 @@ class ParamForm(QWidget):
             w.setToolTip(f"{spec.name}: {spec.doc}" if spec.doc else spec.name)
             self.widgets[spec.name] = w
             form.addRow(label_text(spec.name), w)
+            if path is not None and sweepable(spec):
+                w.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+                w.customContextMenuRequested.connect(
+                    lambda pos, w=w, s=spec: self._menu(w, s, pos))
+
+    def _menu(self, widget: QWidget, spec: ParamSpec, pos: QPoint) -> None:
+        """The field's usual menu (a text field's cut and paste) and "Sweep this…"."""
+        menu = (widget.createStandardContextMenu() if isinstance(widget, QLineEdit)
+                else QMenu(widget))
+        if not menu.isEmpty():
+            menu.addSeparator()
+        action = menu.addAction("Sweep this…")
+        action.setToolTip("Add this field to the project's search space (Run ▸ Sweep)")
+        path, value = f"{self.path}.{spec.name}", _current(widget, self.shown.get(spec.name))
+        # once the menu has closed: what follows (a dialog, the form rebuilt) must not run
+        # inside the menu's own loop, nor delete the field the menu hangs from under it
+        action.triggered.connect(lambda: QTimer.singleShot(
+            0, lambda: self.sweep_requested.emit(path, spec, value)))
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        menu.exec(widget.mapToGlobal(pos))
 
     def _widget(self, spec: ParamSpec, value: Any) -> QWidget:
         name = spec.name

@@ -14,7 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 from studio.core import catalog
 from studio.core.choices import AUGMENTATIONS, DATASETS, LOSSES, OPTIMIZERS, SCHEDULERS
 from studio.core.graph import Node
-from studio.core.params import Schema
+from studio.core.params import ParamSpec, Schema
 from studio.core.settings import (
     DataSettings,
     EarlyStopping,
@@ -65,6 +65,8 @@ class Inspector(QScrollArea):
     """Shows the selected node's parameters, or the project settings."""
 
     devices: list[str] = ["auto", "cpu"]  # noqa: RUF012 - shared: filled once torch loads
+    #: a field's right-click ▸ Sweep this…: (path, spec, current value)
+    sweep_requested = Signal(str, object, object)
 
     def __init__(self, editor: Editor) -> None:
         super().__init__()
@@ -85,7 +87,7 @@ class Inspector(QScrollArea):
         self.show_settings()
 
     def _setting_changed(self, section: str, name: str) -> None:
-        if section != "project":
+        if section != "project" or name == "sweep":
             self._rebuild.start()
         elif self.node_id is None:  # name or description: the field shows it; no rebuild,
             edit = self.name_edit if name == "name" else self.description_edit  # so Tab works
@@ -114,7 +116,9 @@ class Inspector(QScrollArea):
             doc.setWordWrap(True)
             lay.addWidget(doc)
             lay.addWidget(self._layer_help(spec, node))
-            self.form = ParamForm(spec.schema, spec.schema.resolve(node.params))
+            self.form = ParamForm(spec.schema, spec.schema.resolve(node.params),
+                                  path=f"graph.nodes.{node_id}.params")
+            self.form.sweep_requested.connect(self.sweep_requested)
             self.form.committed.connect(self._commit_param)
             lay.addWidget(self.form)
             if spec.init_tensors is not catalog._no_tensors:
@@ -270,6 +274,10 @@ class Inspector(QScrollArea):
             self.init_weights_clear = clear
             tf.addRow("initial weights", row)
         lay.addWidget(train)
+        if p.sweep is not None:
+            from .sweep_box import SweepBox
+
+            lay.addWidget(SweepBox(self.editor))
         lay.addStretch(1)
         self._show_page(page)
 
@@ -287,8 +295,9 @@ class Inspector(QScrollArea):
                            if d in self.devices or d == values.get("device")]
                 spec = replace(spec, choices=tuple(present))
             specs.append(spec)
-        sub = ParamForm(Schema(tuple(specs)), values)
+        sub = ParamForm(Schema(tuple(specs)), values, path=section)
         sub.committed.connect(lambda n, v: self._set(section, n, v))
+        sub.sweep_requested.connect(self.sweep_requested)
         form.addRow(sub)
         return sub
     def _show_page(self, page: QWidget) -> None:
@@ -329,8 +338,14 @@ class Inspector(QScrollArea):
                optional: bool = False) -> None:
         names = (["none"] if optional else []) + list(table)
         current = value["type"] if value else "none"
-        self._combo(form, label, names, current,
-                    lambda v: apply(None if v == "none" else {"type": v}))
+        combo = self._combo(form, label, names, current,
+                            lambda v: apply(None if v == "none" else {"type": v}))
+        if label == "optimizer":  # which optimizer is a question a sweep can answer
+            kind = ParamSpec(name="type", kind="choice", default=current, doc="",
+                             choices=tuple(table))
+            combo.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+            combo.customContextMenuRequested.connect(
+                lambda pos: self._sweep_menu(combo, pos, "training.optimizer.type", kind))
         if value:
             schema = table[value["type"]]
             if label == "scheduler":
@@ -338,8 +353,9 @@ class Inspector(QScrollArea):
 
                 schema = Schema((*schema.params, WARMUP))
             sub = ParamForm(schema, schema.resolve({k: v for k, v in value.items()
-                                                    if k != "type"}))
+                                                    if k != "type"}), path=f"training.{label}")
             sub.committed.connect(lambda n, v: apply(_short({**value, n: v}, schema)))
+            sub.sweep_requested.connect(self.sweep_requested)
             form.addRow(indented(sub))
 
     def _optional_group(self, form: QFormLayout, name: str, model: type,
@@ -370,10 +386,20 @@ class Inspector(QScrollArea):
 
     @staticmethod
     def _combo(form: QFormLayout, label: str, items: list[str], current: str,
-               apply: Callable[[str], Any]) -> None:
+               apply: Callable[[str], Any]) -> QComboBox:
         c = compact_combo(items, current)
         c.currentTextChanged.connect(apply)
         form.addRow(label_text(label), c)
+        return c
+
+    def _sweep_menu(self, widget: QWidget, pos: QPoint, path: str, spec: ParamSpec) -> None:
+        from PySide6.QtWidgets import QMenu
+
+        menu = QMenu(widget)
+        menu.addAction("Sweep this…").triggered.connect(lambda: QTimer.singleShot(
+            0, lambda: self.sweep_requested.emit(path, spec, spec.default)))  # menu closed
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        menu.exec(widget.mapToGlobal(pos))
 
     @staticmethod
     def _check(form: QFormLayout, label: str, value: bool, apply: Callable[[bool], Any]) -> None:

@@ -34,6 +34,7 @@ from .controllers.editing import EditingController
 from .controllers.files import FilesController
 from .controllers.recovery import RecoveryController
 from .controllers.runs import RUN_WHERE, RunsController
+from .controllers.sweeps import SweepController
 from .editor import Editor
 from .inspector import Inspector
 from .palette import Palette
@@ -45,6 +46,7 @@ if TYPE_CHECKING:  # built at first need: see MainWindow.training_views
     from .training.dashboard import Dashboard
     from .training.evaluation import EvaluationView
     from .training.runs import RunsPanel
+    from .training.sweep_view import SweepView
 
 RESOURCES = Path(str(files("studio.resources")))
 
@@ -57,6 +59,7 @@ class TrainingViews(NamedTuple):
     dashboard: Dashboard
     evaluation: EvaluationView
     runs_panel: RunsPanel
+    sweep: SweepView
 
 
 class MainWindow(QMainWindow):
@@ -85,6 +88,7 @@ class MainWindow(QMainWindow):
         self.files = FilesController(self)
         self.editing = EditingController(self)
         self.runs = RunsController(self)
+        self.sweeps = SweepController(self)
         self.recovery = RecoveryController(self)
         self._docks()
         self._actions()
@@ -165,6 +169,10 @@ class MainWindow(QMainWindow):
         self.act_stop = self._action("&Stop", rc.stop, "Shift+F5")
         self.act_lr_find = self._action("Find &Learning Rate…", rc.find_learning_rate,
                                         "Ctrl+Shift+L")
+        self.act_sweep = self._action("S&weep", self.sweeps.start, "Ctrl+F5")
+        self.act_sweep.setStatusTip("Run the project's hyperparameter sweep (add fields with "
+                                    "right-click ▸ Sweep this… in the inspector)")
+        self.act_stop_sweep = self._action("Stop Swee&p", self.sweeps.stop)
         self.act_show_training = QAction("Show Training When a Run &Starts", self)
         self.act_show_training.setCheckable(True)
         self.samples_menu = QMenu("Open &Sample", self)
@@ -206,6 +214,8 @@ class MainWindow(QMainWindow):
             run.addAction(a)
         run.addSeparator()
         run.addAction(self.act_lr_find)
+        run.addAction(self.act_sweep)
+        run.addAction(self.act_stop_sweep)
         run.addSeparator()
         run.addAction(self.act_show_training)
         self.run_where = run.addMenu("Run &Where")
@@ -260,11 +270,14 @@ class MainWindow(QMainWindow):
         from .training.dashboard import Dashboard
         from .training.evaluation import EvaluationView
         from .training.runs import RunsPanel
+        from .training.sweep_view import SweepView
 
         dashboard = Dashboard()
         panel = RunsPanel(dashboard)
-        self._training = TrainingViews(dashboard, EvaluationView(), panel)
-        self.views.attach(dashboard, self._training.evaluation, RunsBox(panel))
+        self._training = TrainingViews(dashboard, EvaluationView(), panel, SweepView())
+        self.views.attach(dashboard, self._training.evaluation, RunsBox(panel),
+                          self._training.sweep)
+        self.sweeps.connect_view(self._training.sweep)
         panel.confirm_delete = self.runs.confirm_delete
         panel.evaluate_requested.connect(self.runs.evaluate_weights)
         self._training.evaluation.split_requested.connect(self.runs.evaluate_split)
@@ -313,6 +326,7 @@ class MainWindow(QMainWindow):
         else:
             self.view.setScene(self.scene)  # the view follows its new scene
         self.inspector = Inspector(self.editor)
+        self.inspector.sweep_requested.connect(self.sweeps.add_field)
         self.inspector_dock.setWidget(self.inspector)
         g = self.editor.graph
         for sig in (g.node_added, g.node_removed, g.node_changed, g.edge_added, g.edge_removed):
@@ -425,6 +439,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.scene.selectionChanged.disconnect(self.editing.selection_changed)
+        self.sweeps.shutdown()
         self.views.save()
         self.settings.sync()
         self.recovery.close()

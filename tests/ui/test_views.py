@@ -78,7 +78,7 @@ def test_keys_and_the_mode_bar_switch_views(window, qtbot) -> None:
     assert w.views.current == "design"
     # the bar names each view with its key
     assert [(b.text(), b.key_text) for b in w.views.bar.buttons.values()] == [
-        ("Design", "Ctrl+1"), ("Train", "Ctrl+2"), ("Evaluate", "Ctrl+3")]
+        ("Design", "Ctrl+1"), ("Train", "Ctrl+2"), ("Evaluate", "Ctrl+3"), ("Sweep", "Ctrl+4")]
 
 
 def test_one_runs_list_shows_in_train_and_in_evaluate(window, qtbot) -> None:

@@ -36,10 +36,12 @@ class RunInfo:
     status: str = "unknown"
     epochs: list[dict[str, Any]] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    #: a sweep's trial reads "sweep-wine/trial-0003": trials of two sweeps share names
+    label: str = ""
 
     @property
     def name(self) -> str:
-        return self.path.name
+        return self.label or self.path.name
 
     @property
     def resumable(self) -> bool:
@@ -62,6 +64,18 @@ class RunInfo:
             step += math.ceil(round(rate * secs) / batch)
             out.append({**e, "step": step})
         return out
+
+
+def run_folders(folder: Path) -> list[Path]:
+    """The runs in a runs folder, newest first; a sweep's folder stands for its trials."""
+    out: list[Path] = []
+    for path in sorted((p for p in folder.iterdir() if p.is_dir()), reverse=True):
+        if (path / "study.journal").exists() or (path / "sweep.json").exists():
+            out += sorted((p for p in path.iterdir() if p.is_dir()
+                           and p.name.startswith("trial-")), reverse=True)
+        else:
+            out.append(path)
+    return out
 
 
 def read_run(path: Path) -> RunInfo:
@@ -167,8 +181,10 @@ class RunsPanel(QWidget):
         self.tree.clear()
         self.runs.clear()
         if self.folder is not None and self.folder.is_dir():
-            for path in sorted((p for p in self.folder.iterdir() if p.is_dir()), reverse=True):
+            for path in run_folders(self.folder):
                 info = read_run(path)
+                if path.parent != self.folder:
+                    info.label = f"{path.parent.name}/{path.name}"
                 self.runs[info.name] = info
                 vl, va = info.last("val_loss"), info.last("val_accuracy")
                 item = QTreeWidgetItem([info.name, info.status, str(len(info.epochs)),

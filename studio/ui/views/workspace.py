@@ -42,9 +42,9 @@ from .modebar import ModeBar
 #: (name, title, key) of each view, in the order of the mode bar and the View menu
 MODES: tuple[tuple[str, str, str], ...] = (
     ("design", "Design", "Ctrl+1"), ("train", "Train", "Ctrl+2"),
-    ("evaluate", "Evaluate", "Ctrl+3"))
+    ("evaluate", "Evaluate", "Ctrl+3"), ("sweep", "Sweep", "Ctrl+4"))
 #: of a view's height, for the runs list below it: in Train the charts take the room
-RUNS_SHARE = {"train": 0.15, "evaluate": 0.3}
+RUNS_SHARE = {"train": 0.15, "evaluate": 0.3, "sweep": 0.25}
 SIDE = (Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea)
 
 
@@ -135,7 +135,7 @@ class Views(QObject):
         self.stack.addWidget(self._blank)
         self.pages: dict[str, QWidget] = {}
         self.splits: dict[str, QSplitter] = {}
-        for name in ("train", "evaluate"):
+        for name in ("train", "evaluate", "sweep"):
             split = QSplitter(Qt.Orientation.Vertical)
             split.setObjectName(f"{name}_split")
             split.setChildrenCollapsible(False)
@@ -182,9 +182,9 @@ class Views(QObject):
         self.pages[name] = page
         self.stack.addWidget(page)
 
-    def attach(self, train: QWidget, evaluate: QWidget, runs: QWidget) -> None:
-        """The built Train and Evaluate pages take the place of their stand-ins."""
-        for name, page in (("train", train), ("evaluate", evaluate)):
+    def attach(self, train: QWidget, evaluate: QWidget, runs: QWidget, sweep: QWidget) -> None:
+        """The built Train, Evaluate and Sweep pages take the place of their stand-ins."""
+        for name, page in (("train", train), ("evaluate", evaluate), ("sweep", sweep)):
             old = self.splits[name].replaceWidget(0, page)
             if old is not None:
                 old.deleteLater()
