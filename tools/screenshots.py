@@ -46,13 +46,19 @@ def wait(app: QApplication, condition, timeout: float = 300.0) -> None:
         time.sleep(0.01)
 
 
-def shoot(app: QApplication, theme: str, out: Path) -> None:
+def window(app: QApplication, theme: str) -> MainWindow:
+    """The default sample in a fresh window at the README's size, in the theme."""
     apply_theme(app, theme == "dark")
     ini = Path(tempfile.mkdtemp()) / "s.ini"
     w = MainWindow(default_sample(), QSettings(str(ini), QSettings.Format.IniFormat))
     w.resize(*SIZE)
     w.show()
     settle(app)
+    return w
+
+
+def shoot(app: QApplication, theme: str, out: Path) -> None:
+    w = window(app, theme)
     w.editing.select_node("conv2")
     w.view.fit()
     settle(app)
@@ -85,12 +91,7 @@ def shoot(app: QApplication, theme: str, out: Path) -> None:
 
 
 def shoot_explain(app: QApplication, theme: str, out: Path) -> None:
-    apply_theme(app, theme == "dark")
-    ini = Path(tempfile.mkdtemp()) / "s.ini"
-    w = MainWindow(default_sample(), QSettings(str(ini), QSettings.Format.IniFormat))
-    w.resize(*SIZE)
-    w.show()
-    settle(app)
+    w = window(app, theme)
     w.runs.set_run_processes(0)
     w.editor.set_setting("training", "epochs", 1)
     w.runs.train()

@@ -275,12 +275,27 @@ def run_sweep(project: Project, out_dir: Path, *, trials: int | None = None,
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    s = open_study(project, out_dir, storage, study, worker or 0)
-    if worker is None:
-        fail_stale(s)
-    if parallel > 1 and worker is None:
-        return _run_workers(project, out_dir, total, parallel, storage, study, on_trial, stop,
-                            s, base_dir)
+    if worker is not None:  # started by a sweep that holds the folder
+        return _optimize(project, out_dir, total, storage, study, on_trial, stop, base_dir,
+                         worker)
+    from .run_folder import RunLock
+
+    with RunLock(out_dir):  # one sweep per folder: a second would fail the first's trials
+        if storage is None:  # a shared database may have other machines' trials running
+            fail_stale(open_study(project, out_dir, None, study))
+        if parallel > 1:
+            return _run_workers(project, out_dir, total, parallel, storage, study, on_trial,
+                                stop, open_study(project, out_dir, storage, study), base_dir)
+        return _optimize(project, out_dir, total, storage, study, on_trial, stop, base_dir, 0)
+
+
+def _optimize(project: Project, out_dir: Path, total: int, storage: str | None,
+              study: str | None, on_trial: Callable[[dict[str, Any]], None] | None,
+              stop: threading.Event, base_dir: Path | None, worker: int) -> dict[str, Any]:
+    """Trials in this process until the budget (counted across all workers) is used."""
+    import optuna
+
+    s = open_study(project, out_dir, storage, study, worker)
     done = {optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
             optuna.trial.TrialState.FAIL}
 

@@ -103,3 +103,13 @@ def test_a_bad_sweep_is_refused_with_one_line(tmp_path, sweep) -> None:
                              capture_output=True, text=True, timeout=60)
         assert run.returncode == 2 and run.stderr.count("\n") == 1
         assert 'sweep.parameters["graph.nodes.fc9.params.out_features"]: no node' in run.stderr
+
+
+def test_a_second_sweep_into_a_folder_in_use_is_refused(tmp_path) -> None:
+    """It would take the first one's running trials for a killed sweep's and fail them."""
+    from studio.core.errors import TrainingError
+    from studio.training.run_folder import RunLock
+
+    with RunLock(tmp_path), pytest.raises(TrainingError, match="another run"):
+        run_sweep(_project(trials=1), tmp_path)
+    assert not (tmp_path / "trial-0000").exists()
