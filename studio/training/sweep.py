@@ -329,8 +329,9 @@ def _run_workers(project: Project, out_dir: Path, total: int, parallel: int,
         cmd += ["--storage", storage]
     if study:
         cmd += ["--study", study]
-    if base_dir or project.path:
-        cmd += ["--base-dir", str(base_dir or Path(project.path).parent)]  # type: ignore[arg-type]
+    base = base_dir or (project.path.parent if project.path else None)
+    if base is not None:  # the snapshot's folder is not where the project's data lives
+        cmd += ["--base-dir", str(base)]
     env = {**os.environ, "STUDIO_THREADS": str(max(1, (os.cpu_count() or 2) // parallel))}
     procs = [subprocess.Popen([*cmd, "--worker", str(i + 1)], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True) for i in range(parallel)]
