@@ -34,7 +34,8 @@ def _answer_menu_then_dialog(low: str | None = None) -> None:
     QTimer.singleShot(40, accept)
 
 
-def test_a_field_swept_trained_and_its_best_applied(qtbot, tmp_path) -> None:
+def test_a_field_swept_trained_and_its_best_applied(qtbot, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("STUDIO_DATA_DIR", str(tmp_path / "data"))  # a sweep folder of its own
     wine = next(p for p in sample_paths() if p.name.startswith("wine_classifier"))
     w = open_window(qtbot, tmp_path, wine)
     w.inspector.show_settings()
@@ -75,3 +76,20 @@ def test_a_field_swept_trained_and_its_best_applied(qtbot, tmp_path) -> None:
     assert w.project.training.optimizer["lr"] == best["params"]["training.optimizer.lr"]
     w.editor.stack.undo()
     assert w.project.training.optimizer.get("lr") == before
+
+
+def test_the_sweep_view_says_what_to_do_before_any_sweep(qtbot, tmp_path, monkeypatch
+                                                          ) -> None:
+    monkeypatch.setenv("STUDIO_DATA_DIR", str(tmp_path / "data"))  # no sweep folder yet
+    from studio.ui.training.sweep_view import EMPTY
+
+    wine = next(p for p in sample_paths() if p.name.startswith("wine_classifier"))
+    w = open_window(qtbot, tmp_path, wine)
+    w.views.show("sweep")
+    view = w.training_views().sweep
+    assert view.headline.text() == EMPTY and view.table.rowCount() == 0
+    assert not view.apply_button.isEnabled() and not view.resume_button.isEnabled()
+    w.editor.set_sweep({"parameters": {"training.optimizer.lr": {
+        "type": "float", "low": 1e-4, "high": 0.1, "log": True}}})
+    w.sweeps.poll()
+    assert view.resume_button.isEnabled() and view.resume_button.text() == "Run"

@@ -163,6 +163,7 @@ class SweepController(QObject):
         view.show_sweep(data, objective.get("metric", ""), objective.get("direction",
                                                                          "maximize"), total)
         ended = sum(t.get("state") != "running" for t in data.get("trials", []))
+        view.resume_button.setText("Resume" if data else "Run")
         view.set_running(self.running, resumable=bool(sweep.get("parameters"))
                          and (not total or ended < total))
         if ended != self._seen:

@@ -29,6 +29,8 @@ from PySide6.QtWidgets import (
 
 from .traces import dim, faint, is_dark, role_colour, style_plot
 
+EMPTY = ("No sweep yet. Add parameters to the search space (right-click a field in the "
+         "inspector ▸ Sweep this…), then Run ▸ Sweep.")
 STATE_HUES = {"complete": ("#2a9d3a", "#5fd068"), "pruned": ("#8a8a8a", "#9a9a9a"),
               "failed": ("#d62728", "#ff6b6b"), "running": ("#1f77b4", "#5aa9e6")}
 _VALUE_MAP = pg.colormap.get("viridis")
@@ -80,8 +82,7 @@ class SweepView(QWidget):
         self.data: dict[str, Any] = {}
         self.direction = "maximize"
         self.objective = ""
-        self.headline = QLabel("No sweep yet. Add parameters to the search space (right-click "
-                               "a field in the inspector ▸ Sweep this…), then Run ▸ Sweep.")
+        self.headline = QLabel(EMPTY)
         self.headline.setWordWrap(True)
         self.headline.setTextFormat(Qt.TextFormat.RichText)
         self.stop_button = QPushButton("Stop")
@@ -137,9 +138,17 @@ class SweepView(QWidget):
 
     def show_sweep(self, data: dict[str, Any], metric: str = "", direction: str = "maximize",
                    total: int | None = None) -> None:
-        """Redraw from a ``sweep.json`` dict (``{"best": …, "trials": […]}``)."""
+        """Redraw from a ``sweep.json`` dict (``{"best": …, "trials": […]}``); an empty one
+        (no sweep run yet) shows what to do."""
         self.data, self.objective, self.direction = data, metric, direction
         trials = list(data.get("trials", []))
+        if not data and not self.stop_button.isEnabled():
+            self.headline.setText(EMPTY)
+            self.apply_button.setEnabled(False)
+            self.table.setRowCount(0)
+            for plot in (self.history, self.coords, self.importance):
+                plot.getPlotItem().clear()
+            return
         best = data.get("best") or None
         counts = {s: sum(t.get("state") == s for t in trials) for s in STATE_HUES}
         done = " · ".join(f"{n} {s}" for s, n in counts.items() if n)
