@@ -125,7 +125,7 @@ SCHEDULERS: dict[str, Schema] = {
         P("mode", "choice", "auto", "min: lower is better; max: higher; auto from the name.",
           choices=("auto", "min", "max")),
         P("factor", "float", 0.1, "Factor applied when the metric stalls.", min=0.0, max=1.0,
-          min_exclusive=True),
+          min_exclusive=True, max_exclusive=True),  # torch refuses 1.0 (no change at all)
         P("patience", "int", 5, "Epochs without improvement before reducing.", min=0,
           max=100000),
         P("min_lr", "float", 0.0, "Lowest learning rate.", min=0.0),

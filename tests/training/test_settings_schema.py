@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from studio.core.choices import (
@@ -125,8 +125,23 @@ def projects(draw: Any) -> dict[str, Any]:
             "data": data, "training": training}
 
 
+# found by this test: torch refuses ReduceLROnPlateau's factor 1.0, which the schema let in
+_FACTOR_ONE = {
+    "format": "studio.project", "version": 1, "name": "drawn",
+    "graph": {"nodes": [{"id": "x", "type": "Input", "params": {"shape": [10]}},
+                        {"id": "h", "type": "Linear", "params": {"out_features": 8}},
+                        {"id": "act", "type": "ReLU"},
+                        {"id": "out", "type": "Linear", "params": {"out_features": 1}}],
+              "edges": [{"from": "x", "to": "h"}, {"from": "h", "to": "act"},
+                        {"from": "act", "to": "out"}]},
+    "data": {"dataset": "diabetes"},
+    "training": {"epochs": 1, "loss": {"type": "MSELoss"}, "optimizer": {"type": "SGD"},
+                 "scheduler": {"type": "ReduceLROnPlateau", "factor": 1.0}}}
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(projects())
+@example(_FACTOR_ONE)
 def test_settings_train_a_step_or_are_refused_with_a_message(raw) -> None:
     try:
         project = Project.from_dict(raw)
