@@ -36,32 +36,14 @@ def run(args: argparse.Namespace) -> int:
     """Explain sample ``--index`` and print one line saying what was explained."""
     from .core.project import Project
     from .training.explain import Explainer, output_kind, write_explanation
-    from .training.predictions import to_uint8_images
 
     kind = output_kind(args.out)  # a wrong suffix fails before the network loads
     project = Project.load(args.project)
     ex = Explainer(project, args.weights, args.base_dir or args.project.parent)
     e = ex.explain(args.index, args.method, args.target, args.layer)
-    picture = None
-    if kind == "png" and ex.image and e.image:
-        picture = to_uint8_images(ex.sample(args.index)[None].numpy(), ex.norm)[0]
-    write_explanation(e, args.out, picture)
-    truth = ex.label(args.index)
-    if ex.bundle.task == "classification":
-        name = ex.classes
-        best = int(e.probs.argmax())
-        said = (f"true {name[int(truth)]}, predicted {_name(name, best)} at "
-                f"{e.probs[best]:.0%}")
-        what = f"class {_name(name, e.target)}"
-    else:
-        m, s = ex.bundle.target_norm or (0.0, 1.0)
-        said = f"true {truth:.4g}, predicted {float(e.probs[e.target]) * s + m:.4g}"
-        what = f"output {e.target}"
+    write_explanation(e, args.out, ex.picture(args.index) if kind == "png" else None)
+    truth, said, what = ex.verdict(args.index, e)
     layer = f" on {e.layer}" if e.layer else ""
-    print(f"explained sample {args.index} ({said}) with {e.method}{layer} for {what} "
-          f"→ {args.out}")
+    print(f"explained sample {args.index} (true {truth}, predicted {said}) with "
+          f"{e.method}{layer} for {what} → {args.out}")
     return 0
-
-
-def _name(classes: list[str], k: int) -> str:
-    return classes[k] if k < len(classes) else str(k)

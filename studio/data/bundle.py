@@ -43,6 +43,9 @@ class DataBundle:
     val_idx: np.ndarray | None = None
     test_idx: np.ndarray | None = None
     columns: list[str] = field(default_factory=list)  # a table's feature names, when known
+    #: an image's [C, H, W] when the Input reads it reshaped (an MLP on flat pixels), so
+    #: that it can still be drawn and explained as a picture
+    picture_shape: tuple[int, ...] | None = None
 
     @property
     def n_train(self) -> int:
@@ -88,6 +91,8 @@ class DataBundle:
             return t.reshape(len(t), *shape)
         self.messages.append(f"samples reshaped from {list(self.sample_shape)} to "
                              f"{list(shape)} to match the Input")
+        if self.image and len(self.sample_shape) == 3 and self.picture_shape is None:
+            self.picture_shape = tuple(self.sample_shape)
         self.x_train, self.x_val = rs(self.x_train), rs(self.x_val)
         self.x_test = None if self.x_test is None else rs(self.x_test)
         self.sample_shape = tuple(shape)

@@ -24,10 +24,11 @@ import torch
 from studio.core.errors import TrainingError
 from studio.core.graph import Graph
 from studio.core.project import Project, atomic_write
+from studio.data.bundle import DataBundle
+
+from .feature_maps import CONVOLUTIONS
 
 METHODS: tuple[str, ...] = ("saliency", "integrated-gradients", "gradcam", "occlusion")
-#: node types whose output Grad-CAM takes by default (the layer is any [C, H, W] node if named)
-CONVOLUTIONS = ("Conv2d", "ConvTranspose2d")
 IG_STEPS = 50
 #: input values per batch of Integrated Gradients' steps or Occlusion's perturbations; a
 #: network's activations are many times its input, so this stays small
@@ -51,15 +52,21 @@ class Explanation:
     image: bool  # the sample is [C, H, W]
 
 
-def gradcam_layers(graph: Graph) -> list[str]:
-    """Convolutions with a 2-D output map on the way to the output, in graph order; Grad-CAM
-    takes the last by default (the most semantic map that still has a place in the image)."""
+def map_layers(graph: Graph) -> list[str]:
+    """Nodes on the way to the output whose output is a map [C, H, W], in graph order: the
+    layers Grad-CAM can read."""
     from studio.core.shapes import analyze
 
     a = analyze(graph)
     used = graph.ancestors(a.output) | {a.output} if a.output else set(graph.nodes)
-    return [n for n in a.order if n in used and graph.nodes[n].type in CONVOLUTIONS
-            and n in a.nodes and len(a.nodes[n].shape or ()) == 3]
+    return [n for n in a.order if n in used and n in a.nodes
+            and len(a.nodes[n].shape or ()) == 3]
+
+
+def gradcam_layers(graph: Graph) -> list[str]:
+    """The convolutions among :func:`map_layers`; Grad-CAM takes the last by default (the most
+    semantic map that still has a place in the image)."""
+    return [n for n in map_layers(graph) if graph.nodes[n].type in CONVOLUTIONS]
 
 
 def explain_sample(model: torch.nn.Module, x: torch.Tensor, method: str, *,
@@ -194,8 +201,8 @@ def _default_layer(model: torch.nn.Module, graph: Graph | None) -> str:
     if graph is not None:
         found = [n for n in gradcam_layers(graph) if n in children]
     else:  # a bare module: its convolutions in the order they were added
-        kinds = tuple(getattr(torch.nn, k) for k in CONVOLUTIONS)
-        found = [n for n, m in children.items() if isinstance(m, kinds)]
+        found = [n for n, m in children.items()
+                 if isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d)]
     if not found:
         raise TrainingError(NO_CONVOLUTION, "method")
     return found[-1]
@@ -229,26 +236,23 @@ class Explainer:
     """
 
     def __init__(self, project: Project, weights: Path, base_dir: Path | None = None) -> None:
-        from .trainer import Trainer
-        from .transfer import load_exact, read_state
+        from .transfer import load_trained
 
-        weights = Path(weights)
-        state = read_state(weights)
-        trainer = Trainer(project, base_dir=base_dir, default_callbacks=False)
-        trainer.settings.init_weights = None  # the given weights replace them anyway
-        trainer.settings.device = "cpu"
-        trainer.settings.compile = False
-        trainer.compact_images = False  # samples stay float, as normalised
-        trainer.setup()
-        load_exact(trainer.model, state, str(weights))
+        trainer = load_trained(project, weights, base_dir, cpu=True, compact=False)
         self.model: torch.nn.Module = trainer.model.eval()
         self.graph = project.graph
-        b = self.bundle = trainer.bundle
+        self.bundle: DataBundle = trainer.bundle
+        b = self.bundle
         self.classes: list[str] = list(b.classes)
-        self.image: bool = bool(b.image)
+        #: [C, H, W] when the samples are pictures (also when the Input reads them flat)
+        self.picture_shape: tuple[int, ...] | None = (
+            None if not b.image else tuple(b.picture_shape or b.sample_shape))
+        if self.picture_shape is not None and len(self.picture_shape) != 3:
+            self.picture_shape = None
+        self.image: bool = self.picture_shape is not None
         self.norm: dict[str, Any] = dict(b.norm)
         n_features = math.prod(b.sample_shape)
-        self.columns: list[str] = [] if b.image else (
+        self.columns: list[str] = [] if self.image else (
             list(b.columns) if len(b.columns) == n_features
             else [f"feature {i}" for i in range(n_features)])
         parts = [(b.train_idx, b.x_train, b.y_train), (b.val_idx, b.x_val, b.y_val),
@@ -263,15 +267,25 @@ class Explainer:
                 self._row[idx] = np.arange(len(idx))
         self.baseline = self._baseline()
 
+    def reload(self, weights: Path) -> None:
+        """The same run's newer weights (its next epoch): only the weights are read again."""
+        from .transfer import reload
+
+        reload(self.model, weights)
+        self.model.eval()
+
     def _baseline(self) -> torch.Tensor:
         """What "absent" means: a black image (as normalised), or a table's training mean."""
         b = self.bundle
         shape = b.sample_shape
-        if b.image and len(shape) == 3:
-            c = shape[0]
+        pic = self.picture_shape
+        c = pic[0] if pic is not None else 0
+        if pic is not None and len(b.norm.get("mean", [0.0] * c)) == c:
             mean = torch.tensor(b.norm.get("mean", [0.0] * c), dtype=torch.float32)
             std = torch.tensor(b.norm.get("std", [1.0] * c), dtype=torch.float32)
-            return ((0.0 - mean) / std).reshape(c, 1, 1).expand(*shape).clone()
+            black = ((0.0 - mean) / std).reshape(-1, 1, 1).expand(*pic)
+            out: torch.Tensor = black.reshape(shape).clone()
+            return out
         if b.files is None and len(b.x_train) and b.x_train.is_floating_point():
             return b.x_train.float().mean(0)
         return torch.zeros(shape)
@@ -294,36 +308,64 @@ class Explainer:
             c = b.sample_shape[0]
             mean = torch.tensor(b.norm["mean"]).reshape(c, 1, 1) * 255.0
             std = torch.tensor(b.norm["std"]).reshape(c, 1, 1) * 255.0
-            return torch.from_numpy(b.files.read(index)).float().sub_(mean).div_(std)
+            read: torch.Tensor = torch.from_numpy(b.files.read(index)).float()
+            read.sub_(mean).div_(std)
+            return read
         x = self._parts[part][0]
         assert x is not None, "a part with indices has samples"
-        return x[row].clone()
+        out: torch.Tensor = x[row].clone()
+        return out
 
-    def label(self, index: int) -> int | float:
-        """Sample ``index``'s target: a class id, or a regression target in its own units."""
+    def picture(self, index: int) -> np.ndarray | None:
+        """Sample ``index`` as [H, W, C] uint8 for display, or None for a table."""
+        from .predictions import to_uint8_images
+
+        if self.picture_shape is None:
+            return None
+        x = self.sample(index).reshape(1, *self.picture_shape).numpy()
+        return np.asarray(to_uint8_images(x, self.norm)[0])
+
+    def label(self, index: int) -> np.ndarray:
+        """Sample ``index``'s target: [class id], or every regression output in its units."""
         part, row = self._locate(index)
         y = self._parts[part][1]
         assert y is not None, "a part with indices has targets"
-        t = y[row].reshape(-1)
+        t = y[row].reshape(-1).float()
         if self.bundle.task == "classification":
-            return int(t.argmax()) if t.numel() > 1 else int(t[0].round())
+            return np.array([int(t.argmax()) if t.numel() > 1 else int(t[0].round())])
         m, s = self.bundle.target_norm or (0.0, 1.0)
-        return float(t[0]) * s + m
+        return np.asarray((t * s + m).numpy(), np.float64)
+
+    def verdict(self, index: int, e: Explanation) -> tuple[str, str, str]:
+        """(truth, prediction, what was explained) in words, in the data's own units: the
+        same for ``studio explain`` and the Explain tab."""
+        truth = self.label(index)
+        if self.bundle.task == "classification":
+            best = int(np.argmax(e.probs))
+            return (self._name(int(truth[0])),
+                    f"{self._name(best)} at {float(e.probs[best]):.0%}",
+                    f"class {self._name(e.target)}")
+        m, s = self.bundle.target_norm or (0.0, 1.0)
+        k = e.target
+        said = float(np.ravel(e.probs)[k]) * s + m
+        real = truth[k] if k < len(truth) else float("nan")
+        return f"{real:.4g}", f"{said:.4g}", f"output {k}"
+
+    def _name(self, k: int) -> str:
+        return self.classes[k] if 0 <= k < len(self.classes) else str(k)
 
     def explain(self, index: int, method: str, target: int | None = None,
                 layer: str | None = None) -> Explanation:
-        return self.explain_tensor(self.sample(index), method, target, layer)
-
-    def explain_tensor(self, x: torch.Tensor, method: str, target: int | None = None,
-                       layer: str | None = None) -> Explanation:
-        """A sample given directly, preprocessed as the bundle's (e.g. from its own test set)."""
-        k = len(self.classes)
-        if self.bundle.task == "classification" and target is not None \
-                and not 0 <= target < k:
-            raise TrainingError(f"target {target} is out of range: the dataset has {k} classes "
-                                f"(0–{k - 1})", "target")
-        return explain_sample(self.model, x, method, target=target, layer=layer,
-                              graph=self.graph, baseline=self.baseline, task=self.bundle.task)
+        """Sample ``index`` explained; a picture read flat by its Input gets its map as a
+        picture's ([H, W])."""
+        e = explain_sample(self.model, self.sample(index), method, target=target, layer=layer,
+                           graph=self.graph, baseline=self.baseline, task=self.bundle.task)
+        if self.picture_shape is not None and not e.image \
+                and e.raw.size == math.prod(self.picture_shape):
+            raw = e.raw.reshape(self.picture_shape)
+            e = Explanation(e.method, e.target, np.abs(raw).sum(0).astype(np.float32), raw,
+                            e.probs, e.layer, True)
+        return e
 
 
 # -- files ---------------------------------------------------------------------------------
@@ -364,11 +406,13 @@ INFERNO = np.stack([np.interp(np.linspace(0, 7, 256), np.arange(8), _INFERNO_KEY
 
 def heatmap(m: np.ndarray, image: np.ndarray | None = None, min_side: int = 224
             ) -> np.ndarray:
-    """[H, W] map → [H·k, W·k, 3] uint8: inferno of |map| / max, blended over the image
+    """[H, W] map → [H·k, W·k, 3] uint8: inferno of |map| (its top 0.5% at full heat),
+    blended over the image
     where the map is hot; scaled up by a whole factor k so that small images can be seen."""
     v = np.abs(np.nan_to_num(np.asarray(m, np.float64)))
-    top = float(v.max()) if v.size else 0.0
-    v = v / top if top > 0 else np.zeros_like(v)
+    top = float(np.percentile(v, 99.5)) if v.size else 0.0  # one hot pixel must not dim all
+    top = top if top > 0 else (float(v.max()) if v.size else 0.0)
+    v = np.clip(v / top, 0, 1) if top > 0 else np.zeros_like(v)
     rgb = INFERNO[(v * 255).round().astype(np.int64)].astype(np.float64)
     if image is not None:
         pic = np.asarray(image, np.float64)

@@ -109,15 +109,9 @@ def evaluate_weights(project: Project, weights: Path, base_dir: Path | None = No
     on the project's data: the evaluation views on demand for any run."""
     import torch
 
-    from .trainer import Trainer
-    from .transfer import load_exact, read_state
+    from .transfer import load_trained
 
-    weights = Path(weights)
-    state = read_state(weights)
-    trainer = Trainer(project, base_dir=base_dir, default_callbacks=False)
-    trainer.settings.init_weights = None  # the given weights replace them anyway
-    trainer.setup()
-    load_exact(trainer.model, state, str(weights))
+    trainer = load_trained(project, weights, base_dir)
     if split == "test" and trainer.bundle.n_test == 0:
         raise TrainingError(f"the dataset {project.data.dataset!r} has no test set of its own "
                             "and data.test_fraction is 0; set data.test_fraction (e.g. 0.2) "

@@ -338,7 +338,7 @@ class Trainer:
         self.callbacks.on_run_start({
             "device": str(self.device), "epochs": s.epochs, "start_epoch": self.epoch,
             "steps_per_epoch": spe, "batch_size": d.batch_size, "data": describe(self.bundle),
-            "processes": self.world,
+            "processes": self.world, "start_step": self.step,
             "params": self.analysis.total_params, "task": self.bundle.task,
             "classes": self.bundle.classes, "out_dir": str(self.out_dir or ""),
         })

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from studio.core import catalog
 
-from .training.traces import dim, faint, role_colour
+from .training.traces import dim, faint, role_colour, style_plot
 
 X_RANGE = (-4.0, 4.0)
 POINTS = 401  # a step of 0.02: kinks stay sharp, and 0 is one of the points
@@ -50,7 +50,7 @@ class FunctionPlot(QWidget):
         self.layer_type = layer_type
         pal = self.palette()
         fg = pal.text().color()
-        self.widget = pg.PlotWidget(background=pal.base().color())
+        self.widget = style_plot(pg.PlotWidget(), pal)
         self.widget.setFixedHeight(PLOT_HEIGHT)
         # a picture, not an instrument: the wheel scrolls the inspector instead of zooming
         self.widget.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
@@ -59,10 +59,6 @@ class FunctionPlot(QWidget):
         plot.hideButtons()
         plot.setMouseEnabled(x=False, y=False)
         plot.layout.setContentsMargins(2, 4, 6, 2)
-        for name in ("left", "bottom"):
-            axis = plot.getAxis(name)
-            axis.setPen(faint(fg, 150))
-            axis.setTextPen(fg)
         plot.getAxis("left").setWidth(30)
         for angle in (0, 90):  # the axes through the origin
             plot.addItem(pg.InfiniteLine(0, angle=angle, pen=pg.mkPen(faint(fg, 60))),

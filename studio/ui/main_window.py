@@ -439,6 +439,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.scene.selectionChanged.disconnect(self.editing.selection_changed)
+        self.runs.shutdown()  # the Explain tab's worker: no question left to answer
         self.sweeps.shutdown()
         self.views.save()
         self.settings.sync()

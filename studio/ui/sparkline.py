@@ -51,6 +51,12 @@ def sparkline_png(values: Sequence[float], log: bool, colour: QColor) -> bytes:
     return bytes(data.data())
 
 
+def health_text(title: str, mark: Mark) -> str:
+    """The tooltip without its pictures: cheap enough to set at every refresh; the pictures
+    are drawn when the pointer comes to the item (:func:`health_html`)."""
+    return f"{title}\n{mark.text}".strip()
+
+
 def health_html(title: str, mark: Mark, colour: QColor) -> str:
     """A tooltip: ``title`` and the mark's lines, then each of its series drawn."""
     import base64

@@ -10,6 +10,16 @@ from studio.ui.canvas import NodeItem
 from .helpers import open_window
 
 
+def hover(scene, item) -> None:
+    """The pointer comes onto the item, as the scene tells it."""
+    from PySide6.QtCore import QEvent
+    from PySide6.QtWidgets import QGraphicsSceneHoverEvent
+
+    event = QGraphicsSceneHoverEvent(QEvent.Type.GraphicsSceneHoverEnter)
+    event.setScenePos(item.sceneBoundingRect().center())
+    scene.sendEvent(item, event)
+
+
 def test_a_run_marks_each_layer_and_names_its_dead_relu(qtbot, tmp_path) -> None:
     wine = next(p for p in sample_paths() if p.name.startswith("wine_classifier"))
     w = open_window(qtbot, tmp_path, wine)
@@ -25,9 +35,15 @@ def test_a_run_marks_each_layer_and_names_its_dead_relu(qtbot, tmp_path) -> None
     card: NodeItem = w.scene.nodes["output"]
     assert card.health is not None and card.health.level == "ok"
     assert "Layer health" in card.toolTip() and "gradient norm" in card.toolTip()
+    assert "<img" not in card.toolTip()  # drawn when the pointer comes, not at each refresh
+    hover(w.scene, card)
     assert "<img src='data:image/png;base64," in card.toolTip()  # its history, drawn
+    box = w.dashboard.map.boxes["output"]
+    hover(box.scene(), box)
+    assert "<img src='data:image/png;base64," in box.toolTip()
     # behind the dead layer no gradient arrives: amber, and the tooltip says why
     assert w.scene.nodes["dense1"].health.level == "warn"
+    hover(w.scene, w.scene.nodes["dense1"])
     assert "gradient norm 0<br>" in w.scene.nodes["dense1"].toolTip()
     relu2 = w.scene.nodes["relu2"]
     assert relu2.health.level == "bad" and "100% of units dead" in relu2.toolTip()

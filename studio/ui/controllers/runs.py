@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from studio.core.project import Project
 
     from ..main_window import MainWindow
+    from ..training.explain_job import Source
     from ..training.result import RunOutcome
     from ..training.runs import RunInfo
 
@@ -43,6 +44,9 @@ class RunsController(QObject):
         self.evaluation_job: QObject | None = None
         #: the run and weights file the Evaluate view shows; another split evaluates these
         self.evaluated: tuple[RunInfo, Path] | None = None
+        #: the run whose epochs and end the views show (None once another project is shown)
+        self.shown_run: Path | None = None
+        self._explain_from: Path | None = None  # the run Explain turns to at its first epoch
         self._progress_shown = 0.0
         self.health: LayerHealth | None = None
         self._earlier_stats: Path | None = None
@@ -59,7 +63,8 @@ class RunsController(QObject):
     def shutdown(self) -> None:
         """Stop a run and wait for it; drop unanswered questions to the Explain tab."""
         self.runner.shutdown()
-        self.window.evaluation.explain.job.shutdown()
+        if self.window.training_views_built:
+            self.window.evaluation.explain.job.shutdown()
 
     def may_close(self) -> bool:
         """True when the window may close: no run, or the user agreed to stop it (stopped and
@@ -173,7 +178,8 @@ class RunsController(QObject):
         # a resumed run's earlier samples, read once its trainer has cut the file to its step
         self._earlier_stats = out / "layer_stats.jsonl" if resume_from is not None else None
         self.run_dir = out
-        self._explain_with(out, out / "last.ckpt")  # during the run: its latest epoch
+        self.shown_run = out  # its epochs and end are shown (until another project is)
+        self._explain_from = out  # its latest epoch, once it has written one
         if w.act_show_training.isChecked():
             w.views.show("train")
         w.progress.setValue(0)
@@ -226,8 +232,11 @@ class RunsController(QObject):
         if self.health is not None and self._earlier_stats is not None:
             from studio.training.callbacks import read_lines
 
+            # up to where it resumes: the trainer cuts the file there, maybe after this read
+            last = info.get("start_step", float("inf"))
             for record in read_lines(self._earlier_stats):
-                self.health.add(record)
+                if record.get("step", 0) <= last:
+                    self.health.add(record)
             self._show_health()
 
     def _run_progress(self, logs: dict[str, Any]) -> None:
@@ -287,12 +296,19 @@ class RunsController(QObject):
         (a run still going keeps training, its statistics are no longer shown)."""
         self.health = None
         self.window.run_findings = []
+        self.shown_run = self._explain_from = self.evaluated = None
+        if self.window.training_views_built:
+            self.window.evaluation.clear()
 
     def _run_epoch(self, logs: dict[str, Any]) -> None:
         from studio.training.console import format_logs
 
         self.window.dashboard.add_epoch(logs)
         self.window.dashboard.add_message(f"epoch {logs['epoch']}: {format_logs(logs)}")
+        out = self._explain_from
+        if out is not None:  # the first epoch: Explain turns to this run's weights
+            self._explain_from = None
+            self.window.evaluation.explain_with(self._source(out, out / "last.ckpt"))
         self.window.evaluation.explain.refresh()  # the sample shown, with this epoch's weights
 
     def _run_ended(self, result: RunOutcome) -> None:
@@ -313,7 +329,7 @@ class RunsController(QObject):
             w.show_status(f"training failed: {result.message}")
             return
         w.show_status(f"training {result.message}")
-        if result.predictions:
+        if result.predictions and self.shown_run is not None:
             self._evaluating_run_end(result)
 
     def _evaluating_run_end(self, result: RunOutcome) -> None:
@@ -333,10 +349,11 @@ class RunsController(QObject):
                 pass
         self.evaluated = None if self.run_dir is None else (read_run(self.run_dir),
                                                             self.run_dir / weights)
-        if self.run_dir is not None:
-            self._explain_with(self.run_dir, self.run_dir / weights)
+        # the validation predictions are the last epoch's, which model.safetensors holds
+        last = None if self.run_dir is None else self._source(
+            self.run_dir, self.run_dir / "model.safetensors")
         w.evaluation.set_test_available(any(k.startswith("test_") for k in result.logs))
-        w.evaluation.show_predictions(result.predictions or {}, result.logs)
+        w.evaluation.show_predictions(result.predictions or {}, result.logs, "val", last)
 
     # -- evaluating a checkpoint ----------------------------------------------------------
 
@@ -348,7 +365,6 @@ class RunsController(QObject):
         data = run.settings.get("data", {})
         test = has_test_part(str(data.get("dataset", "")), float(data.get("test_fraction", 0)))
         self.evaluated = (run, weights)
-        self._explain_with(run.path, weights)
         self.window.evaluation.set_test_available(test)
         self.evaluate_split(self.window.evaluation.split)
 
@@ -363,12 +379,11 @@ class RunsController(QObject):
         self.lr_dialog = LrFindDialog(w.editor, w.project_dir(), w)
         self.lr_dialog.open()
 
-    def _explain_with(self, run_dir: Path, weights: Path) -> None:
-        """The Evaluate view's Explain tab answers with these weights of that run."""
+    def _source(self, run_dir: Path, weights: Path) -> Source:
+        """These weights of that run, for the Evaluate view's Explain tab."""
         from ..training.explain_job import Source
 
-        self.window.evaluation.explain_with(
-            Source(run_dir / "project.studio.json", weights, self.window.project_dir()))
+        return Source(run_dir / "project.studio.json", weights, self.window.project_dir())
 
     def evaluate_split(self, split: str) -> None:
         """The evaluated weights on one split ("val" or "test"), computed in a child process.
@@ -388,7 +403,7 @@ class RunsController(QObject):
         def done(pred: dict[str, Any], logs: dict[str, Any]) -> None:
             from studio.training.console import format_logs
 
-            w.evaluation.show_predictions(pred, logs, split)
+            w.evaluation.show_predictions(pred, logs, split, self._source(run.path, weights))
             w.views.show("evaluate")
             w.dashboard.add_message(f"{run.name}/{weights.name}: {format_logs(logs)}")
             w.show_status(f"evaluated {run.name}/{weights.name}")

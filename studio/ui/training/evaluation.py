@@ -120,7 +120,8 @@ class EvaluationView(QWidget):
                                   "validation, or the test part held out from training")
         self.split_box.hide()
         self.split_box.currentIndexChanged.connect(self._split_chosen)
-        self.results: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        #: split → (predictions, logs, the weights that made them, which Explain then uses)
+        self.results: dict[str, tuple[dict[str, Any], dict[str, Any], Source | None]] = {}
         self.tabs = QTabWidget()
         self.explain = ExplainPanel()
         self.summary = QLabel()
@@ -176,19 +177,30 @@ class EvaluationView(QWidget):
     def _split_chosen(self) -> None:
         split = self.split
         if split in self.results:
-            self._show(*self.results[split], split)
+            pred, logs, source = self.results[split]
+            self._show(pred, logs, split, source)
         else:
             self.split_requested.emit(split)
 
     def show_predictions(self, pred: dict[str, Any], logs: dict[str, Any],
-                         split: str = "val") -> None:
-        """Show (and keep) one split's predictions, and select that split."""
-        self.results[split] = (pred, logs)
+                         split: str = "val", source: Source | None = None) -> None:
+        """Show (and keep) one split's predictions, and select that split. ``source``: the
+        weights that made them, which the Explain tab then answers with."""
+        self.results[split] = (pred, logs, source)
         self._select(split)
-        self._show(pred, logs, split)
+        self._show(pred, logs, split, source)
 
-    def _show(self, pred: dict[str, Any], logs: dict[str, Any], split: str) -> None:
+    def clear(self) -> None:
+        """Nothing to show (another project): no predictions, nothing to explain."""
+        self.results.clear()
+        self.split_box.hide()
+        self._select("val")
+        self._show({}, {}, "val", None)
+
+    def _show(self, pred: dict[str, Any], logs: dict[str, Any], split: str,
+              source: Source | None) -> None:
         self.pred = pred
+        self.explain.set_source(source, galleries=bool(pred))
         self.tabs.clear()
         shown = {k: v for k, v in logs.items() if k.startswith(f"{split}_")
                  and isinstance(v, float)}
@@ -225,11 +237,10 @@ class EvaluationView(QWidget):
         self.tabs.addTab(self.explain, "Explain")
 
     def explain_with(self, source: Source) -> None:
-        """The weights the Explain tab answers with; before any predictions (a run's first
-        epochs) that tab alone is shown."""
-        self.explain.set_source(source)
-        if not self.pred:
-            self._show({}, {}, self.split)
+        """A run's latest weights, during the run: the galleries of earlier weights go, and
+        the Explain tab alone answers with these."""
+        self.results.clear()
+        self._show({}, {}, self.split, source)
 
     def _explain_item(self, item: QListWidgetItem) -> None:
         """A gallery sample explained: by its number in the dataset as loaded, which the

@@ -45,7 +45,8 @@ class ExplainJob(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="explain")
-        self._loaded: tuple[tuple[Any, ...], Any] | None = None  # (key, Explainer)
+        self._loaded: tuple[tuple[Any, ...], Any] | None = None  # (run, Explainer)
+        self._weights: tuple[Any, ...] | None = None  # (file, mtime, size) loaded
         self._asked = 0
         self.source: Source | None = None
 
@@ -66,15 +67,17 @@ class ExplainJob(QObject):
     # -- the worker thread ----------------------------------------------------------------
 
     def _work(self, number: int, source: Source, q: Question) -> None:
+        if number != self._asked:  # a newer question came while this one waited
+            return
         try:
             answer = self._answer(source, q)
         except Exception as exc:  # a question must never take the window down
             from studio.core.errors import first_line
 
-            if number == self._asked:
+            if number == self._asked and source == self.source:
                 self._emit(self.failed, first_line(exc))
             return
-        if number == self._asked:
+        if number == self._asked and source == self.source:
             self._emit(self.answered, answer)
 
     def _emit(self, signal: Any, value: Any) -> None:
@@ -82,6 +85,8 @@ class ExplainJob(QObject):
             signal.emit(value)
 
     def _explainer(self, source: Source) -> Any:
+        """The source's network, loaded once per run: a newer checkpoint of the same run (its
+        next epoch, or its best) only replaces the weights."""
         from studio.core.errors import TrainingError
         from studio.core.project import Project
         from studio.training.explain import Explainer
@@ -89,37 +94,47 @@ class ExplainJob(QObject):
         if not source.weights.exists():
             raise TrainingError("no weights yet: a run writes them at the end of its first "
                                 "epoch", str(source.weights))
-        stat = source.weights.stat()  # a run rewrites last.ckpt every epoch: load it anew
-        key = (source, stat.st_mtime_ns, stat.st_size)
-        if self._loaded is None or self._loaded[0] != key:
-            self._loaded = None  # free the old data before loading the new
-            project = Project.load(source.project_file)
-            self._loaded = (key, Explainer(project, source.weights, source.base_dir))
+        stat = source.weights.stat()
+        run = (source.project_file, source.base_dir)
+        key = (source.weights, stat.st_mtime_ns, stat.st_size)
+        if self._loaded is not None and self._loaded[0] == run:
+            if self._weights != key:
+                self._loaded[1].reload(source.weights)
+                self._weights = key
+            return self._loaded[1]
+        self._loaded = None  # free the old data before loading the new
+        project = Project.load(source.project_file)
+        self._loaded = (run, Explainer(project, source.weights, source.base_dir))
+        self._weights = key
         return self._loaded[1]
 
     def _answer(self, source: Source, q: Question) -> dict[str, Any]:
         from studio.training import feature_maps as fm
-        from studio.training.explain import gradcam_layers
+        from studio.training.explain import gradcam_layers, map_layers
 
         ex = self._explainer(source)
         graph = ex.graph
-        convs = gradcam_layers(graph)
-        cam_layer = q.layer if q.layer in convs else None
-        e = ex.explain(q.index, q.method, q.target, cam_layer if q.method == "gradcam" else None)
+        maps = map_layers(graph)
+        # Grad-CAM reads the chosen node when it gives a map, else the last convolution
+        cam = q.layer if q.layer in maps else None
+        e = ex.explain(q.index, q.method, q.target, cam if q.method == "gradcam" else None)
         x = ex.sample(q.index)
+        truth, said, what = ex.verdict(q.index, e)
+        modules = dict(ex.model.named_children())
         answer: dict[str, Any] = {
-            "question": q, "explanation": e, "count": len(ex), "label": ex.label(q.index),
+            "question": q, "source": source, "explanation": e, "count": len(ex),
+            "truth": truth, "predicted": said, "explained": what,
             "classes": list(ex.classes), "columns": list(ex.columns), "image": None,
-            "values": None, "weights": source.weights, "layers": convs,
-            "nodes": [n for n in graph.topological_order()
-                      if n in dict(ex.model.named_children())],
+            "values": None, "weights": source.weights, "layers": gradcam_layers(graph),
+            "nodes": [n for n in graph.topological_order() if n in modules],
         }
-        if ex.image:  # real pixels (a table reshaped to [1, 8, 8] is scaled per feature)
-            answer["image"] = _picture(x.numpy(), ex.norm)
+        if ex.image:
+            answer["image"] = ex.picture(q.index)
         else:
             answer["values"] = _unscaled(x.numpy().reshape(-1), ex.norm)
+        convs = answer["layers"]
         node = q.layer or (convs[-1] if convs else None)
-        if node is not None and node in dict(ex.model.named_children()):
+        if node is not None and node in modules:
             out = fm.node_output(ex.model, x, node)
             answer.update(maps_node=node, maps_shape=tuple(out.shape),
                           maps=fm.channel_tiles(out, fm.channels_first(graph, node)))
@@ -129,13 +144,6 @@ class ExplainJob(QObject):
             answer.update(filters_node=first, filters_shape=tuple(w.shape),
                           filters=fm.filter_tiles(w))
         return answer
-
-
-def _picture(x: np.ndarray, norm: dict[str, Any]) -> np.ndarray:
-    """A normalised [C, H, W] sample as [H, W, C] uint8 for display."""
-    from studio.training.predictions import to_uint8_images
-
-    return np.asarray(to_uint8_images(x[None], norm)[0])
 
 
 def _unscaled(x: np.ndarray, norm: dict[str, Any]) -> np.ndarray:

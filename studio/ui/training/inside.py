@@ -30,6 +30,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.training.explain import heatmap
+
 from .explain_job import ExplainJob, Question, Source
 from .traces import style_plot
 
@@ -46,7 +48,10 @@ METHOD_HELP = {
                  "easy to trust",
 }
 BAR_LIMIT = 20  # table columns shown, the most attributed first
-_HEAT = pg.colormap.get("inferno").getLookupTable(nPts=256)
+HINT = ("Double-click a sample in a gallery, or type its number, to see which parts of it "
+        "the prediction rests on.")
+HINT_NO_GALLERY = ("Type a sample's number (its place in the dataset as loaded) to see which "
+                   "parts of it the prediction rests on.")
 _MAPS = pg.colormap.get("viridis").getLookupTable(nPts=256)
 
 
@@ -55,17 +60,6 @@ def _rgb(tile: np.ndarray, lut: np.ndarray) -> np.ndarray:
     if tile.ndim == 3:
         return np.asarray((np.clip(tile, 0, 1) * 255).astype(np.uint8))
     return np.asarray(lut[(np.clip(tile, 0, 1) * 255).astype(np.uint8)])
-
-
-def overlay(image: np.ndarray, heat: np.ndarray) -> np.ndarray:
-    """The attribution map in colour over a faded grey copy of the image, as [h, w, 3] floats
-    in [0, 1]: where the colour is bright, the map is high."""
-    grey = image.astype(np.float32).mean(axis=2, keepdims=True) / 255.0
-    h = np.asarray(heat, np.float32)
-    top = float(np.percentile(h, 99.5)) if h.size else 0.0  # one hot pixel must not dim all
-    h = np.clip(h / top, 0, 1) if top > 0 else np.zeros_like(h)
-    colour = _HEAT[(h * 255).astype(np.uint8)].astype(np.float32) / 255.0
-    return np.asarray(0.35 * grey + 0.65 * colour)
 
 
 class TileGrid(QWidget):
@@ -208,8 +202,7 @@ class ExplainPanel(QWidget):
         self.caption = QLabel()
         self.caption.setWordWrap(True)
         self.caption.setTextFormat(Qt.TextFormat.RichText)
-        self.hint = QLabel("Double-click a sample in a gallery, or type its number, to see "
-                           "which parts of it the prediction rests on.")
+        self.hint = QLabel(HINT)
         self.hint.setWordWrap(True)
         self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
@@ -259,28 +252,44 @@ class ExplainPanel(QWidget):
 
     # -- what to explain -------------------------------------------------------------------
 
-    def set_source(self, source: Source | None, classes: list[str] | None = None,
-                   layers: list[str] | None = None) -> None:
-        """The weights to explain with; the class list and the layers to offer."""
+    def set_source(self, source: Source | None, galleries: bool = True) -> None:
+        """The weights to explain with. Other weights than before (another run or project)
+        clear what was shown: its classes, layers and sample count may all differ.
+        ``galleries``: whether there are galleries to pick samples from (the hint says)."""
+        self.hint.setText(HINT if galleries else HINT_NO_GALLERY)
+        if source == self.job.source:
+            return
         self.job.set_source(source)
-        self._asking = True  # filling the boxes must not ask once per item
+        self.answer = None
+        self.caption.setText("")
+        self.split.hide()
+        self.hint.show()
+        self._asking = True  # resetting the boxes must not ask
         try:
-            if classes is not None:
-                self.classes = list(classes)
-                self.target.clear()
-                self.target.addItem("predicted", None)
-                for i, c in enumerate(self.classes):
-                    self.target.addItem(c, i)
-            if layers is not None:
-                current = self.layer.currentData() or self.wanted
-                self.layer.clear()
-                self.layer.addItem("last convolution", None)
-                for node in layers:
-                    self.layer.addItem(node, node)
-                if current is not None and self.layer.findData(current) >= 0:
-                    self.layer.setCurrentIndex(self.layer.findData(current))
+            self.index.setMaximum(10**9)
+            self._fill_classes([])
+            self._fill_layers([])
         finally:
             self._asking = False
+
+    def _fill_classes(self, classes: list[str]) -> None:
+        current = self.target.currentData()
+        self.classes = list(classes)
+        self.target.clear()
+        self.target.addItem("predicted", None)
+        for i, c in enumerate(self.classes):
+            self.target.addItem(c, i)
+        if current is not None and current < len(self.classes):
+            self.target.setCurrentIndex(current + 1)
+
+    def _fill_layers(self, nodes: list[str]) -> None:
+        current = self.layer.currentData() or self.wanted
+        self.layer.clear()
+        self.layer.addItem("last convolution", None)
+        for node in nodes:
+            self.layer.addItem(node, node)
+        if current is not None and self.layer.findData(current) >= 0:
+            self.layer.setCurrentIndex(self.layer.findData(current))
 
     def choose_node(self, node: str | None) -> None:
         """The canvas selection: a layer the panel offers becomes the one shown (kept for
@@ -324,52 +333,47 @@ class ExplainPanel(QWidget):
     # -- the answer ------------------------------------------------------------------------
 
     def show_answer(self, a: dict[str, Any]) -> None:
+        if a.get("source") != self.job.source:  # asked of weights no longer shown
+            return
         self.answer = a
         e, q = a["explanation"], a["question"]
-        self.index.blockSignals(True)
-        self.index.setMaximum(max(0, a["count"] - 1))
-        self.index.blockSignals(False)
-        fresh_classes = a["classes"] if self.target.count() != len(a["classes"]) + 1 else None
-        fresh_nodes = a["nodes"] if self.layer.count() != len(a["nodes"]) + 1 else None
-        if fresh_classes is not None or fresh_nodes is not None:
-            self.set_source(self.job.source, fresh_classes, fresh_nodes)
-        classes = a["classes"]
-
-        def name(k: int) -> str:
-            return classes[k] if 0 <= k < len(classes) else str(k)
-
+        self._asking = True  # the boxes follow the network; that is not a new question
+        try:
+            self.index.setMaximum(max(0, a["count"] - 1))
+            if a["classes"] != self.classes:
+                self._fill_classes(a["classes"])
+            if a["nodes"] != [self.layer.itemData(i) for i in range(1, self.layer.count())]:
+                self._fill_layers(a["nodes"])
+        finally:
+            self._asking = False
         method = dict(METHODS)[e.method]
         where = f" on {e.layer}" if e.layer else ""
-        if classes:
-            pred = int(np.argmax(e.probs))
-            label = a["label"]
-            truth = name(int(label)) if isinstance(label, int | np.integer) else f"{label}"
-            head = (f"Sample {q.index}: true <b>{truth}</b>, predicted <b>{name(pred)}</b> "
-                    f"({float(e.probs[pred]):.0%}) · {method}{where} for class "
-                    f"<b>{name(e.target)}</b>")
-        else:
-            head = (f"Sample {q.index}: true {float(a['label']):.4g}, predicted "
-                    f"{float(np.ravel(e.probs)[e.target]):.4g} · {method}{where}")
-        self.caption.setText(f"{head}<br><span style='font-size:small'>{method}: "
-                             f"{METHOD_HELP[e.method]}.</span>")
+        note = ""
+        if e.method == "gradcam" and q.layer and e.layer != q.layer:
+            note = (f" ({q.layer} gives no map [channels, height, width], so Grad-CAM reads "
+                    "the last convolution)")
+        self.caption.setText(
+            f"Sample {q.index}: true <b>{a['truth']}</b>, predicted <b>{a['predicted']}</b> · "
+            f"{method}{where} for {a['explained']}{note}<br><span style='font-size:small'>"
+            f"{method}: {METHOD_HELP[e.method]}.</span>")
         self.hint.hide()
         if not self.split.isVisible():  # first shown: the two sides share the width
             self.split.show()
             self.split.setSizes([self.width() * 2 // 5, self.width() * 3 // 5])
-        if a["image"] is not None:
-            self.pictures.set_tiles([a["image"].astype(np.float32) / 255.0
-                                     if a["image"].shape[2] == 3 else
-                                     np.repeat(a["image"], 3, axis=2) / 255.0,
-                                     overlay(a["image"], e.map)],
+        if a["image"] is not None and e.map.ndim == 2:
+            img = a["image"]
+            rgb = img if img.shape[2] == 3 else np.repeat(img, 3, axis=2)
+            self.pictures.set_tiles([rgb.astype(np.float32) / 255.0,
+                                     heatmap(e.map, img, min_side=1) / 255.0],
                                     names=["the sample", f"{method}{where}"])
             self.left.setCurrentWidget(self.pictures)
         else:
-            self._show_bars(np.ravel(e.map), a["columns"], a["values"])
+            self._show_bars(np.ravel(e.map), a["columns"], a["values"], e.method)
             self.left.setCurrentWidget(self.bars)
         self._show_maps(a)
 
-    def _show_bars(self, attr: np.ndarray, columns: list[str], values: np.ndarray | None
-                   ) -> None:
+    def _show_bars(self, attr: np.ndarray, columns: list[str], values: np.ndarray | None,
+                   method: str) -> None:
         order = np.argsort(-np.abs(attr))[:BAR_LIMIT][::-1]  # the largest on top
         names = [columns[i] if i < len(columns) else f"feature {i}" for i in order]
         if values is not None:
@@ -383,18 +387,23 @@ class ExplainPanel(QWidget):
         plot.addItem(pg.BarGraphItem(x0=np.minimum(vals, 0), y=ys, height=0.7,
                                      width=np.abs(vals), brushes=brushes))
         plot.getAxis("left").setTicks([list(zip(ys.tolist(), names, strict=True))])
-        plot.setLabel("bottom", "attribution (orange: towards the class, blue: against)")
+        plot.setLabel("bottom", "attribution: the gradient's size (saliency has no sign)"
+                      if method == "saliency" else
+                      "attribution (orange: towards the class, blue: against)")
         plot.setYRange(-0.6, len(order) - 0.4, padding=0)
         plot.enableAutoRange(axis="x")
 
     def _show_maps(self, a: dict[str, Any]) -> None:
         if "maps" in a:
-            shape = " × ".join(str(d) for d in a["maps_shape"])
+            dims = a["maps_shape"]
+            shape = " × ".join(str(d) for d in dims)
             n = len(a["maps"])
-            shown = "" if n >= (a["maps_shape"][0] if a["maps_shape"] else 1) else \
-                f", the first {n}"
-            self.maps_title.setText(f"<b>{a['maps_node']}</b> on this sample: [{shape}]{shown}, "
-                                    "each channel scaled on its own")
+            if len(dims) <= 1:
+                how = "as a strip, dark low, bright high"
+            else:
+                first = "" if n >= dims[0] else f"the first {n} of {dims[0]} channels, "
+                how = f"{first}each channel scaled on its own"
+            self.maps_title.setText(f"<b>{a['maps_node']}</b> on this sample: [{shape}], {how}")
             self.maps.set_tiles(a["maps"])
         else:
             self.maps_title.setText("Choose a layer to see what it makes of this sample.")

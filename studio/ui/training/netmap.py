@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QGraphicsItem,
     QGraphicsPathItem,
     QGraphicsScene,
+    QGraphicsSceneHoverEvent,
     QGraphicsView,
     QLabel,
     QStyleOptionGraphicsItem,
@@ -28,7 +29,7 @@ from studio.core.health import LayerHealth, Mark
 
 from ..canvas import CATEGORY_COLOURS
 from ..cards import health_colour, paint_health
-from ..sparkline import health_html
+from ..sparkline import health_html, health_text
 from .traces import dim
 
 if TYPE_CHECKING:
@@ -53,14 +54,22 @@ class NodeBox(QGraphicsItem):
         self.selected = False
         self.health: Mark | None = None
         self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setAcceptHoverEvents(True)
         self.set_health(None)
 
-    def set_health(self, mark: Mark | None) -> None:
+    def set_health(self, mark: Mark | None, pictures: bool = False) -> None:
+        """The mark and the tooltip; its sparklines are drawn when the pointer comes."""
         self.health = mark
         tip = f"{self.node_id} · {self.kind} → {self.shape_text}"
         self.setToolTip(tip if mark is None else
-                        health_html(f"{tip}\n", mark, health_colour(mark.value)))
+                        health_html(f"{tip}\n", mark, health_colour(mark.value)) if pictures
+                        else health_text(f"{tip}\n", mark))
         self.update()
+
+    def hoverEnterEvent(self, event: QGraphicsSceneHoverEvent) -> None:
+        if self.health is not None:
+            self.set_health(self.health, pictures=True)
+        super().hoverEnterEvent(event)
 
     def boundingRect(self) -> QRectF:
         return QRectF(0, 0, self.width, BOX_H)
