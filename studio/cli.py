@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import cli_explain, cli_lr_find, cli_sweep
+from . import cli_compress, cli_explain, cli_lr_find, cli_sweep
 from .core.errors import StudioError
 from .core.project import Project, default_sample
 from .core.shapes import analyze, format_shape
@@ -25,7 +25,8 @@ if TYPE_CHECKING:  # pragma: no cover - training is imported only by the command
     from .training.callbacks import Callback
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "explain": cli_explain.run, "lr-find": cli_lr_find.run, "sweep": cli_sweep.run}
+    "explain": cli_explain.run, "lr-find": cli_lr_find.run, "sweep": cli_sweep.run,
+    "prune": cli_compress.run_prune}
 
 
 def command(name: str) -> Callable[[Callable[[argparse.Namespace], int]], Callable[..., int]]:
@@ -137,6 +138,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="also save the predictions for the evaluation views")
     e.add_argument("--base-dir", type=Path, metavar="DIR")
     cli_explain.add_parser(sub)
+    cli_compress.add_parsers(sub)
     cli_lr_find.add_parser(sub)
     cli_sweep.add_parser(sub)
     return p

@@ -1,0 +1,313 @@
+"""Pruning a trained network, with what it bought and cost measured (``studio prune``).
+
+Unstructured: the smallest weights of every convolution and Linear layer become zeros
+(``torch.nn.utils.prune``, globally or per layer, then made permanent). The network keeps its
+shape; the zeros show as sparsity and shrink the file only once it is compressed.
+
+Structured: whole channels and units go, chosen by Torch-Pruning's dependency graph, which
+keeps coupled layers (a residual Add, a Concat, the BatchNorm after a convolution, the Linear
+after a Flatten) consistent. The result is a new project whose nodes carry the new widths
+(``out_channels``, ``out_features``) and its weights: never a pickled module. It must pass
+shape inference, give the pruned module's outputs when rebuilt from the project, and export
+to ONNX; otherwise nothing is written.
+
+Either can be fine-tuned for a few epochs; unstructured zeros stay zeros (their gradients are
+masked, which keeps them at zero under SGD, Adam and weight decay alike).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import tempfile
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from studio.core.errors import StudioError
+from studio.core.project import Project, atomic_write
+from studio.training.callbacks import Callback
+
+from . import ExportError
+from .measure import latency_pair, metric_logs, network_figures, ratio_note, sizes
+
+FILES = ("project.studio.json", "model.safetensors", "report.json")
+FINETUNE = "finetune"  # the fine-tuning run's folder inside the output folder
+#: module attributes that are node params too (the catalog mirrors torch's arguments)
+WIDTHS = ("out_channels", "out_features", "groups", "hidden_size", "embed_dim")
+PRUNABLE = ("Conv1d", "Conv2d", "ConvTranspose2d", "Linear")
+TOLERANCE = 1e-4  # the rebuilt project against the pruned module, relative to the output
+
+
+def check_request(amount: float, out_dir: Path) -> None:
+    """Refuse before any work what would fail at the end: the amount, the folder."""
+    if not 0.0 < amount < 1.0:
+        raise ExportError(f"amount {amount:g} is not a share: give a number between 0 and 1 "
+                          "(0.5 removes half)", "--amount")
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ExportError("is a file; the result is a folder", str(out_dir))
+    if out_dir.is_dir():
+        others = sorted(p.name for p in out_dir.iterdir() if p.name not in (*FILES, FINETUNE))
+        if others:
+            raise ExportError(f"the folder holds other files ({', '.join(others[:3])}); "
+                              "choose a new or empty folder", str(out_dir))
+
+
+def prune(project: Project, weights: Path, out_dir: Path, amount: float, *,
+          structured: bool = False, per_layer: bool = False, finetune_epochs: int = 0,
+          base_dir: Path | None = None) -> dict[str, Any]:
+    """Prune, check, optionally fine-tune, measure; write the project, weights and report
+    into ``out_dir`` and return the report."""
+    from studio.training.transfer import load_trained
+
+    check_request(amount, out_dir)
+    if finetune_epochs < 0:
+        raise ExportError("fine-tuning epochs cannot be negative", "--finetune-epochs")
+    out_dir = Path(out_dir)
+    base = base_dir or (project.path.parent if project.path else None)
+    try:
+        before_t = load_trained(project, weights, base, cpu=True)
+    except StudioError as exc:
+        raise ExportError(exc.message, exc.where) from None
+    model = before_t.model.eval()
+    example = _example(before_t)
+    pruned = copy.deepcopy(model)
+    if structured:
+        _structured(project, pruned, example, amount, per_layer)
+        new = _project_for(project, pruned, example)
+    else:
+        _unstructured(pruned, amount, per_layer)
+        new = project.copy()
+    new.path = None
+    _absolute_paths(new, base)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    new.training.init_weights = None
+    target = out_dir / "model.safetensors"
+    _save(target, new, pruned, before_t)
+    if finetune_epochs:
+        _finetune(new, target, out_dir / FINETUNE, finetune_epochs, base, structured, before_t)
+    new.save(out_dir / "project.studio.json")
+    after_t = load_trained(new, target, base, cpu=True)
+    report = _report(project, new, before_t, after_t, weights, target, amount, structured,
+                     per_layer, finetune_epochs)
+    report["onnx_check"] = _onnx_check(new, target, base)
+    atomic_write(out_dir / "report.json", (json.dumps(report, indent=2) + "\n").encode())
+    return report
+
+
+def _example(trainer: Any) -> Any:
+    """Two real samples (the dependency graph traces one forward pass)."""
+    b = trainer.bundle
+    x = b.x_val if b.files is None and len(b.x_val) else b.x_train
+    if b.files is not None or not len(x):
+        xb, _ = next(iter(trainer.split_batches("train", 2).epoch()))
+        return xb.cpu()
+    return x[:2].cpu()
+
+
+def _prunable(model: Any) -> list[tuple[str, Any]]:
+    import torch
+
+    kinds = tuple(getattr(torch.nn, k) for k in PRUNABLE)
+    return [(n, m) for n, m in model.named_children() if isinstance(m, kinds)]
+
+
+def _unstructured(model: Any, amount: float, per_layer: bool) -> None:
+    from torch.nn.utils import prune as tprune
+
+    targets = [(m, "weight") for _, m in _prunable(model)]
+    if not targets:
+        raise ExportError("this network has no convolution or Linear layer to prune", "graph")
+    if per_layer:
+        for m, name in targets:
+            tprune.l1_unstructured(m, name, amount=amount)  # type: ignore[no-untyped-call]
+    else:
+        tprune.global_unstructured(targets, pruning_method=tprune.L1Unstructured, amount=amount)
+    for m, name in targets:
+        tprune.remove(m, name)  # type: ignore[no-untyped-call]  # permanent: plain weights with zeros, no masks left behind
+
+
+def _structured(project: Project, model: Any, example: Any, amount: float,
+                per_layer: bool) -> None:
+    """Torch-Pruning's L2-magnitude channel pruning. The output layer keeps its width (it is
+    the number of classes); layers it cannot follow (recurrent, attention, embeddings) keep
+    theirs, while the layers around them may still shrink."""
+    import torch
+    import torch_pruning as tp
+
+    from studio.core.shapes import analyze
+
+    a = analyze(project.graph)
+    children = dict(model.named_children())
+    keep = {a.output} if a.output else set()
+    prunable = {n for n, _ in _prunable(model)}
+    ignored = [m for n, m in children.items()
+               if n in keep or (n not in prunable and any(p.dim() > 1 for p in m.parameters()))]
+    if not prunable - keep:
+        raise ExportError("this network has no convolution or Linear layer before its output "
+                          "to remove channels from", "graph")
+    try:
+        pruner = tp.pruner.MetaPruner(model, example, importance=tp.importance.
+                                      MagnitudeImportance(p=2), pruning_ratio=amount,
+                                      global_pruning=not per_layer, ignored_layers=ignored)
+        with torch.no_grad():
+            pruner.step()
+    except Exception as exc:  # the library raises many types; the user needs one line
+        raise ExportError(f"structured pruning failed in Torch-Pruning: "
+                          f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}",
+                          "graph") from None
+
+
+def _project_for(project: Project, model: Any, example: Any) -> Project:
+    """The project whose nodes carry the pruned module's widths, checked: shape inference
+    passes, and the network it builds holds the pruned weights and gives the same outputs."""
+    import torch
+
+    from studio.core.build import build_module
+    from studio.core.shapes import analyze
+    from studio.training.transfer import load_exact
+
+    new = project.copy()
+    for nid, module in model.named_children():
+        node = new.graph.nodes.get(nid)
+        if node is None:
+            continue
+        params = dict(node.params)
+        for key in WIDTHS:
+            value = getattr(module, key, None)
+            if isinstance(value, int) and key in node.resolved_params() and \
+                    node.resolved_params()[key] != value:
+                params[key] = value
+        if params != node.params:
+            new.graph.set_params(nid, params)
+    a = analyze(new.graph)
+    if a.errors:
+        p = a.errors[0]
+        raise ExportError(f"the pruned network does not fit together: {p.message}",
+                          f"node '{p.node}'" if p.node else "graph")
+    rebuilt = build_module(new.graph, seed=None, analysis=a).eval()
+    try:
+        load_exact(rebuilt, model.state_dict(), "the pruned network")
+    except StudioError as exc:
+        raise ExportError(f"the pruned weights do not fit the project's layers: "
+                          f"{exc.message}", "graph") from None
+    with torch.no_grad():
+        want, got = model(example), rebuilt(example)
+    diff = float((want - got).abs().max())
+    if not diff <= TOLERANCE * max(1.0, float(want.abs().max())):
+        raise ExportError(f"the project rebuilt from the pruned widths computes something "
+                          f"else (largest difference {diff:.3g})", "graph")
+    return new
+
+
+def _absolute_paths(project: Project, base: Path | None) -> None:
+    """Data paths relative to the original project would not resolve from the new folder."""
+    opts = project.data.options
+    for key in ("path", "root"):
+        value = opts.get(key)
+        if isinstance(value, str) and value and base is not None \
+                and not Path(value).expanduser().is_absolute():
+            opts[key] = str((base / value).resolve())
+
+
+def _save(target: Path, project: Project, model: Any, trainer: Any) -> None:
+    from studio.training.checkpoint import save_weights
+
+    b = trainer.bundle
+    save_weights(target, model.state_dict(),
+                 {"studio.project": project.dumps(), "studio.norm": b.norm,
+                  "studio.classes": b.classes, "studio.target_norm": b.target_norm})
+
+
+class _KeepZeros(Callback):
+    """Masks the gradients of pruned weights for the whole fine-tuning run."""
+
+    def on_run_start(self, info: dict[str, Any]) -> None:
+        model: Any = self.trainer.model
+        for _, m in _prunable(model):
+            mask = (m.weight.detach() != 0).to(m.weight.dtype)
+            m.weight.register_hook(lambda g, mask=mask: g * mask)
+
+
+def _finetune(project: Project, weights: Path, run_dir: Path, epochs: int,
+              base: Path | None, structured: bool, trainer: Any) -> None:
+    """Train the pruned network a few more epochs (its own settings) in a run folder of its
+    own; its last weights replace the pruned ones."""
+    from studio.training.trainer import Trainer
+    from studio.training.transfer import load_trained
+
+    tune = project.copy()
+    tune.training.epochs = epochs
+    tune.training.init_weights = str(weights.resolve())
+    tune.training.early_stopping = None
+    if run_dir.exists():
+        import shutil
+
+        shutil.rmtree(run_dir)
+    callbacks = [] if structured else [_KeepZeros()]
+    result = Trainer(tune, out_dir=run_dir, base_dir=base, callbacks=callbacks).fit()
+    if result.status != "completed":
+        raise ExportError(f"fine-tuning {result.status}: {result.message}", str(run_dir))
+    tuned = load_trained(project, run_dir / "model.safetensors", base, cpu=True)
+    _save(weights, project, tuned.model, trainer)
+
+
+def _report(project: Project, new: Project, before_t: Any, after_t: Any, weights: Path,
+            target: Path, amount: float, structured: bool, per_layer: bool,
+            finetune_epochs: int) -> dict[str, Any]:
+    import torch
+
+    before_m, after_m = before_t.model.eval(), after_t.model.eval()
+    before: dict[str, Any] = {**network_figures(project, before_m),
+                              **_weights_sizes(before_t, project)}
+    after: dict[str, Any] = {**network_figures(new, after_m), **sizes(target)}
+    before.update(metric_logs(before_t))
+    after.update(metric_logs(after_t))
+    x = _example(before_t)
+    notes = []
+    for batch in (1, 64):
+        xb = x[:1].expand(batch, *x.shape[1:]).contiguous()
+        with torch.no_grad():
+            tb, ta = latency_pair(partial(before_m, xb), partial(after_m, xb))
+        before[f"latency_ms_batch{batch}"] = round(tb * 1e3, 4)
+        after[f"latency_ms_batch{batch}"] = round(ta * 1e3, 4)
+        note = ratio_note("the pruned network", tb, ta, batch)
+        if note:
+            notes.append(note + (" (zeros are still multiplied: unstructured pruning "
+                                 "shrinks nothing a dense kernel skips)" if not structured
+                                 else ""))
+    widths: dict[str, dict[str, list[int]]] = {}
+    for nid, node in new.graph.nodes.items():
+        old = project.graph.nodes[nid].resolved_params()
+        for key in WIDTHS:
+            if key in old and node.resolved_params().get(key) != old[key]:
+                widths.setdefault(nid, {})[key] = [old[key], node.resolved_params()[key]]
+    total = sum(p.numel() for _, m in _prunable(after_m) for p in [m.weight])
+    zeros = sum(int((m.weight == 0).sum()) for _, m in _prunable(after_m))
+    return {
+        "method": "structured" if structured else "unstructured",
+        "scope": "per layer" if per_layer else "global", "amount": amount,
+        "finetune_epochs": finetune_epochs, "weights": str(weights),
+        "before": before, "after": after,
+        "sparsity": round(zeros / total, 4) if total else 0.0,
+        "widths": widths, "notes": notes,
+        "device": "cpu", "torch": torch.__version__,
+    }
+
+
+def _weights_sizes(trainer: Any, project: Project) -> dict[str, int]:
+    """The original weights' sizes as the same format (a checkpoint carries more than them)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.safetensors"
+        _save(path, project, trainer.model, trainer)
+        return sizes(path)
+
+
+def _onnx_check(project: Project, weights: Path, base: Path | None) -> str:
+    """The result exports to ONNX and runs the same in onnxruntime (not kept)."""
+    from . import export
+
+    with tempfile.TemporaryDirectory() as tmp:
+        r = export(project, "onnx", Path(tmp) / "model.onnx", weights, base)
+    return f"passed: largest difference {r.max_abs_diff:.3g} on {r.samples} samples"
