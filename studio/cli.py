@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover - training is imported only by the command
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "explain": cli_explain.run, "lr-find": cli_lr_find.run, "sweep": cli_sweep.run,
-    "prune": cli_compress.run_prune}
+    "prune": cli_compress.run_prune, "quantize": cli_compress.run_quantize}
 
 
 def command(name: str) -> Callable[[Callable[[argparse.Namespace], int]], Callable[..., int]]:

@@ -33,6 +33,31 @@ def add_parsers(sub: Any) -> None:
                         "report.json")
     p.add_argument("--base-dir", type=Path, metavar="DIR")
 
+    q = sub.add_parser("quantize", help="int8 through ONNX Runtime (static with calibration for "
+                                        "convolutional networks, dynamic otherwise), measured")
+    q.add_argument("project", type=Path)
+    q.add_argument("--weights", type=Path, required=True, metavar="FILE",
+                   help="a run's .ckpt or .safetensors")
+    q.add_argument("--calibration", type=int, default=512, metavar="N",
+                   help="training samples that set the activations' int8 ranges (static)")
+    q.add_argument("--out", type=Path, required=True, metavar="FILE.onnx",
+                   help="the int8 network; report.json is written beside it")
+    q.add_argument("--base-dir", type=Path, metavar="DIR")
+
+
+def run_quantize(args: argparse.Namespace) -> int:
+    from .core.project import Project
+    from .export.quantize import check_request, quantize
+
+    check_request(args.out, args.calibration)  # before the network loads
+    project = Project.load(args.project)
+    r = quantize(project, args.weights, args.out, args.calibration,
+                 base_dir=args.base_dir or args.project.parent)
+    print(f"quantized to int8 ({r['mode']}) → {args.out}; report → "
+          f"{args.out.parent / 'report.json'}")
+    print(summary({"before": r["fp32"], "after": r["int8"], "notes": r["notes"]}))
+    return 0
+
 
 def run_prune(args: argparse.Namespace) -> int:
     from .core.project import Project

@@ -30,11 +30,15 @@ def make_layer(
     return cast(nn.Module, cls(**kwargs))
 
 
-def build_module(graph: Graph, seed: int | None = 0, analysis: Analysis | None = None) -> nn.Module:
+def build_module(graph: Graph, seed: int | None = 0, analysis: Analysis | None = None, *,
+                 for_loading: bool = False) -> nn.Module:
     """Build the network; raises ShapeError naming the first problem if the graph is invalid.
 
     With a seed, weights are initialised from it without disturbing the global RNG, so the same
-    project and seed always give the same starting weights.
+    project and seed always give the same starting weights. ``for_loading``: the weights are
+    about to be replaced, so none are drawn: the tensors are made on the meta device, then
+    given memory, and torch's global generator is not touched at all (a run training in
+    another thread of the process draws its dropout masks from it).
     """
     import torch
 
@@ -44,9 +48,18 @@ def build_module(graph: Graph, seed: int | None = 0, analysis: Analysis | None =
         raise ShapeError(first.message, first.node)
     if analysis.output is None:
         raise ShapeError("the network has no output layer")
+    from .modules import GraphModule
+
+    if for_loading:
+        with torch.device("meta"):
+            module = GraphModule(graph, analysis, make_layer)
+        module.to_empty(device="cpu")
+        for m in module.modules():  # buffers computed, not loaded (e.g. fixed sinusoids)
+            reset = getattr(m, "reset_buffers", None)
+            if reset is not None:
+                reset()
+        return module
     with torch.random.fork_rng(devices=[]):
         if seed is not None:
             torch.manual_seed(seed)
-        from .modules import GraphModule
-
         return GraphModule(graph, analysis, make_layer)

@@ -205,6 +205,12 @@ class PositionalEmbedding(nn.Module):
         else:
             self.register_buffer("weight", _sinusoid(max_len, embed_dim), persistent=False)
 
+    def reset_buffers(self) -> None:
+        """The sinusoids again (a module built on the meta device has none to keep)."""
+        if self.kind != "learned":
+            n, d = self.weight.shape
+            self.weight = _sinusoid(n, d).to(self.weight.device)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] > self.weight.shape[0]:  # a table of one row would broadcast silently
             raise ValueError(f"the sequence has {x.shape[1]} steps, more than max_len "

@@ -351,21 +351,42 @@ class Explainer:
         real = truth[k] if k < len(truth) else float("nan")
         return f"{real:.4g}", f"{said:.4g}", f"output {k}"
 
+    def targets(self) -> list[str]:
+        """What can be explained, by name: each class, or each output of a regression with
+        several (a single output needs no choice)."""
+        if self.bundle.task == "classification":
+            return list(self.classes)
+        n = self.bundle.target_width
+        return [f"output {k}" for k in range(n)] if n > 1 else []
+
     def _name(self, k: int) -> str:
         return self.classes[k] if 0 <= k < len(self.classes) else str(k)
 
     def explain(self, index: int, method: str, target: int | None = None,
                 layer: str | None = None) -> Explanation:
-        """Sample ``index`` explained; a picture read flat by its Input gets its map as a
-        picture's ([H, W])."""
-        e = explain_sample(self.model, self.sample(index), method, target=target, layer=layer,
-                           graph=self.graph, baseline=self.baseline, task=self.bundle.task)
-        if self.picture_shape is not None and not e.image \
-                and e.raw.size == math.prod(self.picture_shape):
-            raw = e.raw.reshape(self.picture_shape)
-            e = Explanation(e.method, e.target, np.abs(raw).sum(0).astype(np.float32), raw,
-                            e.probs, e.layer, True)
-        return e
+        """Sample ``index`` explained; a picture read flat by its Input is explained as the
+        picture it is ([H, W] map, occlusion's patches in the picture)."""
+        x = self.sample(index)
+        pic = self.picture_shape
+        if pic is not None and x.dim() != 3:  # occlusion's patches, IG's path: in the picture
+            return explain_sample(_Reading(self.model, tuple(x.shape)), x.reshape(pic), method,
+                                  target=target, layer=layer, graph=None,
+                                  baseline=self.baseline.reshape(pic), task=self.bundle.task)
+        return explain_sample(self.model, x, method, target=target, layer=layer,
+                              graph=self.graph, baseline=self.baseline, task=self.bundle.task)
+
+
+class _Reading(torch.nn.Module):
+    """A network whose Input reads pictures reshaped (flat, or as rows), taking pictures
+    [N, C, H, W] and reshaping them as its Input does."""
+
+    def __init__(self, net: torch.nn.Module, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.net, self.shape = net, shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.net(x.reshape(len(x), *self.shape))
+        return out
 
 
 # -- files ---------------------------------------------------------------------------------

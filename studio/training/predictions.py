@@ -25,6 +25,9 @@ def collect_predictions(trainer: Any, split: str = "val") -> dict[str, Any]:
     b = trainer.bundle
     if (b.n_val if split == "val" else b.n_test) == 0:
         return {}
+    # an image read flat (or as rows) by its Input is still drawn as the picture it is
+    picture = (b.picture_shape or b.sample_shape) if b.image else None
+    picture = picture if picture is not None and len(picture) == 3 else None
     outs: list[torch.Tensor] = []
     ys: list[torch.Tensor] = []
     xs: list[torch.Tensor] = []
@@ -34,8 +37,8 @@ def collect_predictions(trainer: Any, split: str = "val") -> dict[str, Any]:
         for xb, yb in trainer.split_batches(split, 512).epoch():
             outs.append(trainer.forward(xb).float().cpu())
             ys.append(yb.cpu())
-            if b.image and len(xs) * 512 < IMAGE_LIMIT:
-                xs.append(xb.float().cpu())
+            if picture is not None and len(xs) * 512 < IMAGE_LIMIT:
+                xs.append(xb.float().cpu().reshape(len(xb), *picture))
     trainer.model.train(was_training)
     out = torch.cat(outs)
     y = torch.cat(ys)

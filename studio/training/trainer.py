@@ -10,8 +10,6 @@ effect within one batch.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import threading
 import traceback
 from collections.abc import Callable, Iterable
@@ -30,7 +28,7 @@ from studio.data.batches import Augmenter, Batches
 from studio.data.bundle import DataBundle, describe, load_data, pack_uint8
 from studio.data.lazy import LoaderBatches
 
-from . import preflight
+from . import ending, preflight
 from . import state as run_state
 from .builders import make_loss, make_optimizer, make_scheduler
 from .callbacks import (
@@ -42,14 +40,13 @@ from .callbacks import (
     MetricsFile,
     TerminateOnNaN,
 )
-from .checkpoint import load_checkpoint, save_checkpoint, save_weights
+from .checkpoint import load_checkpoint, save_checkpoint
 from .loop import Loop
 from .metrics import EvalMeter, TrainWindow
 from .precision import Precision
 from .protocol import RunResult
 from .run_folder import RunLock, remove_stale_temp_files
 from .strategy import SingleProcess, for_this_process
-from .testing import run_test
 
 __all__ = ["RunResult", "Trainer", "available_devices", "resolve_device"]
 
@@ -92,6 +89,9 @@ class Trainer:
     #: keep 8-bit images as uint8 on the device and normalise each batch as it is cut (4× less
     #: memory, 4× less to copy); None: on CUDA only, where it is the fast path
     compact_images: bool | None = None
+    #: False: set up to load trained weights (evaluate, explain) without drawing from, or
+    #: seeding, torch's global generator, which a run in another thread may be drawing from
+    seed_global = True
     #: the running epoch's training metrics; the loop sets it when it starts
     window: TrainWindow
 
@@ -131,6 +131,7 @@ class Trainer:
         self.batch_in_epoch = 0  # batches completed in the current epoch
         self.step = 0  # optimizer steps over the whole run
         self.layer_stats: Any = None  # the run's LayerStatsProbe with training.layer_stats
+        self.test_logs: dict[str, Any] = {}  # the final test's metrics, when it ran
 
     # -- where this process stands in the run ---------------------------------------------
 
@@ -213,7 +214,7 @@ class Trainer:
             self.strategy.after_setup(self, error)
             Loop(self).run()
             if self.failed is None:
-                self._finish()
+                ending.finish(self)
         except torch.OutOfMemoryError:
             self._oom()
         except StudioError as exc:
@@ -236,7 +237,7 @@ class Trainer:
                                         f"{first_line(exc)}")
             self.message(traceback.format_exc())
         try:
-            return self._result()
+            return ending.result(self)
         finally:
             if self._lock is not None:
                 self._lock.release()
@@ -280,7 +281,8 @@ class Trainer:
                 self.message(cleaned)
         self.device = resolve_device(s.device)
         self.strategy.join(self)
-        torch.manual_seed(s.seed + 7919 * self.rank)  # rank 0 draws as a one-process run
+        if self.seed_global:
+            torch.manual_seed(s.seed + 7919 * self.rank)  # rank 0 draws as a one-process run
         self.analysis = analyze(self.project.graph)
         if self.analysis.errors:
             p = self.analysis.errors[0]
@@ -293,7 +295,8 @@ class Trainer:
             self.message(m)
         preflight.check_memory(self.analysis, s.optimizer["type"], self.device)
         self.bundle = self._to_device(bundle)
-        self.model = build_module(self.project.graph, seed=s.seed, analysis=self.analysis)
+        self.model = build_module(self.project.graph, seed=s.seed, analysis=self.analysis,
+                                  for_loading=not self.seed_global)
         if s.init_weights and resume_from is None:
             self._init_weights(s.init_weights)
         self.model.to(self.device)
@@ -436,22 +439,6 @@ class Trainer:
 
     # -- the end --------------------------------------------------------------------------
 
-    def _finish(self) -> None:
-        if self.stop_reason != "stopped":
-            self.callbacks.on_train_end()
-        self.strategy.finish(self)
-        if not self.main:
-            return
-        if self.stop_reason not in ("stopped", "pruned"):  # a pruned trial is not kept
-            self.test_logs = run_test(self)
-        if self.out_dir is not None:
-            if self.stop_reason == "stopped" and self.batch_in_epoch:
-                self.write_checkpoint(self.out_dir / "last.ckpt", self.checkpoint_state(),
-                                      "last")
-            save_weights(self.out_dir / "model.safetensors", self.model.state_dict(),
-                         self.weights_metadata())
-            self.callbacks.on_checkpoint("weights", self.out_dir / "model.safetensors")
-
     def weights_metadata(self) -> dict[str, Any]:
         return {"studio.project": self.project.dumps(), "studio.norm": self.bundle.norm,
                 "studio.classes": self.bundle.classes,
@@ -469,30 +456,3 @@ class Trainer:
                                     "the previous one is intact", str(path)))
             return
         self.callbacks.on_checkpoint(kind, path)
-
-    def _result(self) -> RunResult:
-        logs = dict(self.history.epochs[-1]) if self.history.epochs else {}
-        logs.update(getattr(self, "test_logs", {}))
-        if self.failed is not None:
-            status, msg = "failed", str(self.failed)
-        elif self.stop_reason == "stopped":
-            status = "stopped"
-            msg = f"stopped after epoch {self.epoch}" + (
-                f", batch {self.batch_in_epoch}" if self.batch_in_epoch else "")
-        elif self.stop_reason in ("early_stopped", "pruned"):  # pruned: by a sweep
-            status = self.stop_reason
-            msg = f"{'pruned' if status == 'pruned' else 'stopped early'} after epoch {self.epoch}"
-        else:
-            status, msg = "completed", f"completed {self.epoch} epochs"
-        result = RunResult(status, msg, self.epoch, logs, list(self.history.epochs),
-                           self.out_dir, self.failed)
-        if self.out_dir is not None and self.out_dir.exists() and self.main:
-            from studio.core.project import atomic_write
-
-            clean = {k: v for k, v in logs.items() if not k.endswith("confusion")}
-            with contextlib.suppress(OSError):
-                atomic_write(self.out_dir / "summary.json", json.dumps(
-                    {"status": status, "message": msg, "epochs": self.epoch, "logs": clean},
-                    indent=2).encode())
-        self.callbacks.on_run_end(result)
-        return result

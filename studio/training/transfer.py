@@ -176,10 +176,11 @@ def load_trained(project: Any, weights: str | Path, base_dir: Path | None = None
     """A set-up :class:`~studio.training.trainer.Trainer` holding ``weights``: the network
     and data exactly as that run trained them, for evaluating or explaining.
 
-    Setting up seeds torch's global generator; here that happens under ``fork_rng``, so a run
-    training in a thread of this process (Run Where ▸ In This Process) keeps drawing its
-    dropout masks where it was. ``cpu``: stay off a GPU that may be training. ``compact``:
-    False keeps image samples as normalised floats (one sample at a time is read).
+    Nothing is drawn from torch's global generator, nor is it seeded (the network is built
+    for loading: see ``build_module``): a run training in a thread of this process (Run Where
+    ▸ In This Process) draws its dropout masks from it. ``cpu``: stay off a GPU that may be
+    training. ``compact``: False keeps image samples as normalised floats (one sample at a
+    time is read).
     """
     from .trainer import Trainer
 
@@ -192,10 +193,8 @@ def load_trained(project: Any, weights: str | Path, base_dir: Path | None = None
         trainer.settings.compile = False
     if compact is not None:
         trainer.compact_images = compact
-    devices = list(range(torch.cuda.device_count())) \
-        if torch.cuda.is_initialized() else []  # type: ignore[no-untyped-call]
-    with torch.random.fork_rng(devices=devices):
-        trainer.setup()
+    trainer.seed_global = False
+    trainer.setup()
     load_exact(trainer.model, state, str(weights))
     return trainer
 

@@ -135,7 +135,7 @@ class NodeItem(QGraphicsObject):
 
     def set_health(self, mark: Mark | None) -> None:
         self.health = mark
-        self._tooltip()
+        self._tooltip(pictures=self.isUnderMouse())  # a tooltip being read keeps them
 
     def _tooltip(self, pictures: bool = False) -> None:
         """The card's tooltip; with health, its sparklines are drawn only when the pointer

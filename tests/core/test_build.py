@@ -88,3 +88,41 @@ def test_run_time_errors_carry_the_failing_node() -> None:
     with pytest.raises(RuntimeError) as exc:
         m(torch.randn(2, 3, 28, 28))  # three channels into a one-channel stem
     assert exc.value.studio_node == "stem"
+
+
+def test_built_for_loading_it_computes_the_same_and_draws_nothing() -> None:
+    """A network about to receive trained weights is made without drawing any: torch's global
+    generator is left exactly as it was (a run in another thread may be drawing from it), and
+    with the weights loaded it computes what the ordinary build does, computed buffers (fixed
+    sinusoids) included."""
+    import torch
+
+    from studio.core.project import Project, sample_paths
+    from tests.graphs import net
+
+    graphs = [Project.load(p).graph for p in sample_paths()]
+    graphs.append(net(("x", "Input", {"shape": [12], "dtype": "int64"}),
+                      ("emb", "Embedding", {"num_embeddings": 50, "embedding_dim": 16}),
+                      ("pos", "PositionalEmbedding", {"kind": "sinusoidal", "max_len": 32}),
+                      ("enc", "TransformerEncoderLayer", {"nhead": 2, "dim_feedforward": 32}),
+                      ("flat", "Flatten", {}), ("out", "Linear", {"out_features": 3})))
+    for g in graphs:
+        ref = build_module(g, seed=5).eval()
+        torch.manual_seed(99)
+        state = torch.get_rng_state()
+        loaded = build_module(g, for_loading=True)
+        assert torch.equal(torch.get_rng_state(), state)
+        loaded.load_state_dict(ref.state_dict())
+        loaded.eval()
+        from studio.core.shapes import analyze
+
+        a = analyze(g)
+        xs = []
+        for i in a.inputs:
+            shape = a.nodes[i].shape
+            if str(g.nodes[i].params.get("dtype", "float32")).startswith("int"):
+                xs.append(torch.randint(0, 10, (2, *shape)))
+            else:
+                xs.append(torch.randn(2, *shape))
+        with torch.no_grad():
+            assert torch.equal(ref(*xs), loaded(*xs))

@@ -298,14 +298,32 @@ def test_one_logit_and_regression_outputs() -> None:
 
 def test_loading_weights_leaves_the_global_generator_alone(wine) -> None:
     """A run training in a thread of the window draws its dropout masks from torch's global
-    generator: explaining beside it must not re-seed that."""
+    generator: loading weights to explain beside it must neither seed nor rewind it."""
+    import threading
+
     _, path, weights = wine
-    torch.manual_seed(1234)
-    torch.rand(3)
-    before = torch.get_rng_state()
-    ex = Explainer(Project.load(path), weights)
+    project = Project.load(path)
+
+    def draws(out: list[float], loaded: threading.Event | None) -> None:
+        torch.manual_seed(0)
+        while len(out) < 400 and (loaded is None or not loaded.is_set() or len(out) < 200):
+            out.append(float(torch.rand(1)))  # as a dropout mask would
+            if loaded is not None:
+                loaded.wait(0.001)
+        while loaded is not None and len(out) < 400:
+            out.append(float(torch.rand(1)))
+
+    alone: list[float] = []
+    draws(alone, None)
+    beside: list[float] = []
+    loaded = threading.Event()
+    thread = threading.Thread(target=draws, args=(beside, loaded))
+    thread.start()
+    ex = Explainer(project, weights)  # while the thread draws
     ex.reload(weights)
-    assert torch.equal(torch.get_rng_state(), before)
+    loaded.set()
+    thread.join()
+    assert beside == alone
 
 
 def test_regression_is_told_in_the_targets_units(tmp_path) -> None:
@@ -345,6 +363,15 @@ def test_a_picture_read_flat_is_still_explained_as_a_picture(tmp_path) -> None:
     np.testing.assert_allclose(e.map.reshape(-1), np.abs(explain_sample(
         ex.model, ex.sample(3), "saliency").map), rtol=1e-5)
     assert ex.verdict(3, e)[0] == ex.classes[int(ex.label(3)[0])]
+    # occlusion hides patches of the picture, not single values of the flat vector
+    occ = ex.explain(3, "occlusion")
+    assert occ.map.shape == (28, 28) and len(np.unique(occ.map.round(6))) < 28 * 28 // 2
+    # the galleries draw the validation samples as pictures too
+    from studio.training.predictions import collect_predictions
+    from studio.training.transfer import load_trained
+
+    pred = collect_predictions(load_trained(project, weights, cpu=True))
+    assert pred["images"].shape[1:] == (28, 28, 1) and len(pred["images"]) == len(pred["y_true"])
 
 
 def test_token_ids_are_refused_in_words() -> None:

@@ -60,8 +60,12 @@ def test_other_weights_clear_what_the_last_ones_showed(qtbot, sources) -> None:
     assert a["explanation"].target == other and f"for class {other}" in panel.caption.text()
     late = panel.answer
 
+    panel.explain(10**6)  # about the old weights, and failing…
     panel.set_source(reg, galleries=True)  # another project: nothing of the old one is left
+    with qtbot.waitSignal(panel.job._done, timeout=60_000):  # …its failure arrives late
+        pass
     assert panel.answer is None and not panel.split.isVisible() and panel.hint.isVisible()
+    assert panel.caption.text() == ""  # the late failure is about weights no longer shown
     assert panel.target.count() == 1 and panel.target.currentData() is None
     assert panel.index.maximum() > 4999  # the new data's size is not known yet
     panel.show_answer(late)  # the old weights' answer, arriving late
@@ -91,10 +95,14 @@ def test_grad_cam_on_a_layer_without_a_map_says_which_it_read(qtbot, tmp_path) -
     panel.show()
     panel.set_source(src)
     panel.method.setCurrentIndex(panel.method.findData("gradcam"))
-    panel.choose_node("fc")  # selected on the canvas: a vector, not a map
+    # the Input selected on the canvas before any answer: it has no layer to read
+    panel.choose_node("input")
     a = _answer(qtbot, panel, lambda: panel.explain(0))
+    assert a["explanation"].layer == "conv1" and "input is not one" in panel.caption.text()
+    # a vector, not a map: Grad-CAM reads the last convolution and says so
+    a = _answer(qtbot, panel, lambda: panel.choose_node("fc"))
     assert a["explanation"].layer == "conv1"
-    assert "fc gives no map" in panel.caption.text()
+    assert "fc is not one, so it reads the last convolution" in panel.caption.text()
     # its output is a strip of 10 values, said so (not "the first 1")
     assert a["maps_node"] == "fc" and "as a strip" in panel.maps_title.text()
     assert "first" not in panel.maps_title.text()

@@ -296,7 +296,7 @@ class RunsController(QObject):
         (a run still going keeps training, its statistics are no longer shown)."""
         self.health = None
         self.window.run_findings = []
-        self.shown_run = self._explain_from = self.evaluated = None
+        self.shown_run = self._explain_from = self.evaluated = self.evaluation_job = None
         if self.window.training_views_built:
             self.window.evaluation.clear()
 
@@ -398,17 +398,22 @@ class RunsController(QObject):
         job = EvaluationJob(run.path / "project.studio.json", weights, out, w.project_dir(),
                             parent=self, split=split)
         self.evaluation_job = job
+        source = self._source(run.path, weights)  # as asked, whatever is open when it ends
         w.show_status(f"evaluating {run.name}/{weights.name} on {split}…")
 
         def done(pred: dict[str, Any], logs: dict[str, Any]) -> None:
             from studio.training.console import format_logs
 
-            w.evaluation.show_predictions(pred, logs, split, self._source(run.path, weights))
+            if self.evaluation_job is not job:  # a newer one was asked, or another project
+                return
+            w.evaluation.show_predictions(pred, logs, split, source)
             w.views.show("evaluate")
             w.dashboard.add_message(f"{run.name}/{weights.name}: {format_logs(logs)}")
             w.show_status(f"evaluated {run.name}/{weights.name}")
 
         def failed(text: str) -> None:
+            if self.evaluation_job is not job:
+                return
             w.dashboard.add_message(f"evaluation failed: {text}")
             w.show_status(f"evaluation failed: {text}")
 

@@ -3,14 +3,17 @@ run's project and weights once (``studio.training.explain.Explainer``) and answe
 attribution, the sample as a picture and the chosen layer's feature maps.
 
 A thread rather than a child process: the data and weights stay loaded between questions,
-so a second sample or method answers at once. Only the latest question is answered; older
-ones finish unseen.
+so a second sample or method answers at once. Only the latest question about the current
+weights is answered: the check is made in the GUI thread when the answer arrives, so nothing
+about weights no longer shown slips in. The thread is a daemon: closing the window never
+waits for an explanation still being computed.
 """
 
 from __future__ import annotations
 
 import contextlib
-from concurrent.futures import ThreadPoolExecutor
+import queue
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,14 +44,18 @@ class ExplainJob(QObject):
 
     answered = Signal(object)  # a dict: see ``_answer``
     failed = Signal(str)
+    #: from the worker: (number, source, answer dict or failure text), checked on arrival
+    _done = Signal(int, object, object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="explain")
+        self._questions: queue.Queue[tuple[int, Source, Question] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
         self._loaded: tuple[tuple[Any, ...], Any] | None = None  # (run, Explainer)
         self._weights: tuple[Any, ...] | None = None  # (file, mtime, size) loaded
         self._asked = 0
         self.source: Source | None = None
+        self._done.connect(self._deliver)
 
     def set_source(self, source: Source | None) -> None:
         self.source = source
@@ -59,30 +66,42 @@ class ExplainJob(QObject):
                              "checkpoint from the runs list")
             return
         self._asked += 1
-        self._pool.submit(self._work, self._asked, self.source, question)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._serve, name="explain", daemon=True)
+            self._thread.start()
+        self._questions.put((self._asked, self.source, question))
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """No more questions; the one being answered, if any, is dropped unseen."""
+        self._asked += 1
+        self._questions.put(None)
+
+    def _deliver(self, number: int, source: Source, value: Any) -> None:
+        if number != self._asked or source != self.source:
+            return  # a newer question, or other weights, since it was asked
+        if isinstance(value, dict):
+            self.answered.emit(value)
+        else:
+            self.failed.emit(str(value))
 
     # -- the worker thread ----------------------------------------------------------------
 
-    def _work(self, number: int, source: Source, q: Question) -> None:
-        if number != self._asked:  # a newer question came while this one waited
-            return
-        try:
-            answer = self._answer(source, q)
-        except Exception as exc:  # a question must never take the window down
-            from studio.core.errors import first_line
+    def _serve(self) -> None:
+        while True:
+            item = self._questions.get()
+            if item is None:
+                return
+            number, source, q = item
+            if number != self._asked:  # a newer question came while this one waited
+                continue
+            try:
+                value: Any = self._answer(source, q)
+            except Exception as exc:  # a question must never take the window down
+                from studio.core.errors import first_line
 
-            if number == self._asked and source == self.source:
-                self._emit(self.failed, first_line(exc))
-            return
-        if number == self._asked and source == self.source:
-            self._emit(self.answered, answer)
-
-    def _emit(self, signal: Any, value: Any) -> None:
-        with contextlib.suppress(RuntimeError):  # the window closed while the thread worked
-            signal.emit(value)
+                value = first_line(exc)
+            with contextlib.suppress(RuntimeError):  # the window closed meanwhile
+                self._done.emit(number, source, value)
 
     def _explainer(self, source: Source) -> Any:
         """The source's network, loaded once per run: a newer checkpoint of the same run (its
@@ -114,16 +133,16 @@ class ExplainJob(QObject):
 
         ex = self._explainer(source)
         graph = ex.graph
-        maps = map_layers(graph)
-        # Grad-CAM reads the chosen node when it gives a map, else the last convolution
-        cam = q.layer if q.layer in maps else None
+        modules = dict(ex.model.named_children())
+        # Grad-CAM reads the chosen layer when it has a map on the way to the output, else
+        # the last convolution (the caption says so)
+        cam = q.layer if q.layer in map_layers(graph) and q.layer in modules else None
         e = ex.explain(q.index, q.method, q.target, cam if q.method == "gradcam" else None)
         x = ex.sample(q.index)
         truth, said, what = ex.verdict(q.index, e)
-        modules = dict(ex.model.named_children())
         answer: dict[str, Any] = {
             "question": q, "source": source, "explanation": e, "count": len(ex),
-            "truth": truth, "predicted": said, "explained": what,
+            "truth": truth, "predicted": said, "explained": what, "targets": ex.targets(),
             "classes": list(ex.classes), "columns": list(ex.columns), "image": None,
             "values": None, "weights": source.weights, "layers": gradcam_layers(graph),
             "nodes": [n for n in graph.topological_order() if n in modules],

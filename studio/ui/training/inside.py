@@ -174,7 +174,7 @@ class ExplainPanel(QWidget):
     def __init__(self, job: ExplainJob | None = None) -> None:
         super().__init__()
         self.job = job or ExplainJob(self)
-        self.classes: list[str] = []
+        self.classes: list[str] = []  # what the Class box offers: classes, or outputs
         self.answer: dict[str, Any] | None = None
         self.index = QSpinBox()
         self.index.setRange(0, 10**9)
@@ -187,7 +187,8 @@ class ExplainPanel(QWidget):
             self.method.setItemData(self.method.count() - 1, METHOD_HELP[key],
                                     Qt.ItemDataRole.ToolTipRole)
         self.target = QComboBox()
-        self.target.setToolTip("The class whose score is explained")
+        self.target.setToolTip("The class whose score is explained (for a regression with "
+                               "several outputs, the output)")
         self.target.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.layer = QComboBox()
         self.layer.setToolTip("The layer whose feature maps are shown and Grad-CAM reads "
@@ -340,8 +341,8 @@ class ExplainPanel(QWidget):
         self._asking = True  # the boxes follow the network; that is not a new question
         try:
             self.index.setMaximum(max(0, a["count"] - 1))
-            if a["classes"] != self.classes:
-                self._fill_classes(a["classes"])
+            if a["targets"] != self.classes:
+                self._fill_classes(a["targets"])
             if a["nodes"] != [self.layer.itemData(i) for i in range(1, self.layer.count())]:
                 self._fill_layers(a["nodes"])
         finally:
@@ -350,8 +351,9 @@ class ExplainPanel(QWidget):
         where = f" on {e.layer}" if e.layer else ""
         note = ""
         if e.method == "gradcam" and q.layer and e.layer != q.layer:
-            note = (f" ({q.layer} gives no map [channels, height, width], so Grad-CAM reads "
-                    "the last convolution)")
+            note = (f" (Grad-CAM needs a layer with a map [channels, height, width] on the "
+                    f"way to the output; {q.layer} is not one, so it reads the last "
+                    "convolution)")
         self.caption.setText(
             f"Sample {q.index}: true <b>{a['truth']}</b>, predicted <b>{a['predicted']}</b> · "
             f"{method}{where} for {a['explained']}{note}<br><span style='font-size:small'>"

@@ -61,6 +61,7 @@ class NodeBox(QGraphicsItem):
         """The mark and the tooltip; its sparklines are drawn when the pointer comes."""
         self.health = mark
         tip = f"{self.node_id} · {self.kind} → {self.shape_text}"
+        pictures = pictures or self.isUnderMouse()  # a tooltip being read keeps them
         self.setToolTip(tip if mark is None else
                         health_html(f"{tip}\n", mark, health_colour(mark.value)) if pictures
                         else health_text(f"{tip}\n", mark))
