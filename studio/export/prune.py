@@ -59,7 +59,7 @@ def prune(project: Project, weights: Path, out_dir: Path, amount: float, *,
           base_dir: Path | None = None) -> dict[str, Any]:
     """Prune, check, optionally fine-tune, measure; write the project, weights and report
     into ``out_dir`` and return the report."""
-    from studio.training.transfer import load_trained
+    from studio.training.loading import load_trained
 
     check_request(amount, out_dir)
     if finetune_epochs < 0:
@@ -234,8 +234,8 @@ def _finetune(project: Project, weights: Path, run_dir: Path, epochs: int,
               base: Path | None, structured: bool, trainer: Any) -> None:
     """Train the pruned network a few more epochs (its own settings) in a run folder of its
     own; its last weights replace the pruned ones."""
+    from studio.training.loading import load_trained
     from studio.training.trainer import Trainer
-    from studio.training.transfer import load_trained
 
     tune = project.copy()
     tune.training.epochs = epochs

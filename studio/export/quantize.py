@@ -50,7 +50,7 @@ def quantize(project: Project, weights: Path, out: Path,
     """Write the int8 network to ``out`` and ``report.json`` beside it; return the report."""
     import onnxruntime as ort
 
-    from studio.training.transfer import load_trained
+    from studio.training.loading import load_trained
 
     from . import export
 

@@ -236,7 +236,7 @@ class Explainer:
     """
 
     def __init__(self, project: Project, weights: Path, base_dir: Path | None = None) -> None:
-        from .transfer import load_trained
+        from .loading import load_trained
 
         trainer = load_trained(project, weights, base_dir, cpu=True, compact=False)
         self.model: torch.nn.Module = trainer.model.eval()
@@ -269,7 +269,7 @@ class Explainer:
 
     def reload(self, weights: Path) -> None:
         """The same run's newer weights (its next epoch): only the weights are read again."""
-        from .transfer import reload
+        from .loading import reload
 
         reload(self.model, weights)
         self.model.eval()

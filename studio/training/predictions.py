@@ -112,7 +112,7 @@ def evaluate_weights(project: Project, weights: Path, base_dir: Path | None = No
     on the project's data: the evaluation views on demand for any run."""
     import torch
 
-    from .transfer import load_trained
+    from .loading import load_trained
 
     trainer = load_trained(project, weights, base_dir)
     if split == "test" and trainer.bundle.n_test == 0:

@@ -18,7 +18,7 @@ from studio.core.graph import Graph, Node
 from studio.core.project import DataSettings, Project, TrainingSettings
 from studio.core.shapes import analyze
 from studio.training.checkpoint import save_weights
-from studio.training.transfer import load_trained
+from studio.training.loading import load_trained
 
 
 def _branchy() -> Graph:

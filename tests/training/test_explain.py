@@ -367,8 +367,8 @@ def test_a_picture_read_flat_is_still_explained_as_a_picture(tmp_path) -> None:
     occ = ex.explain(3, "occlusion")
     assert occ.map.shape == (28, 28) and len(np.unique(occ.map.round(6))) < 28 * 28 // 2
     # the galleries draw the validation samples as pictures too
+    from studio.training.loading import load_trained
     from studio.training.predictions import collect_predictions
-    from studio.training.transfer import load_trained
 
     pred = collect_predictions(load_trained(project, weights, cpu=True))
     assert pred["images"].shape[1:] == (28, 28, 1) and len(pred["images"]) == len(pred["y_true"])
