@@ -11,7 +11,14 @@ from . import catalog
 from .choices import AUGMENTATIONS, DATASETS, LOSSES, OPTIMIZERS, SCHEDULERS, WARMUP
 from .init import SCHEMES
 from .params import ParamSpec, Schema
-from .settings import DataSettings, EarlyStopping, LayerStats, TrainingSettings, setting_specs
+from .settings import (
+    DataSettings,
+    Distill,
+    EarlyStopping,
+    LayerStats,
+    TrainingSettings,
+    setting_specs,
+)
 
 
 def _default(p: ParamSpec) -> str:
@@ -69,6 +76,8 @@ _OBJECT_FIELDS = {
     "early_stopping": ("object or empty (below)", "empty"),
     "init_weights": ("path or empty", "empty"),
     "layer_stats": ("object or empty (below)", "empty"),
+    "distill": ("object or empty (below)", "empty"),
+    "teacher": ("path", "required"),
 }
 _SEE = {"dataset": " See [datasets](layers.md#datasets).",
         "loss": " See [losses](layers.md#losses).",
@@ -93,7 +102,8 @@ def settings_table(model: type) -> list[str]:
 
 
 SETTINGS_TABLES = {"data": DataSettings, "training": TrainingSettings,
-                   "early_stopping": EarlyStopping, "layer_stats": LayerStats}
+                   "early_stopping": EarlyStopping, "layer_stats": LayerStats,
+                   "distill": Distill}
 
 
 def with_settings_tables(text: str) -> str:

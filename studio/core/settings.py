@@ -89,6 +89,17 @@ class LayerStats(_Strict):
     bins: int = _setting(32, "Histogram bins of each layer's activations.", ge=4, le=256)
 
 
+class Distill(_Strict):
+    teacher: Annotated[str, Field(min_length=1, max_length=4096)] = _setting(
+        ..., "A run's weights (.safetensors or .ckpt, carrying its project) whose network "
+        "teaches this one; relative to the project.")
+    temperature: float = _setting(4.0, "Softens both networks' class scores before they are "
+                                  "compared; higher shows more of the teacher's second "
+                                  "choices.", ge=1.0, le=100.0)
+    alpha: float = _setting(0.5, "Share of the loss that comes from the teacher (the rest is "
+                            "the ordinary loss on the labels).", ge=0.0, le=1.0)
+
+
 class DataSettings(_Strict):
     dataset: str = _setting("mnist-5k", "Where the samples come from.")
     options: dict[str, Any] = _setting(dict, "The dataset's own options (path, target, …).")
@@ -180,6 +191,9 @@ class TrainingSettings(_Strict):
     layer_stats: LayerStats | None = _setting(
         None, "Each layer's gradient, weight and activation statistics, sampled every so many "
         "steps into layer_stats.jsonl; empty: off.")
+    distill: Distill | None = _setting(
+        None, "Learn from a trained teacher's softened outputs as well as from the labels "
+        "(knowledge distillation); empty: off.")
 
     @field_validator("loss")
     @classmethod

@@ -312,7 +312,8 @@ def readme_source(project: Project) -> str:
                    if project.data.augment else "",
                    "early stopping" if t.early_stopping else "",
                    f"{t.precision} mixed precision" if t.precision in ("bf16", "fp16") else "",
-                   "torch.compile" if t.compile else ""]
+                   "torch.compile" if t.compile else "",
+                   "knowledge distillation" if t.distill else ""]
     left = [x for x in studio_only if x]
     return f"""# {_one_line(project.name)}
 

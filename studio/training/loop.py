@@ -98,7 +98,7 @@ class Loop:
         """The lean step when no option needs the full one (the common CPU case, measured)."""
         t, s = self.t, self.t.settings
         full = (t.step < t.warmup_steps or not t.precision.plain or s.l1 or s.l2
-                or s.grad_clip or t.batch_scheduler is not None)
+                or s.grad_clip or t.batch_scheduler is not None or t.distiller is not None)
         return self.full_step if full else self.plain_step
 
     def plain_step(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
@@ -121,6 +121,8 @@ class Loop:
         with t.precision.forward_context():
             out = t.forward(xb)
             loss = t.loss_fn(out, yb)
+            if t.distiller is not None:
+                loss = t.distiller.loss(out, xb, loss)
         if s.l1 or s.l2:
             loss = loss + self.penalty()
         t.optimizer.zero_grad(set_to_none=True)
@@ -185,6 +187,8 @@ class Loop:
         logs: dict[str, Any] = {"epoch": epoch + 1, **self.window.compute(scale)}
         if t.bundle.n_val and t.strategy.main:
             logs.update(t.evaluate("val"))
+        if t.distiller is not None:  # the two parts of the loss, plotted beside it
+            logs.update(t.distiller.logs())
         done = self.window.count
         logs.update(lr=t.optimizer.param_groups[0]["lr"], time_s=seconds,
                     samples_per_s=done / seconds if seconds > 0 else 0.0)

@@ -41,6 +41,7 @@ from .callbacks import (
     TerminateOnNaN,
 )
 from .checkpoint import load_checkpoint, save_checkpoint
+from .distill import Distiller, distiller_for
 from .loop import Loop
 from .metrics import EvalMeter, TrainWindow
 from .precision import Precision
@@ -132,6 +133,7 @@ class Trainer:
         self.step = 0  # optimizer steps over the whole run
         self.layer_stats: Any = None  # the run's LayerStatsProbe with training.layer_stats
         self.test_logs: dict[str, Any] = {}  # the final test's metrics, when it ran
+        self.distiller: Distiller | None = None  # the teacher, with training.distill
 
     # -- where this process stands in the run ---------------------------------------------
 
@@ -306,6 +308,7 @@ class Trainer:
         self.forward = self.model
         self.resolved = resolve_training(s)
         self.loss_fn = make_loss(self.resolved["loss"])
+        self.distiller = distiller_for(self)  # None unless training.distill is set
         params = [p for p in self.model.parameters() if p.requires_grad]
         if not params:
             raise TrainingError("the network has no trainable parameters (all frozen?)",

@@ -278,6 +278,8 @@ class Chart(QWidget):
         colours: dict[str, str] = {}
         for key, t in self.traces.items():
             r = self.readings.get(key)
+            if t.optional and not t.series.n:
+                continue
             value = "–" if r is None else number(r.smoothed)
             if r is not None and t.smoothing and number(r.raw) != value:
                 value += f" <span style='color:{self._dim}'>({number(r.raw)})</span>"

@@ -54,7 +54,11 @@ CURVES: dict[str, tuple[str, str, str, bool, bool]] = {
     "metric": ("metric", "train", "train", False, True),
     "val_metric": ("metric", "val", "val", False, True),
     "lr": ("lr", "lr", "lr", False, False),
+    # a distilled run's loss in its two parts (training.distill): shown only when logged
+    "distill_loss": ("loss", "teacher part", "teacher", False, True),
+    "label_loss": ("loss", "label part", "labels", False, True),
 }
+OPTIONAL = ("distill_loss", "label_loss")
 X_CHOICES = (("step", "Step"), ("epoch", "Epoch"), ("time", "Wall time"))
 
 
@@ -121,7 +125,7 @@ class Dashboard(QWidget):
         for key, (where, label, role, smooth, markers) in CURVES.items():
             self.traces[key] = self.charts[where].add(key, Trace(
                 self.plots[where], label, role_colour(role, pal), smooth=smooth,
-                markers=markers, weight=self.weight))
+                markers=markers, weight=self.weight, optional=key in OPTIONAL))
         self.curves: dict[str, pg.PlotDataItem] = {k: t.raw_item for k, t in self.traces.items()}
         self.series: dict[str, Series] = {k: t.series for k, t in self.traces.items()}
         self.overlays: dict[str, list[tuple[str, str]]] = {}  # run → its (chart, key)s
@@ -217,7 +221,8 @@ class Dashboard(QWidget):
         step = e * self._steps_per_epoch if self._steps_per_epoch else self._last_step
         now = self.elapsed()
         for key, src in (("loss", "loss"), ("val_loss", "val_loss"),
-                         ("metric", self.metric_name), ("val_metric", f"val_{self.metric_name}")):
+                         ("metric", self.metric_name), ("val_metric", f"val_{self.metric_name}"),
+                         ("distill_loss", "distill_loss"), ("label_loss", "label_loss")):
             v = logs.get(src)
             if isinstance(v, float | int) and math.isfinite(v):
                 self.traces[key].append(float(v), step, e, now)

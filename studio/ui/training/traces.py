@@ -26,6 +26,8 @@ MARKERS_UP_TO = 60
 _HUES = {  # role: (light theme, dark theme)
     "step": ("#1f77b4", "#5aa9e6"), "train": ("#2a9d3a", "#5fd068"),
     "val": ("#e8710a", "#ffa04d"), "lr": ("#8757c7", "#b994ec"),
+    # the two parts of a distilled run's loss
+    "teacher": ("#b8860b", "#e6c35c"), "labels": ("#5f7d8c", "#a7c0cd"),
 }
 _RUN_HUES = (("#d62728", "#ff6b6b"), ("#0fa3b1", "#4dd8e6"), ("#8c564b", "#c99a8c"),
              ("#d44fb0", "#f39ad6"), ("#9a9b14", "#d6d64a"), ("#5c5c5c", "#b8b8b8"),
@@ -88,8 +90,10 @@ class Trace:
 
     def __init__(self, plot: pg.PlotItem, label: str, colour: QColor, *, smooth: bool = True,
                  markers: bool = False, dashed: bool = False, width: float = 2.0,
-                 run: str | None = None, weight: float = 0.0) -> None:
+                 run: str | None = None, weight: float = 0.0, optional: bool = False
+                 ) -> None:
         self.plot, self.label, self.colour, self.run = plot, label, colour, run
+        self.optional = optional  # kept out of the legend until it has a point
         self.markers, self.dashed, self.width = markers, dashed, width
         self.series = Series(axes=len(AXES))
         self.smoothed = Series(axes=len(AXES)) if smooth else None

@@ -1,0 +1,134 @@
+"""Knowledge distillation (``training.distill``): a trained teacher's softened outputs teach the
+network being trained, as Hinton, Vinyals and Dean (2015) describe.
+
+The loss is ``alpha · T² · KL(softmax(teacher / T) ‖ softmax(student / T)) + (1 − alpha) ·
+the ordinary loss``: the T² keeps the soft part's gradients the size of the hard part's when T
+changes. The teacher is another run's weights file, which carries the project that built it:
+it runs frozen, in eval mode, on the same batches. Both parts are logged every epoch
+(``distill_loss`` and ``label_loss``) and plotted beside the loss.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from studio.core.errors import StudioError, TrainingError
+from studio.core.project import Project
+
+WHERE = "training.distill.teacher"
+
+
+def teacher_project(path: Path) -> Project:
+    """The project a run's weights file (``.safetensors``) or checkpoint (``.ckpt``) carries."""
+    from .checkpoint import embedded_project, load_checkpoint, load_weights
+
+    if not path.is_file():
+        raise TrainingError(f"the teacher's weights are not there: {path}", WHERE)
+    try:
+        if path.suffix == ".ckpt":
+            text = load_checkpoint(path).get("project")
+            if not isinstance(text, str):
+                raise TrainingError("this checkpoint carries no project", WHERE)
+            return Project.loads(text, source=f"{path} (its project)")
+        _, meta = load_weights(path)
+        return embedded_project(meta, path)
+    except StudioError as exc:
+        raise TrainingError(f"the teacher cannot be read: {exc.message}", WHERE) from None
+
+
+def load_teacher(path: Path, student: Any, device: torch.device
+                 ) -> tuple[nn.Module, tuple[int, ...]]:
+    """The teacher's network with its weights, frozen and in eval mode on ``device``, and the
+    shape it reads samples in, once it is known to read the student's samples (in any shape)
+    and answer with as many outputs."""
+    from studio.core.build import build_module
+    from studio.core.shapes import analyze
+
+    from .transfer import load_exact, read_state
+
+    project = teacher_project(path)
+    mine, theirs = student.analysis, analyze(project.graph)
+    if theirs.errors or theirs.output is None:
+        raise TrainingError("the teacher's own project does not build", WHERE)
+    shape = [mine.nodes[i].shape for i in mine.inputs]
+    their_shape = [theirs.nodes[i].shape for i in theirs.inputs]
+    if len(shape) != 1 or len(their_shape) != 1 or \
+            math.prod(shape[0] or ()) != math.prod(their_shape[0] or ()):
+        raise TrainingError(f"the teacher reads samples of {[list(s or ()) for s in their_shape]}"
+                            f", this network {[list(s or ()) for s in shape]}: distillation "
+                            "needs the same samples (a CNN may teach an MLP that reads them "
+                            "flat)", WHERE)
+    out, their_out = mine.nodes[mine.output].shape, theirs.nodes[theirs.output].shape
+    if out != their_out:
+        raise TrainingError(f"the teacher answers with {list(their_out or ())} outputs, this "
+                            f"network with {list(out or ())}: distillation compares the two",
+                            WHERE)
+    model = build_module(project.graph, analysis=theirs, for_loading=True)
+    load_exact(model, read_state(path), str(path))
+    model.to(device).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model, tuple(their_shape[0] or ())
+
+
+def check_task(task: str, outputs: int) -> None:
+    if task != "classification" or outputs < 2:
+        raise TrainingError("distillation softens class scores: it needs a classifier with "
+                            "two or more outputs (not a regression, nor one logit)",
+                            "training.distill")
+
+
+class Distiller:
+    """The teacher and the mixed loss, with the epoch's mean of each part."""
+
+    def __init__(self, teacher: nn.Module, temperature: float, alpha: float,
+                 device: torch.device, shape: tuple[int, ...] = (-1,)) -> None:
+        self.teacher, self.t, self.alpha = teacher, float(temperature), float(alpha)
+        self.shape = shape  # a sample as the teacher reads it
+        self.device = device
+        self.reset()
+
+    def reset(self) -> None:
+        # device tensors: adding to them never waits for the GPU
+        self.soft = torch.zeros((), device=self.device)
+        self.hard = torch.zeros((), device=self.device)
+        self.n = 0
+
+    def loss(self, out: torch.Tensor, xb: torch.Tensor, hard: torch.Tensor) -> torch.Tensor:
+        """The mixed loss of one batch; ``hard`` is the ordinary loss already computed."""
+        with torch.no_grad():  # the samples as the teacher reads them (e.g. unflattened)
+            target = self.teacher(xb.reshape(len(xb), *self.shape)).float()
+        t = self.t
+        soft = F.kl_div(F.log_softmax(out.float() / t, dim=-1), F.log_softmax(target / t, dim=-1),
+                        reduction="batchmean", log_target=True) * (t * t)
+        self.soft += soft.detach()
+        self.hard += hard.detach().float()
+        self.n += 1
+        return self.alpha * soft + (1.0 - self.alpha) * hard
+
+    def logs(self) -> dict[str, float]:
+        """The epoch's means of the two parts (then starts counting the next epoch)."""
+        n = max(1, self.n)
+        out = {"distill_loss": float(self.soft) / n, "label_loss": float(self.hard) / n}
+        self.reset()
+        return out
+
+
+def distiller_for(trainer: Any) -> Distiller | None:
+    """The run's distiller when ``training.distill`` is set (None otherwise)."""
+    from .transfer import resolve
+
+    spec = trainer.settings.distill
+    if spec is None:
+        return None
+    out = trainer.analysis.nodes[trainer.analysis.output].shape
+    check_task(trainer.bundle.task, int(out[-1]) if out else 0)
+    path = resolve(spec.teacher, trainer.base_dir)
+    teacher, shape = load_teacher(path, trainer, trainer.device)
+    return Distiller(teacher, spec.temperature, spec.alpha, trainer.device, shape)
