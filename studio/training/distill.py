@@ -42,21 +42,17 @@ def teacher_project(path: Path) -> Project:
         raise TrainingError(f"the teacher cannot be read: {exc.message}", WHERE) from None
 
 
-def load_teacher(path: Path, student: Any, device: torch.device
-                 ) -> tuple[nn.Module, tuple[int, ...]]:
-    """The teacher's network with its weights, frozen and in eval mode on ``device``, and the
-    shape it reads samples in, once it is known to read the student's samples (in any shape)
-    and answer with as many outputs."""
-    from studio.core.build import build_module
+def check_teacher(path: Path, student: Any) -> tuple[Project, tuple[int, ...]]:
+    """The teacher's project and the shape it reads samples in, once it is known to read the
+    student's samples (in any shape) and answer with as many outputs; ``student`` is the
+    student's shape analysis. The window asks this before setting a teacher."""
     from studio.core.shapes import analyze
 
-    from .transfer import load_exact, read_state
-
     project = teacher_project(path)
-    mine, theirs = student.analysis, analyze(project.graph)
+    theirs = analyze(project.graph)
     if theirs.errors or theirs.output is None:
         raise TrainingError("the teacher's own project does not build", WHERE)
-    shape = [mine.nodes[i].shape for i in mine.inputs]
+    shape = [student.nodes[i].shape for i in student.inputs]
     their_shape = [theirs.nodes[i].shape for i in theirs.inputs]
     if len(shape) != 1 or len(their_shape) != 1 or \
             math.prod(shape[0] or ()) != math.prod(their_shape[0] or ()):
@@ -64,17 +60,29 @@ def load_teacher(path: Path, student: Any, device: torch.device
                             f", this network {[list(s or ()) for s in shape]}: distillation "
                             "needs the same samples (a CNN may teach an MLP that reads them "
                             "flat)", WHERE)
-    out, their_out = mine.nodes[mine.output].shape, theirs.nodes[theirs.output].shape
+    out, their_out = student.nodes[student.output].shape, theirs.nodes[theirs.output].shape
     if out != their_out:
         raise TrainingError(f"the teacher answers with {list(their_out or ())} outputs, this "
                             f"network with {list(out or ())}: distillation compares the two",
                             WHERE)
-    model = build_module(project.graph, analysis=theirs, for_loading=True)
+    return project, tuple(their_shape[0] or ())
+
+
+def load_teacher(path: Path, student: Any, device: torch.device
+                 ) -> tuple[nn.Module, tuple[int, ...]]:
+    """The teacher's network with its weights, frozen and in eval mode on ``device``, and the
+    shape it reads samples in (see :func:`check_teacher`)."""
+    from studio.core.build import build_module
+
+    from .transfer import load_exact, read_state
+
+    project, shape = check_teacher(path, student.analysis)
+    model = build_module(project.graph, for_loading=True)
     load_exact(model, read_state(path), str(path))
     model.to(device).eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    return model, tuple(their_shape[0] or ())
+    return model, shape
 
 
 def check_task(task: str, outputs: int) -> None:

@@ -38,6 +38,7 @@ from studio.core.graph import Node
 from studio.core.params import ParamSpec, Schema
 from studio.core.settings import (
     DataSettings,
+    Distill,
     EarlyStopping,
     LayerStats,
     TrainingSettings,
@@ -67,6 +68,8 @@ class Inspector(QScrollArea):
     devices: list[str] = ["auto", "cpu"]  # noqa: RUF012 - shared: filled once torch loads
     #: a field's right-click ▸ Sweep this…: (path, spec, current value)
     sweep_requested = Signal(str, object, object)
+    #: "Choose Teacher…" pressed: the window asks for a run's weights and checks them
+    teacher_requested = Signal()
 
     def __init__(self, editor: Editor) -> None:
         super().__init__()
@@ -260,6 +263,7 @@ class Inspector(QScrollArea):
                                                  t.model_dump())
         for name, model in (("early_stopping", EarlyStopping), ("layer_stats", LayerStats)):
             self._optional_group(tf, name, model, getattr(t, name))
+        self._teacher_rows(tf, t.distill)
         if t.init_weights:
             row = QWidget()
             h = QHBoxLayout(row)
@@ -368,6 +372,38 @@ class Inspector(QScrollArea):
             sub.committed.connect(lambda n, v: self._set(
                 "training", name, {**value.model_dump(), n: v}))
             form.addRow(indented(sub))
+
+    def _teacher_rows(self, form: QFormLayout, distill: Distill | None) -> None:
+        """Distillation: a button to choose the teacher; once chosen, its file (Change…,
+        Clear) and the temperature and alpha."""
+        row = QWidget()
+        h = QHBoxLayout(row)
+        h.setContentsMargins(0, 0, 0, 0)
+        if distill is not None:
+            name = QLabel(Path(distill.teacher).name)
+            name.setToolTip(distill.teacher)
+            h.addWidget(name, 1)
+        choose = QPushButton("Change…" if distill is not None else "Choose Teacher…")
+        choose.setToolTip("Learn from a trained network's softened class scores as well as "
+                          "from the labels (knowledge distillation): pick another run's "
+                          "model.safetensors or checkpoint")
+        choose.clicked.connect(self.teacher_requested)
+        h.addWidget(choose)
+        self.teacher_button = choose
+        if distill is None:
+            h.addStretch(1)
+            form.addRow(label_text("distill"), row)
+            return
+        clear = QPushButton("Clear")
+        clear.setToolTip("train on the labels alone")
+        clear.clicked.connect(lambda: self._set("training", "distill", None))
+        h.addWidget(clear)
+        form.addRow("teacher", row)
+        sub = ParamForm(Schema(tuple(setting_specs(Distill, ["temperature", "alpha"]))),
+                        distill.model_dump())
+        sub.committed.connect(lambda n, v: self._set(
+            "training", "distill", {**distill.model_dump(), n: v}))
+        form.addRow(indented(sub))
 
     def _text(self, form: QFormLayout, name: str, value: str, tip: str) -> QLineEdit:
         edit = QLineEdit(value)

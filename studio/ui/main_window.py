@@ -30,6 +30,7 @@ from studio.core.project import Project, default_sample, sample_header, sample_p
 from studio.core.shapes import Analysis, analyze
 
 from .canvas import CanvasScene
+from .controllers.compress import CompressController
 from .controllers.editing import EditingController
 from .controllers.files import FilesController
 from .controllers.recovery import RecoveryController
@@ -89,6 +90,7 @@ class MainWindow(QMainWindow):
         self.editing = EditingController(self)
         self.runs = RunsController(self)
         self.sweeps = SweepController(self)
+        self.compress = CompressController(self)
         self.recovery = RecoveryController(self)
         self._docks()
         self._actions()
@@ -170,6 +172,8 @@ class MainWindow(QMainWindow):
         self.act_lr_find = self._action("Find &Learning Rate…", rc.find_learning_rate,
                                         "Ctrl+Shift+L")
         self.act_sweep = self._action("S&weep", self.sweeps.start, "Ctrl+F5")
+        self.act_compress = self._action("&Compress…", self.compress.open_dialog, "Ctrl+Shift+K")
+        self.act_teacher = self._action("Learn From a &Teacher…", self.compress.choose_teacher)
         self.act_sweep.setStatusTip("Run the project's hyperparameter sweep (add fields with "
                                     "right-click ▸ Sweep this… in the inspector)")
         self.act_stop_sweep = self._action("Stop Swee&p", self.sweeps.stop)
@@ -218,6 +222,9 @@ class MainWindow(QMainWindow):
         run.addAction(self.act_stop_sweep)
         run.addSeparator()
         run.addAction(self.act_show_training)
+        model = mb.addMenu("&Model")
+        model.addAction(self.act_compress)
+        model.addAction(self.act_teacher)
         self.run_where = run.addMenu("Run &Where")
         self.run_where_group = QActionGroup(self)
         for n, text in RUN_WHERE:
@@ -327,6 +334,7 @@ class MainWindow(QMainWindow):
             self.view.setScene(self.scene)  # the view follows its new scene
         self.inspector = Inspector(self.editor)
         self.inspector.sweep_requested.connect(self.sweeps.add_field)
+        self.inspector.teacher_requested.connect(self.compress.choose_teacher)
         self.inspector_dock.setWidget(self.inspector)
         g = self.editor.graph
         for sig in (g.node_added, g.node_removed, g.node_changed, g.edge_added, g.edge_removed):
