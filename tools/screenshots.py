@@ -4,8 +4,9 @@ Run: python tools/screenshots.py [--out docs/images]
 Opens the default sample in Design (a layer selected, fitted), then trains the MNIST MLP sample
 for real in the window (an earlier run first, checked in the runs list so it is overlaid) and
 grabs the Train view during the run and the Evaluate view after it; then trains the default
-sample for one epoch and grabs the Explain tab (Grad-CAM on a three, conv1's feature maps).
-Writes ``{design,train,evaluate,explain}-{light,dark}.png``.
+sample for one epoch and grabs the Explain tab (Grad-CAM on a three, conv1's feature maps), and
+the Compress dialog after pruning half its channels. Writes
+``{design,train,evaluate,explain,compress}-{light,dark}.png`` (``--only NAME`` for some).
 """
 
 from __future__ import annotations
@@ -113,16 +114,44 @@ def shoot_explain(app: QApplication, theme: str, out: Path) -> None:
     w.close()
 
 
+def shoot_compress(app: QApplication, theme: str, out: Path) -> None:
+    w = window(app, theme)
+    w.runs.set_run_processes(0)
+    w.editor.set_setting("training", "epochs", 2)
+    w.runs.train()
+    wait(app, lambda: w.runs.last_result is not None)
+    w.compress.open_dialog()
+    d = w.compress.dialog
+    assert d is not None
+    d.method.setCurrentIndex(d.method.findData("prune-structured"))
+    d.amount.setValue(50)
+    d.finetune.setValue(1)
+    done: list[object] = []
+    d.finished_work.connect(lambda ok, text: done.append((ok, text)))
+    d.start()
+    wait(app, lambda: bool(done))
+    d.resize(640, 520)
+    settle(app, 0.5)
+    d.grab().save(str(out / f"compress-{theme}.png"))
+    d.close()
+    w.editor.stack.setClean()
+    w.close()
+
+
+SHOTS = {"main": shoot, "explain": shoot_explain, "compress": shoot_compress}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=DOCS)
+    ap.add_argument("--only", choices=sorted(SHOTS), action="append")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     app = QApplication([])
     for theme in ("light", "dark"):
-        shoot(app, theme, args.out)
-        shoot_explain(app, theme, args.out)
-        print(f"wrote {args.out}/{{design,train,evaluate,explain}}-{theme}.png", flush=True)
+        for name in args.only or list(SHOTS):
+            SHOTS[name](app, theme, args.out)
+        print(f"wrote {args.out} ({theme})", flush=True)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,8 @@ from studio.training.callbacks import Callback
 from . import ExportError
 from .measure import latency_pair, metric_logs, network_figures, ratio_note, sizes
 
-FILES = ("project.studio.json", "model.safetensors", "report.json")
+#: what the folder holds; summary.json makes it read as a run in the window's runs list
+FILES = ("project.studio.json", "model.safetensors", "report.json", "summary.json")
 FINETUNE = "finetune"  # the fine-tuning run's folder inside the output folder
 #: module attributes that are node params too (the catalog mirrors torch's arguments)
 WIDTHS = ("out_channels", "out_features", "groups", "hidden_size", "embed_dim")
@@ -93,6 +94,11 @@ def prune(project: Project, weights: Path, out_dir: Path, amount: float, *,
                      per_layer, finetune_epochs)
     report["onnx_check"] = _onnx_check(new, target, base)
     atomic_write(out_dir / "report.json", (json.dumps(report, indent=2) + "\n").encode())
+    what = f"{report['method']} pruning of {amount:.0%}"
+    atomic_write(out_dir / "summary.json", json.dumps(
+        {"status": "pruned", "message": what, "epochs": finetune_epochs,
+         "logs": {k: v for k, v in report["after"].items() if k.startswith(("val_", "test_"))}},
+        indent=2).encode())
     return report
 
 

@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -95,18 +94,20 @@ class CompressDialog(QDialog):
         self.method = QComboBox()
         for key, text in METHODS:
             self.method.addItem(text, key)
-        self.amount = QDoubleSpinBox()
-        self.amount.setRange(0.05, 0.95)
-        self.amount.setSingleStep(0.05)
-        self.amount.setValue(0.5)
+        self.amount = QSpinBox()
+        self.amount.setRange(5, 95)
+        self.amount.setSingleStep(5)
+        self.amount.setValue(50)
+        self.amount.setSuffix(" %")
         self.amount.setToolTip("The share of weights (or channels) removed")
         self.per_layer = QCheckBox("the same share in every layer")
         self.per_layer.setToolTip("Unchecked: the smallest weights of the whole network go, "
                                   "so some layers lose more than others")
         self.finetune = QSpinBox()
         self.finetune.setRange(0, 1000)
+        self.finetune.valueChanged.connect(
+            lambda v: self.finetune.setSuffix(" epoch" if v == 1 else " epochs"))
         self.finetune.setValue(2)
-        self.finetune.setSuffix(" epochs")
         self.finetune.setToolTip("Train the pruned network this many more epochs with the "
                                  "project's settings (0: not at all)")
         self.calibration = QSpinBox()
@@ -160,7 +161,7 @@ class CompressDialog(QDialog):
         self.out: Path | None = None
         self.report: dict[str, Any] | None = None
         self._method_changed()
-        self.resize(620, 300)
+        self.resize(660, 640)  # the whole table, at a laptop's 768 pixels
 
     # -- choosing -------------------------------------------------------------------------
 
@@ -188,11 +189,11 @@ class CompressDialog(QDialog):
             return weights.parent / f"{weights.stem}-int8-{stamp}.onnx"
         kind = "channels" if self.method.currentData() == "prune-structured" else "weights"
         folder = self.runs_dir or weights.parent.parent
-        return folder / f"{stem}-pruned-{kind}-{self.amount.value():.0%}-{stamp}"
+        return folder / f"{stem}-{kind}-pruned-{self.amount.value()}-{stamp}"
 
     def command(self) -> list[str]:
         snapshot = Path(tempfile.mkdtemp(prefix="studio-compress-")) / "p.studio.json"
-        self.project.save(snapshot)
+        self.project.copy().save(snapshot)  # a copy: saving moves a project's own path
         self.out = self.destination()
         method = self.method.currentData()
         args = ["-m", "studio", "quantize" if method == "quantize" else "prune", str(snapshot),
@@ -200,7 +201,7 @@ class CompressDialog(QDialog):
         if method == "quantize":
             args += ["--calibration", str(self.calibration.value())]
         else:
-            args += ["--amount", f"{self.amount.value():g}",
+            args += ["--amount", f"{self.amount.value() / 100:g}",
                      "--finetune-epochs", str(self.finetune.value())]
             if method == "prune-structured":
                 args.append("--structured")

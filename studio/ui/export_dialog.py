@@ -152,7 +152,7 @@ class ExportDialog(QDialog):
 
     def command(self) -> list[str]:
         self._snapshot = Path(tempfile.mkdtemp(prefix="studio-export-")) / "p.studio.json"
-        self.project.save(self._snapshot)
+        self.project.copy().save(self._snapshot)  # a copy: saving moves a project's path
         args = ["-m", "studio", "export", str(self._snapshot), "--format",
                 self.format.currentData(), "--out", self.out.text().strip(),
                 "--opset", str(self.opset.value())]

@@ -67,7 +67,7 @@ def test_structured_pruning_shrinks_add_and_concat_into_a_new_project(branchy, t
     printed = capsys.readouterr().out
     assert "pruned structured 0.5 (global)" in printed and "macs" in printed
     assert sorted(p.name for p in out.iterdir()) == ["model.safetensors", "project.studio.json",
-                                                      "report.json"]
+                                                      "report.json", "summary.json"]
     new = Project.load(out / "project.studio.json")
     old = Project.load(path)
     width = {n: new.graph.nodes[n].params.get("out_channels") for n in ("stem", "a", "side")}

@@ -43,7 +43,7 @@ def test_a_run_is_pruned_and_quantized_from_the_dialog(qtbot, tmp_path) -> None:
     assert d is not None and d.isVisible() and d.weights.count() >= 1
     assert d.weights.currentText().endswith(("best.ckpt", "model.safetensors"))
     d.method.setCurrentIndex(d.method.findData("prune-structured"))
-    d.amount.setValue(0.5)
+    d.amount.setValue(50)
     d.finetune.setValue(1)
     assert not d.calibration.isEnabled() and d.amount.isEnabled()
     with qtbot.waitSignal(d.finished_work, timeout=180_000) as got:
