@@ -130,7 +130,6 @@ def shoot_compress(app: QApplication, theme: str, out: Path) -> None:
     d.finished_work.connect(lambda ok, text: done.append((ok, text)))
     d.start()
     wait(app, lambda: bool(done))
-    d.resize(640, 520)
     settle(app, 0.5)
     d.grab().save(str(out / f"compress-{theme}.png"))
     d.close()

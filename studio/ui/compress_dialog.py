@@ -50,6 +50,10 @@ ROWS = (("params", "parameters", "count"), ("nonzero_params", "non-zero weights"
         ("latency_ms_batch64", "latency, batch 64 (ms)", "ms"))
 
 
+#: the metrics shown (the report holds every one the project logs)
+METRICS = ("loss", "accuracy", "f1", "mae", "rmse", "r2")
+
+
 def _human(value: float, how: str) -> str:
     if how == "count":
         return f"{int(value):,}"
@@ -134,6 +138,8 @@ class CompressDialog(QDialog):
         self.table.setHorizontalHeaderLabels(["before", "after", "change"])
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setDefaultSectionSize(
+            self.fontMetrics().height() + 8)  # the whole table without scrolling
         self.table.hide()
         self.notes = QLabel()
         self.notes.setWordWrap(True)
@@ -253,7 +259,8 @@ class CompressDialog(QDialog):
         self.report = r
         before, after = (r["fp32"], r["int8"]) if "int8" in r else (r["before"], r["after"])
         rows = [(key, label, how) for key, label, how in ROWS if key in before and key in after]
-        for key in sorted(k for k in after if k.startswith(("val_", "test_")) and k in before):
+        for key in sorted(k for k in after if k.startswith(("val_", "test_")) and k in before
+                          and k.split("_", 1)[1] in METRICS):
             rows.append((key, key.replace("_", " "), "metric"))
         self.table.setRowCount(len(rows))
         self.table.setVerticalHeaderLabels([label for _, label, _ in rows])
@@ -269,7 +276,8 @@ class CompressDialog(QDialog):
             self.status.setText(f"✓ int8 ({r['mode']}) → {self.out}")
         else:
             self.status.setText(f"✓ {r['method']} pruning of {r['amount']:.0%} → {self.out}"
-                                + (f", fine-tuned {r['finetune_epochs']} epochs"
+                                + (f", fine-tuned {r['finetune_epochs']} epoch"
+                                   f"{'' if r['finetune_epochs'] == 1 else 's'}"
                                    if r["finetune_epochs"] else ""))
             self.btn_open.show()
         notes = list(r.get("notes", []))
