@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
@@ -27,7 +28,9 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -374,30 +377,40 @@ class Inspector(QScrollArea):
             form.addRow(indented(sub))
 
     def _teacher_rows(self, form: QFormLayout, distill: Distill | None) -> None:
-        """Distillation: a button to choose the teacher; once chosen, its file (Change…,
-        Clear) and the temperature and alpha."""
+        """Distillation: a button to choose the teacher; once chosen, its file (change it,
+        clear it) and the temperature and alpha."""
         row = QWidget()
         h = QHBoxLayout(row)
         h.setContentsMargins(0, 0, 0, 0)
-        if distill is not None:
-            name = QLabel(Path(distill.teacher).name)
-            name.setToolTip(distill.teacher)
-            h.addWidget(name, 1)
-        choose = QPushButton("Change…" if distill is not None else "Choose Teacher…")
-        choose.setToolTip("Learn from a trained network's softened class scores as well as "
-                          "from the labels (knowledge distillation): pick another run's "
-                          "model.safetensors or checkpoint")
-        choose.clicked.connect(self.teacher_requested)
-        h.addWidget(choose)
-        self.teacher_button = choose
+        tip = ("Learn from a trained network's softened class scores as well as from the "
+               "labels (knowledge distillation): pick another run's model.safetensors or "
+               "checkpoint")
+        self.teacher_button: QAbstractButton
         if distill is None:
+            choose = QPushButton("Choose Teacher…")
+            choose.setToolTip(tip)
+            choose.clicked.connect(self.teacher_requested)
+            h.addWidget(choose)
             h.addStretch(1)
+            self.teacher_button = choose
             form.addRow(label_text("distill"), row)
             return
-        clear = QPushButton("Clear")
-        clear.setToolTip("train on the labels alone")
+        path = Path(distill.teacher)
+        name = QLabel(f"{path.parent.name}/{path.name}" if path.parent.name else path.name)
+        name.setToolTip(distill.teacher)
+        name.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        h.addWidget(name, 1)
+        change = QToolButton()
+        change.setText("…")
+        change.setToolTip("Another teacher. " + tip)
+        change.clicked.connect(self.teacher_requested)
+        clear = QToolButton()
+        clear.setText("✕")
+        clear.setToolTip("No teacher: train on the labels alone")
         clear.clicked.connect(lambda: self._set("training", "distill", None))
+        h.addWidget(change)
         h.addWidget(clear)
+        self.teacher_button, self.teacher_clear = change, clear
         form.addRow("teacher", row)
         sub = ParamForm(Schema(tuple(setting_specs(Distill, ["temperature", "alpha"]))),
                         distill.model_dump())

@@ -89,7 +89,8 @@ def test_a_teacher_is_chosen_in_the_inspector_and_both_loss_parts_are_plotted(
     w.inspector.teacher_button.click()
     distill = w.project.training.distill
     assert distill is not None and distill.teacher == "teacher.safetensors"  # relative
-    qtbot.waitUntil(lambda: w.inspector.teacher_button.text() == "Change…")  # rebuilt
+    qtbot.waitUntil(lambda: w.inspector.teacher_button.text() == "…")  # rebuilt: the file
+    assert w.inspector.teacher_clear.isVisibleTo(w.inspector)
     w.editor.stack.undo()  # one undo step
     assert w.project.training.distill is None
     w.editor.stack.redo()
