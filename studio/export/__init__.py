@@ -19,6 +19,7 @@ import contextlib
 import importlib.util
 import io
 import json
+import math
 import os
 import sys
 import tempfile
@@ -104,7 +105,12 @@ def sample_inputs(project: Project, base_dir: Path | None, n: int = 16) -> tuple
             b = load_data(project.data, base_dir, project.training.seed)
             x = b.x_val if b.x_val is not None and len(b.x_val) else b.x_train
             if x is not None and len(x):
-                return [x[:n].float() if x.is_floating_point() else x[:n]], True
+                info = a.nodes[a.inputs[0]]  # as the trainer presents them to the Input
+                x = x[:n]
+                want = tuple(info.shape or ())
+                if want and tuple(x.shape[1:]) != want and x[0].numel() == math.prod(want):
+                    x = x.reshape(len(x), *want)
+                return [x.long() if info.dtype == "int64" else x.float()], True
         except (StudioError, OSError):
             pass
     g = torch.Generator().manual_seed(0)

@@ -49,10 +49,10 @@ def check_request(amount: float, out_dir: Path) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise ExportError("is a file; the result is a folder", str(out_dir))
     if out_dir.is_dir():
-        others = sorted(p.name for p in out_dir.iterdir() if p.name not in (*FILES, FINETUNE))
-        if others:
-            raise ExportError(f"the folder holds other files ({', '.join(others[:3])}); "
-                              "choose a new or empty folder", str(out_dir))
+        held = sorted(p.name for p in out_dir.iterdir())
+        if held:  # an earlier result too: a failure must be able to leave it as it was
+            raise ExportError(f"the folder holds files ({', '.join(held[:3])}); choose a new "
+                              "or empty folder", str(out_dir))
 
 
 def prune(project: Project, weights: Path, out_dir: Path, amount: float, *,
@@ -71,6 +71,29 @@ def prune(project: Project, weights: Path, out_dir: Path, amount: float, *,
         before_t = load_trained(project, weights, base, cpu=True)
     except StudioError as exc:
         raise ExportError(exc.message, exc.where) from None
+    existed = out_dir.exists()
+    try:
+        return _prune_into(project, weights, out_dir, amount, structured, per_layer,
+                           finetune_epochs, base, before_t)
+    except BaseException:  # nothing half-written is left: the folder is as it was (empty)
+        import shutil
+
+        if existed:
+            for path in out_dir.iterdir():
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+
+
+def _prune_into(project: Project, weights: Path, out_dir: Path, amount: float,
+                structured: bool, per_layer: bool, finetune_epochs: int, base: Path | None,
+                before_t: Any) -> dict[str, Any]:
+    from studio.training.loading import load_trained
+
     model = before_t.model.eval()
     example = _example(before_t)
     pruned = copy.deepcopy(model)
@@ -103,35 +126,41 @@ def prune(project: Project, weights: Path, out_dir: Path, amount: float, *,
 
 
 def _example(trainer: Any) -> Any:
-    """Two real samples (the dependency graph traces one forward pass)."""
-    b = trainer.bundle
-    x = b.x_val if b.files is None and len(b.x_val) else b.x_train
-    if b.files is not None or not len(x):
-        xb, _ = next(iter(trainer.split_batches("train", 2).epoch()))
-        return xb.cpu()
-    return x[:2].cpu()
+    """Two real samples as the network reads them (the dependency graph traces one forward
+    pass; token ids stay whole numbers)."""
+    xb, _ = next(iter(trainer.split_batches("val" if trainer.bundle.n_val else "train",
+                                            2).epoch()))
+    return xb.cpu()
 
 
 def _prunable(model: Any) -> list[tuple[str, Any]]:
+    """The layers structured pruning may shrink (their output width is a node param)."""
     import torch
 
     kinds = tuple(getattr(torch.nn, k) for k in PRUNABLE)
     return [(n, m) for n, m in model.named_children() if isinstance(m, kinds)]
 
 
+def _weights(model: Any) -> list[tuple[Any, str]]:
+    """Every weight matrix or kernel (two or more dimensions): convolutions, Linear layers,
+    recurrent and attention weights, embeddings; not biases or normalisation scales."""
+    return [(m, name) for m in model.modules()
+            for name, p in m.named_parameters(recurse=False) if p.dim() >= 2]
+
+
 def _unstructured(model: Any, amount: float, per_layer: bool) -> None:
     from torch.nn.utils import prune as tprune
 
-    targets = [(m, "weight") for _, m in _prunable(model)]
+    targets = _weights(model)
     if not targets:
-        raise ExportError("this network has no convolution or Linear layer to prune", "graph")
+        raise ExportError("this network has no weights to prune", "graph")
     if per_layer:
         for m, name in targets:
             tprune.l1_unstructured(m, name, amount=amount)  # type: ignore[no-untyped-call]
     else:
         tprune.global_unstructured(targets, pruning_method=tprune.L1Unstructured, amount=amount)
     for m, name in targets:
-        tprune.remove(m, name)  # type: ignore[no-untyped-call]  # permanent: plain weights with zeros, no masks left behind
+        tprune.remove(m, name)  # type: ignore[no-untyped-call]  # permanent
 
 
 def _structured(project: Project, model: Any, example: Any, amount: float,
@@ -146,8 +175,8 @@ def _structured(project: Project, model: Any, example: Any, amount: float,
 
     a = analyze(project.graph)
     children = dict(model.named_children())
-    keep = {a.output} if a.output else set()
     prunable = {n for n, _ in _prunable(model)}
+    keep = _output_layers(project, a.output, prunable)
     ignored = [m for n, m in children.items()
                if n in keep or (n not in prunable and any(p.dim() > 1 for p in m.parameters()))]
     if not prunable - keep:
@@ -157,12 +186,33 @@ def _structured(project: Project, model: Any, example: Any, amount: float,
         pruner = tp.pruner.MetaPruner(model, example, importance=tp.importance.
                                       MagnitudeImportance(p=2), pruning_ratio=amount,
                                       global_pruning=not per_layer, ignored_layers=ignored)
+        before = sum(p.numel() for p in model.parameters())
         with torch.no_grad():
             pruner.step()
     except Exception as exc:  # the library raises many types; the user needs one line
         raise ExportError(f"structured pruning failed in Torch-Pruning: "
                           f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}",
                           "graph") from None
+    if sum(p.numel() for p in model.parameters()) == before:
+        raise ExportError(f"nothing was removed: at {amount:.0%}{' per layer' if per_layer else ''}"
+                          " a layer would lose all its channels, which Torch-Pruning refuses; "
+                          "ask for less", "--amount")
+
+
+def _output_layers(project: Project, output: str | None, prunable: set[str]) -> set[str]:
+    """The layers whose width is the network's output width: the output node and, behind
+    parameter-free nodes (Softmax, Dropout, Flatten…), the layers that feed it."""
+    if output is None:
+        return set()
+    keep, todo = set(), [output]
+    while todo:
+        nid = todo.pop()
+        if nid in keep:
+            continue
+        keep.add(nid)
+        if nid not in prunable:
+            todo += project.graph.predecessors(nid)
+    return keep
 
 
 def _project_for(project: Project, model: Any, example: Any) -> Project:
@@ -208,13 +258,19 @@ def _project_for(project: Project, model: Any, example: Any) -> Project:
 
 
 def _absolute_paths(project: Project, base: Path | None) -> None:
-    """Data paths relative to the original project would not resolve from the new folder."""
+    """Data and teacher paths relative to the original project would not resolve from the
+    new folder."""
+    if base is None:
+        return
     opts = project.data.options
     for key in ("path", "root"):
         value = opts.get(key)
-        if isinstance(value, str) and value and base is not None \
-                and not Path(value).expanduser().is_absolute():
+        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
             opts[key] = str((base / value).resolve())
+    d = project.training.distill
+    if d is not None and not Path(d.teacher).expanduser().is_absolute():
+        project.training.distill = d.model_copy(update={"teacher": str((base / d.teacher)
+                                                                       .resolve())})
 
 
 def _save(target: Path, project: Project, model: Any, trainer: Any) -> None:
@@ -231,9 +287,10 @@ class _KeepZeros(Callback):
 
     def on_run_start(self, info: dict[str, Any]) -> None:
         model: Any = self.trainer.model
-        for _, m in _prunable(model):
-            mask = (m.weight.detach() != 0).to(m.weight.dtype)
-            m.weight.register_hook(lambda g, mask=mask: g * mask)
+        for m, name in _weights(model):
+            w = getattr(m, name)
+            mask = (w.detach() != 0).to(w.dtype)
+            w.register_hook(lambda g, mask=mask: g * mask)
 
 
 def _finetune(project: Project, weights: Path, run_dir: Path, epochs: int,
@@ -289,8 +346,9 @@ def _report(project: Project, new: Project, before_t: Any, after_t: Any, weights
         for key in WIDTHS:
             if key in old and node.resolved_params().get(key) != old[key]:
                 widths.setdefault(nid, {})[key] = [old[key], node.resolved_params()[key]]
-    total = sum(p.numel() for _, m in _prunable(after_m) for p in [m.weight])
-    zeros = sum(int((m.weight == 0).sum()) for _, m in _prunable(after_m))
+    mats = [getattr(m, name) for m, name in _weights(after_m)]
+    total = sum(w.numel() for w in mats)
+    zeros = sum(int((w == 0).sum()) for w in mats)
     return {
         "method": "structured" if structured else "unstructured",
         "scope": "per layer" if per_layer else "global", "amount": amount,

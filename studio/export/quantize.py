@@ -42,6 +42,19 @@ def check_request(out: Path, calibration: int) -> None:
         raise ExportError("is a folder; give a file name, e.g. model-int8.onnx", str(out))
     if calibration < 1:
         raise ExportError("calibration needs at least one sample", "--calibration")
+    report = Path(out).parent / "report.json"
+    if report.exists() and not _own_report(report, Path(out)):
+        raise ExportError(f"{report} holds another report, which report.json beside the int8 "
+                          "file would replace; write it into another folder", str(out))
+
+
+def _own_report(report: Path, out: Path) -> bool:
+    """Whether ``report`` is an earlier quantization's of the same file (replaced freely)."""
+    try:
+        data = json.loads(report.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and "int8" in data and data.get("file") == out.name
 
 
 def quantize(project: Project, weights: Path, out: Path,

@@ -60,12 +60,61 @@ def check_teacher(path: Path, student: Any) -> tuple[Project, tuple[int, ...]]:
                             f", this network {[list(s or ()) for s in shape]}: distillation "
                             "needs the same samples (a CNN may teach an MLP that reads them "
                             "flat)", WHERE)
+    kinds = [student.nodes[i].dtype for i in student.inputs]
+    their_kinds = [theirs.nodes[i].dtype for i in theirs.inputs]
+    if kinds != their_kinds:
+        raise TrainingError(f"the teacher reads {their_kinds[0]} samples, this network "
+                            f"{kinds[0]}: distillation needs the same samples", WHERE)
     out, their_out = student.nodes[student.output].shape, theirs.nodes[theirs.output].shape
     if out != their_out:
         raise TrainingError(f"the teacher answers with {list(their_out or ())} outputs, this "
                             f"network with {list(out or ())}: distillation compares the two",
                             WHERE)
     return project, tuple(their_shape[0] or ())
+
+
+def teacher_norm(path: Path) -> dict[str, Any] | None:
+    """The scaling the teacher's samples had in its run (None when the file does not say:
+    a checkpoint of an older Studio)."""
+    import json
+
+    from .checkpoint import load_checkpoint, load_weights
+
+    try:
+        if path.suffix == ".ckpt":
+            raw = load_checkpoint(path).get("norm")
+        else:
+            raw = load_weights(path)[1].get("studio.norm")
+        value = json.loads(raw) if isinstance(raw, str) else raw
+    except (StudioError, OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def rescale(mine: dict[str, Any], theirs: dict[str, Any] | None, values: int
+            ) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(a, b) with the teacher's input = the student's · a + b, per channel ([C, 1]) or per
+    value, undoing the student's scaling and applying the teacher's; None when both scale
+    alike. Samples are laid out channel first, so [N, C, -1] lines them up."""
+    theirs = theirs if theirs is not None else mine
+    if mine == theirs:
+        return None
+
+    def stats(norm: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        if not norm:
+            return torch.zeros(1), torch.ones(1)
+        return (torch.tensor(norm["mean"], dtype=torch.float32),
+                torch.tensor(norm["std"], dtype=torch.float32))
+
+    (m1, s1), (m2, s2) = stats(mine), stats(theirs)
+    n = max(len(m1), len(m2))
+    if any(len(t) not in (1, n) for t in (m1, m2)) or values % n:
+        raise TrainingError("the teacher's samples were scaled per channel or feature in a "
+                            "way this network's data cannot be matched to; train the "
+                            "teacher with the same data settings", WHERE)
+    a = (s1 / s2).expand(n).reshape(n, 1)
+    b = ((m1 - m2) / s2).expand(n).reshape(n, 1)
+    return a, b
 
 
 def load_teacher(path: Path, student: Any, device: torch.device
@@ -96,9 +145,12 @@ class Distiller:
     """The teacher and the mixed loss, with the epoch's mean of each part."""
 
     def __init__(self, teacher: nn.Module, temperature: float, alpha: float,
-                 device: torch.device, shape: tuple[int, ...] = (-1,)) -> None:
+                 device: torch.device, shape: tuple[int, ...] = (-1,),
+                 scale: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
         self.teacher, self.t, self.alpha = teacher, float(temperature), float(alpha)
         self.shape = shape  # a sample as the teacher reads it
+        #: the student's samples → the teacher's (its own normalisation), or None: the same
+        self.scale = None if scale is None else (scale[0].to(device), scale[1].to(device))
         self.device = device
         self.reset()
 
@@ -110,8 +162,12 @@ class Distiller:
 
     def loss(self, out: torch.Tensor, xb: torch.Tensor, hard: torch.Tensor) -> torch.Tensor:
         """The mixed loss of one batch; ``hard`` is the ordinary loss already computed."""
-        with torch.no_grad():  # the samples as the teacher reads them (e.g. unflattened)
-            target = self.teacher(xb.reshape(len(xb), *self.shape)).float()
+        with torch.no_grad():  # the samples as the teacher reads them (scale, shape)
+            x = xb
+            if self.scale is not None:
+                a, b = self.scale
+                x = (xb.float().reshape(len(xb), len(a), -1) * a + b).reshape(xb.shape)
+            target = self.teacher(x.reshape(len(x), *self.shape)).float()
         t = self.t
         soft = F.kl_div(F.log_softmax(out.float() / t, dim=-1), F.log_softmax(target / t, dim=-1),
                         reduction="batchmean", log_target=True) * (t * t)
@@ -139,4 +195,6 @@ def distiller_for(trainer: Any) -> Distiller | None:
     check_task(trainer.bundle.task, int(out[-1]) if out else 0)
     path = resolve(spec.teacher, trainer.base_dir)
     teacher, shape = load_teacher(path, trainer, trainer.device)
-    return Distiller(teacher, spec.temperature, spec.alpha, trainer.device, shape)
+    values = math.prod(trainer.bundle.sample_shape)
+    scale = rescale(trainer.bundle.norm, teacher_norm(path), values)
+    return Distiller(teacher, spec.temperature, spec.alpha, trainer.device, shape, scale)

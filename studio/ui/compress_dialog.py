@@ -186,13 +186,13 @@ class CompressDialog(QDialog):
             self.weights.setCurrentIndex(self.weights.count() - 1)
 
     def destination(self) -> Path:
-        """A new folder for a pruned project (in the runs folder), or an .onnx file beside
-        the weights for an int8 network."""
+        """A new folder for a pruned project (in the runs folder), or an .onnx file in a new
+        folder beside the weights for an int8 network."""
         weights = Path(str(self.weights.currentData()))
         stem = file_stem(self.project.path) if self.project.path else "untitled"
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        if self.method.currentData() == "quantize":
-            return weights.parent / f"{weights.stem}-int8-{stamp}.onnx"
+        if self.method.currentData() == "quantize":  # a folder of its own, for report.json
+            return weights.parent / f"int8-{weights.stem}-{stamp}" / "model-int8.onnx"
         kind = "channels" if self.method.currentData() == "prune-structured" else "weights"
         folder = self.runs_dir or weights.parent.parent
         return folder / f"{stem}-{kind}-pruned-{self.amount.value()}-{stamp}"

@@ -137,3 +137,30 @@ def test_bad_requests_fail_in_one_line(branchy, tmp_path, capsys) -> None:
     assert main([*args, "--amount", "0.3", "--out", str(busy)]) == 2
     assert "choose a new or empty folder" in capsys.readouterr().err
     assert (busy / "notes.txt").read_text() == "mine" and not (busy / "report.json").exists()
+
+
+def test_the_layer_behind_a_softmax_output_keeps_its_classes(tmp_path, capsys) -> None:
+    from tests.graphs import net
+
+    g = net(("input", "Input", {"shape": [1, 28, 28]}),
+            ("conv", "Conv2d", {"out_channels": 8, "kernel_size": 3}),
+            ("relu", "ReLU", {}), ("flat", "Flatten", {}),
+            ("hidden", "Linear", {"out_features": 32}), ("drop", "Dropout", {"p": 0.1}),
+            ("fc", "Linear", {"out_features": 10}), ("probs", "LogSoftmax", {"dim": 1}))
+    project = Project("softmaxed", g, DataSettings(dataset="mnist-5k", val_fraction=0.2),
+                      TrainingSettings(device="cpu", loss={"type": "NLLLoss"}))
+    path = project.save(tmp_path / "softmaxed.studio.json")
+    weights = tmp_path / "w.safetensors"
+    save_weights(weights, build_module(g, seed=1).state_dict(), {})
+    out = tmp_path / "small"
+    assert main(["prune", str(path), "--weights", str(weights), "--amount", "0.5",
+                 "--structured", "--out", str(out)]) == 0, capsys.readouterr().err
+    new = Project.load(out / "project.studio.json")
+    assert new.graph.nodes["fc"].params["out_features"] == 10  # behind LogSoftmax: kept
+    assert new.graph.nodes["hidden"].params["out_features"] < 32
+    # asking for more than any layer can give: refused, and nothing is left behind
+    capsys.readouterr()
+    failed = tmp_path / "failed"
+    assert main(["prune", str(path), "--weights", str(weights), "--amount", "0.99",
+                 "--structured", "--per-layer", "--out", str(failed)]) == 2
+    assert "nothing was removed" in capsys.readouterr().err and not failed.exists()

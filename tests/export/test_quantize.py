@@ -92,3 +92,33 @@ def test_bad_requests_fail_in_one_line(tmp_path, capsys) -> None:
     assert main(["quantize", str(tmp_path / "p.studio.json"), "--weights", "w.safetensors",
                  "--calibration", "0", "--out", str(tmp_path / "m.onnx")]) == 2
     assert "at least one sample" in capsys.readouterr().err
+
+
+def test_a_network_of_token_ids_is_quantized(tmp_path, capsys) -> None:
+    """Whole-number inputs reach the exporter and both sessions as whole numbers."""
+    from studio.core.build import build_module
+    from studio.training.checkpoint import save_weights
+
+    g = net(("x", "Input", {"shape": [64], "dtype": "int64"}),
+            ("emb", "Embedding", {"num_embeddings": 17, "embedding_dim": 4}),
+            ("flat", "Flatten", {}), ("out", "Linear", {"out_features": 10}))
+    project = Project("tokens", g, DataSettings(dataset="digits", normalize=False),
+                      TrainingSettings(device="cpu"))
+    path = project.save(tmp_path / "tokens.studio.json")
+    weights = tmp_path / "w.safetensors"
+    save_weights(weights, build_module(g, seed=1).state_dict(), {})
+    out = tmp_path / "q" / "tokens-int8.onnx"
+    assert main(["quantize", str(path), "--weights", str(weights), "--out", str(out)]) == 0, \
+        capsys.readouterr().err
+    r = json.loads((out.parent / "report.json").read_text())
+    assert r["mode"] == "dynamic" and r["int8"]["val_accuracy"] == pytest.approx(
+        r["fp32"]["val_accuracy"], abs=0.05)
+    # report.json is the quantization's: another report beside the file is not replaced
+    capsys.readouterr()
+    other = tmp_path / "mine" / "report.json"
+    other.parent.mkdir()
+    other.write_text('{"method": "structured"}')
+    assert main(["quantize", str(path), "--weights", str(weights), "--out",
+                 str(other.parent / "m.onnx")]) == 2
+    assert "holds another report" in capsys.readouterr().err
+    assert other.read_text() == '{"method": "structured"}'

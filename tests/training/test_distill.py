@@ -126,3 +126,20 @@ def test_a_cnn_teaches_an_mlp_that_reads_the_samples_flat(tmp_path) -> None:
     save_weights(other, build_module(wide.graph).state_dict(), {"studio.project": wide.dumps()})
     r = Trainer(_mlp(16, epochs=1, distill={"teacher": str(other)})).fit()
     assert r.status == "failed" and "reads samples of [[1, 9, 9]], this network [[64]]" in r.message
+
+
+def test_the_teacher_reads_samples_scaled_as_in_its_own_run() -> None:
+    """A student whose data is scaled otherwise (min-max, or not at all) hands the teacher
+    its samples as the teacher's run scaled them."""
+    from studio.data.bundle import load_data
+    from studio.training.distill import rescale
+
+    teacher = load_data(DataSettings(dataset="digits"), None, 0)  # standard scaling
+    for student_data in (DataSettings(dataset="digits", scaling="minmax"),
+                         DataSettings(dataset="digits", normalize=False)):
+        student = load_data(student_data, None, 0)
+        a, b = rescale(student.norm, teacher.norm, 64)
+        x = student.x_val.reshape(len(student.x_val), len(a), -1) * a + b
+        assert torch.allclose(x.reshape(teacher.x_val.shape), teacher.x_val, atol=1e-4)
+    assert rescale(teacher.norm, teacher.norm, 64) is None  # the same scaling: untouched
+    assert rescale(teacher.norm, None, 64) is None  # not known: taken as the same
