@@ -1,7 +1,9 @@
 """Pruning a trained network, with what it bought and cost measured (``studio prune``).
 
-Unstructured: the smallest weights of every convolution and Linear layer become zeros
-(``torch.nn.utils.prune``, globally or per layer, then made permanent). The network keeps its
+Unstructured: the smallest weights become zeros, over every weight matrix or kernel
+(convolutions, Linear, recurrent, attention and embedding weights; not biases or
+normalisation scales), globally or per layer, with ``torch.nn.utils.prune``, then made
+permanent. The network keeps its
 shape; the zeros show as sparsity and shrink the file only once it is compressed.
 
 Structured: whole channels and units go, chosen by Torch-Pruning's dependency graph, which
@@ -9,7 +11,8 @@ keeps coupled layers (a residual Add, a Concat, the BatchNorm after a convolutio
 after a Flatten) consistent. The result is a new project whose nodes carry the new widths
 (``out_channels``, ``out_features``) and its weights: never a pickled module. It must pass
 shape inference, give the pruned module's outputs when rebuilt from the project, and export
-to ONNX; otherwise nothing is written.
+to ONNX; otherwise nothing is written (the output folder must be new or empty, and is left
+so on any failure).
 
 Either can be fine-tuned for a few epochs; unstructured zeros stay zeros (their gradients are
 masked, which keeps them at zero under SGD, Adam and weight decay alike).
