@@ -42,9 +42,7 @@ class CompressController(QObject):
 
     def open_beside(self, path: Path) -> None:
         """A result in a window of its own, so the two can be compared side by side."""
-        from ..main_window import MainWindow
-
-        other = MainWindow(path, settings=self.window.settings)
+        other = type(self.window)(path, settings=self.window.settings)  # no import cycle
         other.show()
         self.beside.append(other)
 
