@@ -97,7 +97,7 @@ def test_a_teacher_is_chosen_in_the_inspector_and_both_loss_parts_are_plotted(
     _train(qtbot, w)
     traces = w.dashboard.traces
     assert traces["distill_loss"].series.n == 2 and traces["label_loss"].series.n == 2
-    assert "teacher part" in w.dashboard.charts["loss"].legend.text()
+    assert "teacher&nbsp;part" in w.dashboard.charts["loss"].legend.text()
 
     # a teacher that reads other samples is refused in words, and nothing changes
     other = Project.load(next(p for p in sample_paths() if p.name.startswith("mnist_mlp")))

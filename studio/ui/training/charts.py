@@ -286,11 +286,11 @@ class Chart(QWidget):
             line = "╺╸╺╸" if t.dashed else "━━"
             if t.run is None:
                 parts.append(f"<span style='color:{t.colour.name()}'>{line}</span>&nbsp;"
-                             f"{html.escape(t.label)}&nbsp;<b>{value}</b>")
+                             f"{_unbroken(t.label)}&nbsp;<b>{value}</b>")
             else:
                 runs.setdefault(t.run, []).append(
                     f"<span style='color:{t.colour.name()}'>{line}</span>&nbsp;"
-                    f"{html.escape(t.label)}&nbsp;<b>{value}</b>")
+                    f"{_unbroken(t.label)}&nbsp;<b>{value}</b>")
                 colours[t.run] = t.colour.name()
         for run, entries in runs.items():
             name = html.escape(run).replace("-", "-&#8203;")  # long names break at a dash
@@ -348,3 +348,9 @@ class ChartArea(QSplitter):
     def resizeEvent(self, event: QResizeEvent) -> None:
         self.arrange("grid" if event.size().height() >= self.STACK_FROM else "row")
         super().resizeEvent(event)
+
+
+def _unbroken(label: str) -> str:
+    """A curve's name for the legend's rich text: it wraps between entries, never inside one
+    ("label part" stays on one line)."""
+    return html.escape(label).replace(" ", "&nbsp;")
