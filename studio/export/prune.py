@@ -30,6 +30,7 @@ from typing import Any
 from studio.core.errors import StudioError
 from studio.core.project import Project, atomic_write
 from studio.training.callbacks import Callback
+from studio.training.feature_maps import CONVOLUTIONS
 
 from . import ExportError
 from .measure import latency_pair, metric_logs, network_figures, ratio_note, sizes
@@ -39,7 +40,7 @@ FILES = ("project.studio.json", "model.safetensors", "report.json", "summary.jso
 FINETUNE = "finetune"  # the fine-tuning run's folder inside the output folder
 #: module attributes that are node params too (the catalog mirrors torch's arguments)
 WIDTHS = ("out_channels", "out_features", "groups", "hidden_size", "embed_dim")
-PRUNABLE = ("Conv1d", "Conv2d", "ConvTranspose2d", "Linear")
+PRUNABLE = (*CONVOLUTIONS, "Linear")
 TOLERANCE = 1e-4  # the rebuilt project against the pruned module, relative to the output
 
 
@@ -277,12 +278,11 @@ def _absolute_paths(project: Project, base: Path | None) -> None:
 
 
 def _save(target: Path, project: Project, model: Any, trainer: Any) -> None:
+    """The weights with what a run's weights carry (the trainer's data), naming ``project``."""
     from studio.training.checkpoint import save_weights
 
-    b = trainer.bundle
     save_weights(target, model.state_dict(),
-                 {"studio.project": project.dumps(), "studio.norm": b.norm,
-                  "studio.classes": b.classes, "studio.target_norm": b.target_norm})
+                 {**trainer.weights_metadata(), "studio.project": project.dumps()})
 
 
 class _KeepZeros(Callback):

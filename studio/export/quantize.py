@@ -21,13 +21,13 @@ from typing import Any
 
 from studio.core.errors import StudioError
 from studio.core.project import Project, atomic_write
+from studio.training.feature_maps import CONVOLUTIONS
 
 from . import ExportError
 from .measure import latency_pair, metric_logs, ratio_note, sizes
 
 DEFAULT_CALIBRATION = 512  # training samples whose activations set the int8 ranges
 CALIBRATION_BATCH = 32
-CONVOLUTIONS = ("Conv1d", "Conv2d", "ConvTranspose2d")
 
 
 def mode_for(project: Project) -> str:

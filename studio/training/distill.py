@@ -24,31 +24,43 @@ from studio.core.project import Project
 WHERE = "training.distill.teacher"
 
 
-def teacher_project(path: Path) -> Project:
-    """The project a run's weights file (``.safetensors``) or checkpoint (``.ckpt``) carries."""
+def teacher_file(path: Path) -> tuple[Project, dict[str, Any] | None]:
+    """What a run's weights file (``.safetensors``) or checkpoint (``.ckpt``) says of the
+    teacher, read once: the project that built it, and the scaling its samples had in its run
+    (None when the file does not say: a checkpoint of an older Studio)."""
+    import json
+
     from .checkpoint import embedded_project, load_checkpoint, load_weights
 
     if not path.is_file():
         raise TrainingError(f"the teacher's weights are not there: {path}", WHERE)
     try:
         if path.suffix == ".ckpt":
-            text = load_checkpoint(path).get("project")
+            state = load_checkpoint(path)
+            text, raw = state.get("project"), state.get("norm")
             if not isinstance(text, str):
                 raise TrainingError("this checkpoint carries no project", WHERE)
-            return Project.loads(text, source=f"{path} (its project)")
-        _, meta = load_weights(path)
-        return embedded_project(meta, path)
+            project = Project.loads(text, source=f"{path} (its project)")
+        else:
+            _, meta = load_weights(path)
+            project, raw = embedded_project(meta, path), meta.get("studio.norm")
     except StudioError as exc:
         raise TrainingError(f"the teacher cannot be read: {exc.message}", WHERE) from None
+    try:
+        norm = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        norm = None
+    return project, norm if isinstance(norm, dict) else None
 
 
-def check_teacher(path: Path, student: Any) -> tuple[Project, tuple[int, ...]]:
-    """The teacher's project and the shape it reads samples in, once it is known to read the
-    student's samples (in any shape) and answer with as many outputs; ``student`` is the
-    student's shape analysis. The window asks this before setting a teacher."""
+def check_teacher(path: Path, student: Any
+                  ) -> tuple[Project, tuple[int, ...], dict[str, Any] | None]:
+    """The teacher's project, the shape it reads samples in and its samples' scaling, once it
+    is known to read the student's samples (in any shape) and answer with as many outputs;
+    ``student`` is the student's shape analysis. The window asks this before setting one."""
     from studio.core.shapes import analyze
 
-    project = teacher_project(path)
+    project, norm = teacher_file(path)
     theirs = analyze(project.graph)
     if theirs.errors or theirs.output is None:
         raise TrainingError("the teacher's own project does not build", WHERE)
@@ -70,25 +82,7 @@ def check_teacher(path: Path, student: Any) -> tuple[Project, tuple[int, ...]]:
         raise TrainingError(f"the teacher answers with {list(their_out or ())} outputs, this "
                             f"network with {list(out or ())}: distillation compares the two",
                             WHERE)
-    return project, tuple(their_shape[0] or ())
-
-
-def teacher_norm(path: Path) -> dict[str, Any] | None:
-    """The scaling the teacher's samples had in its run (None when the file does not say:
-    a checkpoint of an older Studio)."""
-    import json
-
-    from .checkpoint import load_checkpoint, load_weights
-
-    try:
-        if path.suffix == ".ckpt":
-            raw = load_checkpoint(path).get("norm")
-        else:
-            raw = load_weights(path)[1].get("studio.norm")
-        value = json.loads(raw) if isinstance(raw, str) else raw
-    except (StudioError, OSError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
+    return project, tuple(their_shape[0] or ()), norm
 
 
 def rescale(mine: dict[str, Any], theirs: dict[str, Any] | None, values: int
@@ -118,20 +112,20 @@ def rescale(mine: dict[str, Any], theirs: dict[str, Any] | None, values: int
 
 
 def load_teacher(path: Path, student: Any, device: torch.device
-                 ) -> tuple[nn.Module, tuple[int, ...]]:
-    """The teacher's network with its weights, frozen and in eval mode on ``device``, and the
-    shape it reads samples in (see :func:`check_teacher`)."""
+                 ) -> tuple[nn.Module, tuple[int, ...], dict[str, Any] | None]:
+    """The teacher's network with its weights, frozen and in eval mode on ``device``, the
+    shape it reads samples in and their scaling (see :func:`check_teacher`)."""
     from studio.core.build import build_module
 
     from .transfer import load_exact, read_state
 
-    project, shape = check_teacher(path, student.analysis)
+    project, shape, norm = check_teacher(path, student.analysis)
     model = build_module(project.graph, for_loading=True)
     load_exact(model, read_state(path), str(path))
     model.to(device).eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    return model, shape
+    return model, shape, norm
 
 
 def check_task(task: str, outputs: int) -> None:
@@ -194,7 +188,6 @@ def distiller_for(trainer: Any) -> Distiller | None:
     out = trainer.analysis.nodes[trainer.analysis.output].shape
     check_task(trainer.bundle.task, int(out[-1]) if out else 0)
     path = resolve(spec.teacher, trainer.base_dir)
-    teacher, shape = load_teacher(path, trainer, trainer.device)
-    values = math.prod(trainer.bundle.sample_shape)
-    scale = rescale(trainer.bundle.norm, teacher_norm(path), values)
+    teacher, shape, norm = load_teacher(path, trainer, trainer.device)
+    scale = rescale(trainer.bundle.norm, norm, math.prod(trainer.bundle.sample_shape))
     return Distiller(teacher, spec.temperature, spec.alpha, trainer.device, shape, scale)
