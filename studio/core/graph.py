@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import catalog
+from .blockdef import BLOCK, BlockDef, block_params, check_name, contains
 from .errors import CycleError, GraphError, PortError
 from .events import Signal
 from .init import validate_init
@@ -95,6 +96,9 @@ class Graph:
         self.node_changed = Signal()
         self.edge_added = Signal()
         self.edge_removed = Signal()
+        #: block definitions by name, shared with the graphs of the definitions themselves
+        self.blocks: dict[str, BlockDef] = {}
+        self.blocks_changed = Signal()  # (name): a definition added, replaced or removed
 
     # -- queries --------------------------------------------------------------------------
 
@@ -188,11 +192,19 @@ class Graph:
                     stack.append(e.src)
         return seen
 
+    def port_limit(self, node_id: str) -> int | None:
+        """How many inputs a node takes (None: any number from two)."""
+        node = self.node(node_id)
+        if node.type == BLOCK:
+            defn = self.blocks.get(node.params.get("block", ""))
+            return len(defn.inputs) if defn is not None else None
+        spec = node.spec
+        return spec.inputs if spec is not None else None
+
     def free_port(self, node_id: str) -> int | None:
         """The lowest unconnected input port, or None when a fixed-arity node is full."""
-        spec = self.node(node_id).spec
         used = self._in[node_id]
-        limit = spec.inputs if spec is not None and spec.inputs is not None else None
+        limit = self.port_limit(node_id)
         port = 0
         while port in used:
             port += 1
@@ -213,9 +225,10 @@ class Graph:
             raise PortError(f"{dst!r} ({target.type}) takes no input")
         if not isinstance(port, int) or isinstance(port, bool) or port < 0:
             raise PortError(f"input port {port!r} of {dst!r} does not exist")
-        if spec is not None and spec.inputs is not None and port >= spec.inputs:
-            raise PortError(f"{dst!r} ({target.type}) has {spec.inputs} input; port {port} "
-                            "does not exist")
+        limit = self.port_limit(dst)
+        if limit is not None and port >= limit:
+            raise PortError(f"{dst!r} ({target.type}) has {limit} input"
+                            f"{'' if limit == 1 else 's'}; port {port} does not exist")
         if self.reaches(dst, src):
             raise CycleError(f"connecting {src!r} → {dst!r} would make a cycle")
         if port in self._in[dst]:
@@ -280,7 +293,11 @@ class Graph:
         """Replace a node's explicit params (validated against the catalog when it knows it)."""
         node = self.node(node_id)
         spec = node.spec
-        node.params = spec.schema.validate(params, f"{node_id}.params") if spec else dict(params)
+        if node.type == BLOCK:
+            node.params = block_params(params, f"{node_id}.params")
+        else:
+            node.params = (spec.schema.validate(params, f"{node_id}.params") if spec
+                           else dict(params))
         self.node_changed.emit(node)
 
     def set_init(self, node_id: str, init: dict[str, Any]) -> None:
@@ -301,16 +318,47 @@ class Graph:
         node.trainable = bool(trainable)
         self.node_changed.emit(node)
 
+    # -- blocks ---------------------------------------------------------------------------
+
+    def set_block(self, defn: BlockDef) -> BlockDef | None:
+        """Add or replace a block definition; returns the one replaced (for undo)."""
+        check_name(defn.name)
+        if contains({**self.blocks, defn.name: defn}, defn.name, defn.name):
+            raise GraphError(f"block {defn.name!r} would contain itself")
+        old = self.blocks.get(defn.name)
+        defn.graph.blocks = self.blocks
+        self.blocks[defn.name] = defn
+        self.blocks_changed.emit(defn.name)
+        return old
+
+    def remove_block(self, name: str) -> BlockDef:
+        try:
+            defn = self.blocks.pop(name)
+        except KeyError:
+            raise GraphError(f"no block named {name!r}") from None
+        self.blocks_changed.emit(name)
+        return defn
+
     # -- bulk -----------------------------------------------------------------------------
 
-    def copy(self) -> Graph:
-        """A deep copy without subscribers (runs train a snapshot, not the live graph)."""
+    def _link(self, edge: Edge) -> None:
+        """Add an edge without the checks (copies of graphs already checked)."""
+        self._in[edge.dst][edge.port] = edge
+        self._out[edge.src].append(edge)
+
+    def copy(self, with_blocks: bool = True) -> Graph:
+        """A deep copy without subscribers (runs train a snapshot, not the live graph), with
+        copies of the block definitions shared by the copy and its definitions."""
         g = Graph()
         for n in self.nodes.values():
             g.add_node(n.copy())
         for e in self.edges:
-            g._in[e.dst][e.port] = e
-            g._out[e.src].append(e)
+            g._link(e)
+        if with_blocks:
+            for name, d in self.blocks.items():
+                c = BlockDef(name, d.graph.copy(with_blocks=False), d.description)
+                c.graph.blocks = g.blocks
+                g.blocks[name] = c
         return g
 
     @classmethod
@@ -331,4 +379,13 @@ class Graph:
         nodes = [(n.id, n.type, n.params, n.pos, n.trainable, n.init)
                  for n in self.nodes.values()]
         edges = sorted((e.src, e.dst, e.port) for e in self.edges)
+        if self.blocks:  # a definition's graph shares the dict: its own structure leaves it out
+            nodes.append(("(blocks)", sorted(
+                (k, d.description, *d.graph._own_structure()) for k, d in self.blocks.items())))
         return nodes, edges
+
+    def _own_structure(self) -> tuple[Any, ...]:
+        nodes = [(n.id, n.type, n.params, n.pos, n.trainable, n.init)
+                 for n in self.nodes.values()]
+        return (tuple(map(repr, nodes)), tuple(sorted((e.src, e.dst, e.port)
+                                                      for e in self.edges)))

@@ -245,11 +245,19 @@ class GraphModule(nn.Module):
             for src in graph.predecessors(nid):
                 last_use[src] = step
         plan: list[tuple[str, int, tuple[int, ...], tuple[int, ...]]] = []
+        self._blocks: set[str] = set()
         for step, nid in enumerate(order):
             node = graph.nodes[nid]
             if node.is_input:
                 continue
-            layer = make_layer(node.type, analysis.nodes[nid].in_shapes, node.params)
+            inner = analysis.nodes[nid].inner
+            if inner:  # a block instance: its definition's graph, once per repetition
+                defn = graph.blocks[node.params["block"]]
+                parts = [GraphModule(defn.graph, a, make_layer) for a in inner]
+                layer = parts[0] if len(parts) == 1 else nn.Sequential(*parts)
+                self._blocks.add(nid)
+            else:
+                layer = make_layer(node.type, analysis.nodes[nid].in_shapes, node.params)
             if node.init:  # at once, so each layer draws what the exported model.py draws
                 apply_init(layer, node.init)
             if not node.trainable:
@@ -276,6 +284,8 @@ class GraphModule(nn.Module):
             except (RuntimeError, IndexError, ValueError) as exc:
                 if not hasattr(exc, NODE_ATTR):
                     setattr(exc, NODE_ATTR, nid)
+                elif nid in self._blocks:  # the path to the layer: block.layer
+                    setattr(exc, NODE_ATTR, f"{nid}.{getattr(exc, NODE_ATTR)}")
                 raise
             for f in free:
                 values[f] = None

@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from . import catalog
+from .blockdef import BLOCK, BlockDef, block_params, check_name, contains
 from .errors import GraphError, ParamError, ProjectError
 from .files import read_limited
 from .graph import Edge, Graph, Node, check_id
@@ -28,12 +29,16 @@ from .init import compact, validate_init
 from .settings import DataSettings, EarlyStopping, TrainingSettings, error_message
 
 FORMAT = "studio.project"
-VERSION = 1
+VERSION = 2
+#: the version written when a project uses no blocks (older Studios open such files)
+PLAIN_VERSION = 1
 MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_NODES = 10_000
 
 #: version N → a function turning a version-N dict into a version-(N+1) dict.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    1: lambda raw: raw,  # version 2 adds "blocks"; a version-1 file reads unchanged
+}
 
 
 @dataclass
@@ -53,21 +58,18 @@ class Project:
     # -- dict form ------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        nodes = []
-        for n in self.graph:
-            d: dict[str, Any] = {"id": n.id, "type": n.type, "params": dict(n.params),
-                                 "pos": [round(n.pos[0], 2), round(n.pos[1], 2)]}
-            if not n.trainable:
-                d["trainable"] = False
-            if n.init:
-                d["init"] = compact(n.init)
-            nodes.append(d)
-        edges = [{"from": e.src, "to": e.dst, "port": e.port} for e in self.graph.edges]
-        out: dict[str, Any] = {"format": FORMAT, "version": VERSION, "name": self.name}
+        blocks = self.graph.blocks
+        out: dict[str, Any] = {"format": FORMAT,
+                               "version": VERSION if blocks else PLAIN_VERSION,
+                               "name": self.name}
         if self.description:  # absent when empty: such files still open in older Studios
             out["description"] = self.description
+        if blocks:  # absent without blocks, and the version stays 1
+            out["blocks"] = {name: {**({"description": d.description} if d.description
+                                       else {}), "graph": graph_dict(d.graph)}
+                             for name, d in blocks.items()}
         out.update({
-            "graph": {"nodes": nodes, "edges": edges},
+            "graph": graph_dict(self.graph),
             "data": self.data.model_dump(),
             "training": self.training.model_dump(),
         })
@@ -84,8 +86,8 @@ class Project:
         bad = _unencodable(raw)
         if bad is not None:
             raise ProjectError("text that cannot be written as UTF-8 (a lone surrogate)", bad)
-        unknown = set(raw) - {"format", "version", "name", "description", "graph", "data",
-                              "training", "sweep"}
+        unknown = set(raw) - {"format", "version", "name", "description", "blocks", "graph",
+                              "data", "training", "sweep"}
         if unknown:
             raise ProjectError(f"unknown field {sorted(unknown)[0]!r}", "(top level)")
         name = raw.get("name", "Untitled")
@@ -94,7 +96,7 @@ class Project:
         description = raw.get("description", "")
         if not isinstance(description, str):
             raise ProjectError("must be text", "description")
-        graph = _load_graph(raw.get("graph"))
+        graph = _load_graph(raw.get("graph"), raw.get("blocks"))
         data = _model(DataSettings, raw.get("data", {}), "data")
         training = _model(TrainingSettings, raw.get("training", {}), "training")
         project = cls(name=name, description=description, graph=graph, data=data,
@@ -265,29 +267,89 @@ def _model(cls: type[BaseModel], raw: Any, where: str) -> Any:
         raise ProjectError(msg, path.replace(".[", "[")) from None
 
 
-def _load_graph(raw: Any) -> Graph:
+def graph_dict(graph: Graph) -> dict[str, Any]:
+    """A graph's nodes and edges as a project file writes them."""
+    nodes = []
+    for n in graph:
+        d: dict[str, Any] = {"id": n.id, "type": n.type, "params": dict(n.params),
+                             "pos": [round(n.pos[0], 2), round(n.pos[1], 2)]}
+        if not n.trainable:
+            d["trainable"] = False
+        if n.init:
+            d["init"] = compact(n.init)
+        nodes.append(d)
+    return {"nodes": nodes, "edges": [{"from": e.src, "to": e.dst, "port": e.port}
+                                      for e in graph.edges]}
+
+
+def _load_graph(raw: Any, blocks_raw: Any = None) -> Graph:
+    """The network and its block definitions: every definition's nodes first, then every
+    edge (an edge into a block instance needs its definition's ports)."""
+    graph = Graph()
+    parts: list[tuple[Graph, list[Any], str]] = []
+    if blocks_raw is not None:
+        if not isinstance(blocks_raw, dict):
+            raise ProjectError("must be an object of block definitions by name", "blocks")
+        for name, bd in blocks_raw.items():
+            where = f"blocks.{name}"
+            try:
+                check_name(name)
+            except GraphError as exc:
+                raise ProjectError(exc.message, where) from None
+            if not isinstance(bd, dict) or set(bd) - {"description", "graph"}:
+                raise ProjectError("must be an object with graph (and description)", where)
+            description = bd.get("description", "")
+            if not isinstance(description, str):
+                raise ProjectError("must be text", f"{where}.description")
+            inner = Graph()
+            parts.append((inner, _load_nodes(bd.get("graph"), f"{where}.graph", inner),
+                          f"{where}.graph"))
+            graph.blocks[name] = BlockDef(name, inner, description)
+            inner.blocks = graph.blocks
+        total = sum(len(g) for g, _, _ in parts)
+        if total > MAX_NODES:
+            raise ProjectError(f"{total} nodes in blocks; a project may hold at most "
+                               f"{MAX_NODES}", "blocks")
+    parts.append((graph, _load_nodes(raw, "graph", graph), "graph"))
+    for g, edges_raw, where in parts:
+        for n in g:
+            if n.type == BLOCK and n.params["block"] not in graph.blocks:
+                i = g.index(n.id)
+                raise ProjectError(f"no block named {n.params['block']!r} in this file",
+                                   f"{where}.nodes[{i}] '{n.id}'.params.block")
+        _load_edges(edges_raw, where, g)
+    for name in graph.blocks:
+        if contains(graph.blocks, name, name):
+            raise ProjectError(f"block {name!r} contains itself", f"blocks.{name}")
+    return graph
+
+
+def _load_nodes(raw: Any, where: str, graph: Graph) -> list[Any]:
+    """Add a graph's nodes; returns its raw edges, to be connected once all blocks exist."""
     if raw is None:
-        return Graph()
+        return []
     if not isinstance(raw, dict):
-        raise ProjectError("must be an object with nodes and edges", "graph")
+        raise ProjectError("must be an object with nodes and edges", where)
     extra = set(raw) - {"nodes", "edges"}
     if extra:
-        raise ProjectError(f"unknown field {sorted(extra)[0]!r}", "graph")
+        raise ProjectError(f"unknown field {sorted(extra)[0]!r}", where)
     nodes_raw = raw.get("nodes", [])
     edges_raw = raw.get("edges", [])
     if not isinstance(nodes_raw, list):
-        raise ProjectError("must be a list", "graph.nodes")
+        raise ProjectError("must be a list", f"{where}.nodes")
     if not isinstance(edges_raw, list):
-        raise ProjectError("must be a list", "graph.edges")
+        raise ProjectError("must be a list", f"{where}.edges")
     if len(nodes_raw) > MAX_NODES:
         raise ProjectError(f"{len(nodes_raw)} nodes; a project may hold at most {MAX_NODES}",
-                           "graph.nodes")
-    graph = Graph()
+                           f"{where}.nodes")
     for i, nd in enumerate(nodes_raw):
-        where = f"graph.nodes[{i}]"
-        graph.add_node(_load_node(nd, where, graph))
+        graph.add_node(_load_node(nd, f"{where}.nodes[{i}]", graph))
+    return edges_raw
+
+
+def _load_edges(edges_raw: list[Any], prefix: str, graph: Graph) -> None:
     for j, ed in enumerate(edges_raw):
-        where = f"graph.edges[{j}]"
+        where = f"{prefix}.edges[{j}]"
         if not isinstance(ed, dict):
             raise ProjectError("must be an object with from, to and port", where)
         extra = set(ed) - {"from", "to", "port"}
@@ -307,7 +369,6 @@ def _load_graph(raw: Any) -> Graph:
             graph.connect(src, dst, port)
         except GraphError as exc:
             raise ProjectError(exc.message, where) from None
-    return graph
 
 
 _NODE_KEYS = {"id", "type", "params", "pos", "trainable", "init"}
@@ -328,6 +389,8 @@ def _load_node(nd: Any, where: str, graph: Graph) -> Node:
         raise ProjectError(f"duplicate node id {nid!r}", f"{where}.id")
     where = f"{where} '{nid}'"
     kind = nd.get("type")
+    if kind == BLOCK:
+        return _load_block_node(nd, nid, where)  # type: ignore[arg-type]
     spec = catalog.get(kind) if isinstance(kind, str) else None
     if spec is None:
         raise ProjectError(f"unknown layer type {kind!r}", f"{where}.type")
@@ -350,6 +413,24 @@ def _load_node(nd: Any, where: str, graph: Graph) -> Node:
         raise ProjectError(exc.message, exc.where) from None
     xy = (float(pos[0]), float(pos[1]))
     return Node(nid, kind, params, xy, trainable, init)  # type: ignore[arg-type]
+
+
+def _load_block_node(nd: dict[str, Any], nid: str, where: str) -> Node:
+    try:
+        params = block_params(nd.get("params", {}), f"{where}.params")
+    except ParamError as exc:
+        raise ProjectError(exc.message, exc.where) from None
+    if nd.get("init"):
+        raise ProjectError("a block sets no initialisation (its layers do)", f"{where}.init")
+    pos = nd.get("pos", [0.0, 0.0])
+    if (not isinstance(pos, list | tuple) or len(pos) != 2
+            or not all(isinstance(v, int | float) and not isinstance(v, bool)
+                       and abs(v) < 1e9 for v in pos)):
+        raise ProjectError("must be [x, y] numbers", f"{where}.pos")
+    trainable = nd.get("trainable", True)
+    if not isinstance(trainable, bool):
+        raise ProjectError("must be true or false", f"{where}.trainable")
+    return Node(nid, BLOCK, params, (float(pos[0]), float(pos[1])), trainable)
 
 
 def file_stem(path: Path) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from . import catalog
+from .blockdef import BLOCK, block_params
 from .catalog import Misfit, Shape
 from .errors import CycleError, ParamError
 from .graph import Graph
@@ -42,6 +43,8 @@ class NodeInfo:
     trainable_params: int = 0
     macs: int = 0
     in_shapes: list[Shape] = field(default_factory=list)
+    #: a block instance: the analysis of its definition, one per repetition
+    inner: list[Analysis] = field(default_factory=list)
 
 
 @dataclass
@@ -76,8 +79,16 @@ class Analysis:
 
     @property
     def activation_values(self) -> int:
-        """Values stored per sample for the backward pass: every node's output."""
-        return sum(math.prod(i.shape) for i in self.nodes.values() if i.shape is not None)
+        """Values stored per sample for the backward pass: every node's output (a block's:
+        every output inside it)."""
+        total = 0
+        for i in self.nodes.values():
+            if i.inner:
+                total += sum(a.activation_values - sum(math.prod(a.nodes[n].shape or ())
+                                                       for n in a.inputs) for a in i.inner)
+            elif i.shape is not None:
+                total += math.prod(i.shape)
+        return total
 
     def problems_for(self, node_id: str) -> list[Problem]:
         return [p for p in self.problems if p.node == node_id]
@@ -91,8 +102,16 @@ def describe(graph: Graph, node_id: str) -> str:
     return f"{graph.nodes[node_id].type} '{node_id}'"
 
 
-def analyze(graph: Graph) -> Analysis:
-    """Infer every shape and collect every problem; never raises on a bad graph."""
+#: what a block instance feeds its definition's Input nodes: id → (shape, dtype)
+Feed = dict[str, tuple[Shape, str]]
+
+
+def analyze(graph: Graph, feed: Feed | None = None, within: tuple[str, ...] = ()) -> Analysis:
+    """Infer every shape and collect every problem; never raises on a bad graph.
+
+    ``feed`` gives a block definition's Input nodes the shapes an instance hands them;
+    ``within`` names the blocks being analysed around it (a block may not use itself).
+    """
     problems: list[Problem] = []
     try:
         order = graph.topological_order()
@@ -105,6 +124,12 @@ def analyze(graph: Graph) -> Analysis:
         node = graph.nodes[nid]
         info = infos[nid] = NodeInfo()
         name = f"{node.type} '{nid}'"
+        if feed is not None and nid in feed:
+            info.shape, info.dtype = feed[nid]
+            continue
+        if node.type == BLOCK:
+            _block(graph, nid, infos, problems, within)
+            continue
         spec = catalog.get(node.type)
         if spec is None:
             problems.append(Problem(nid, f"{name}: unknown layer type {node.type!r}"))
@@ -176,6 +201,67 @@ def analyze(graph: Graph) -> Analysis:
                                        f"({names}); a network needs exactly one output: "
                                        "connect or delete the others"))
     return Analysis(order, infos, problems, inputs, output)
+
+
+def _block(graph: Graph, nid: str, infos: dict[str, NodeInfo], problems: list[Problem],
+           within: tuple[str, ...]) -> None:
+    """A block instance: its definition analysed with the instance's inputs, once per
+    repetition, each repetition fed the one before's output."""
+    node, info = graph.nodes[nid], infos[nid]
+    try:
+        params = block_params(node.params)
+    except ParamError as exc:
+        problems.append(Problem(nid, f"Block '{nid}': {exc}", field=(exc.where or "")[7:]))
+        return
+    bname = params["block"]
+    name = f"Block '{nid}' ({bname})"
+    defn = graph.blocks.get(bname)
+    if defn is None:
+        problems.append(Problem(nid, f"{name}: no block named {bname!r} in this project"))
+        return
+    if bname in within:
+        problems.append(Problem(nid, f"{name}: block {bname!r} uses itself"))
+        return
+    ports = defn.inputs
+    in_edges = graph.in_edges(nid)
+    have = {e.port for e in in_edges}
+    missing = [p for p in range(len(ports)) if p not in have]
+    if missing:
+        what = "input" if len(ports) == 1 else f"input port {missing[0]} ('{ports[missing[0]]}')"
+        problems.append(Problem(nid, f"{name}: {what} is not connected"))
+        return
+    if not ports:
+        problems.append(Problem(nid, f"{name}: the block has no Input node to feed"))
+        return
+    if params["repeat"] > 1 and len(ports) != 1:
+        problems.append(Problem(nid, f"{name}: only a block with one input can repeat "
+                                     f"(this one has {len(ports)})", field="repeat"))
+        return
+    upstream = [infos[e.src] for e in in_edges]
+    if any(u.shape is None for u in upstream):
+        return  # the cause is reported upstream
+    info.in_shapes = [u.shape for u in upstream if u.shape is not None]
+    feed: Feed = {p: (u.shape, u.dtype) for p, u in zip(ports, upstream, strict=True)
+                  if u.shape is not None}
+    for r in range(params["repeat"]):
+        a = analyze(defn.graph, feed, (*within, bname))
+        if a.errors or a.output is None:
+            first = a.errors[0] if a.errors else Problem(None, "the block has no output layer")
+            where = "" if r == 0 else (f"repetition {r + 1} gets {format_shape(feed[ports[0]][0])}"
+                                       ", the output of the one before, and does not fit: ")
+            problems.append(Problem(nid, f"{name}: {where}{first.message}",
+                                    field="repeat" if r else None))
+            info.inner = []
+            return
+        info.inner.append(a)
+        out = a.nodes[a.output]
+        feed = {ports[0]: (out.shape, out.dtype)} if out.shape is not None else {}
+    last = info.inner[-1]
+    out = last.nodes[last.output]  # type: ignore[index]
+    info.shape, info.dtype = out.shape, out.dtype
+    info.params = sum(a.total_params for a in info.inner)
+    info.trainable_params = sum(a.trainable_params for a in info.inner) if node.trainable else 0
+    info.macs = sum(a.total_macs for a in info.inner)
 
 
 def format_shape(shape: Shape | None) -> str:

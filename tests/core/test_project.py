@@ -99,16 +99,17 @@ def test_missing_and_oversized_files(tmp_path, monkeypatch) -> None:
 
 
 def test_old_versions_are_migrated(monkeypatch) -> None:
-    """A file from version 1 keeps loading once the format moves on."""
-    def v1_to_v2(d: dict) -> dict:
+    """A file from version 1 keeps loading once the format moves on (through every step)."""
+    def v2_to_v3(d: dict) -> dict:
         d = dict(d)
         d["name"] = d["name"] + " (migrated)"
         return d
-    monkeypatch.setattr(project_mod, "VERSION", 2)
-    monkeypatch.setitem(project_mod.MIGRATIONS, 1, v1_to_v2)
-    p = load_dict(sample_dict())
+    monkeypatch.setattr(project_mod, "VERSION", 3)
+    monkeypatch.setitem(project_mod.MIGRATIONS, 2, v2_to_v3)
+    raw = sample_dict()
+    assert raw["version"] == 1
+    p = load_dict(raw)
     assert p.name == "MNIST CNN (migrated)"
-    assert p.to_dict()["version"] == 2
 
 
 def test_save_is_atomic_and_leaves_no_temp_files(tmp_path, monkeypatch) -> None:
