@@ -18,6 +18,8 @@ def _user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
     monkeypatch.setenv("STUDIO_CACHE_DIR", str(base / "cache"))
     monkeypatch.setenv("STUDIO_DATA_DIR", str(base / "data"))
     monkeypatch.setenv("STUDIO_RECOVERY_DIR", str(base / "recovery"))
+    # the user's block library: one of its own per test (the palette lists what it holds)
+    monkeypatch.setenv("STUDIO_BLOCKS_DIR", str(tmp_path_factory.mktemp("blocks")))
 
 
 def _hypothesis_profiles() -> None:

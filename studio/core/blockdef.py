@@ -50,7 +50,7 @@ class BlockDef:
         return BlockDef(name or self.name, self.graph.copy(with_blocks=False), self.description)
 
     def structure(self) -> tuple[Any, ...]:
-        return (self.name, self.description, self.graph.structure())
+        return (self.name, self.description, self.graph._own_structure())
 
 
 def block_params(params: Any, where: str = "params") -> dict[str, Any]:

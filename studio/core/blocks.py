@@ -56,7 +56,7 @@ def plan_group(graph: Graph, ids: list[str], name: str | None = None) -> GroupPl
                 raise GraphError(f"the path from '{e.dst}' back to '{back.dst}' runs outside "
                                  "the selection; select the layers between them too")
     outer_sources = list(dict.fromkeys(e.src for e in entering))
-    name = check_name(name) if name else free_name(graph.blocks, "Block")
+    name = check_name(name) if name else free_name(graph.blocks, _default_name(graph, chosen))
     if name in graph.blocks:
         raise GraphError(f"a block named {name!r} already exists")
     inner = Graph()
@@ -70,7 +70,7 @@ def plan_group(graph: Graph, ids: list[str], name: str | None = None) -> GroupPl
         port_ids[src] = pid
         shape = _shape_hint(graph, src)
         inner.add_node(Node(pid, "Input", {"shape": shape} if shape else {},
-                            (xs - 220.0, min(ys) + 110.0 * k)))
+                            (xs + 220.0 * k, min(ys) - 110.0)))
     for i in chosen:
         inner.add_node(graph.nodes[i].copy())
     for i in chosen:
@@ -86,6 +86,16 @@ def plan_group(graph: Graph, ids: list[str], name: str | None = None) -> GroupPl
     edges = [(src, instance.id, k) for k, src in enumerate(outer_sources)]
     edges += [(instance.id, e.dst, e.port) for e in leaving]
     return GroupPlan(defn, instance, chosen, edges)
+
+
+def _default_name(graph: Graph, ids: list[str]) -> str:
+    """A first name from what the layers do (``ConvBlock``); the user renames it."""
+    kinds = {graph.nodes[i].type for i in ids}
+    for word, hint in (("Attention", "Attention"), ("Conv", "Conv"), ("LSTM", "Recurrent"),
+                       ("GRU", "Recurrent"), ("RNN", "Recurrent"), ("Linear", "Dense")):
+        if any(word in k for k in kinds):
+            return f"{hint}Block"
+    return "Block"
 
 
 def _shape_hint(graph: Graph, node_id: str) -> list[int] | None:

@@ -376,8 +376,8 @@ class Graph:
 
     def structure(self) -> tuple[list[tuple[Any, ...]], list[tuple[str, str, int]]]:
         """A comparable snapshot (for tests and undo checks)."""
-        nodes = [(n.id, n.type, n.params, n.pos, n.trainable, n.init)
-                 for n in self.nodes.values()]
+        nodes: list[tuple[Any, ...]] = [(n.id, n.type, n.params, n.pos, n.trainable, n.init)
+                                         for n in self.nodes.values()]
         edges = sorted((e.src, e.dst, e.port) for e in self.edges)
         if self.blocks:  # a definition's graph shares the dict: its own structure leaves it out
             nodes.append(("(blocks)", sorted(

@@ -251,6 +251,7 @@ class GraphModule(nn.Module):
             if node.is_input:
                 continue
             inner = analysis.nodes[nid].inner
+            layer: nn.Module
             if inner:  # a block instance: its definition's graph, once per repetition
                 defn = graph.blocks[node.params["block"]]
                 parts = [GraphModule(defn.graph, a, make_layer) for a in inner]

@@ -65,9 +65,7 @@ class Project:
         if self.description:  # absent when empty: such files still open in older Studios
             out["description"] = self.description
         if blocks:  # absent without blocks, and the version stays 1
-            out["blocks"] = {name: {**({"description": d.description} if d.description
-                                       else {}), "graph": graph_dict(d.graph)}
-                             for name, d in blocks.items()}
+            out["blocks"] = blocks_dict(blocks)
         out.update({
             "graph": graph_dict(self.graph),
             "data": self.data.model_dump(),
@@ -280,6 +278,24 @@ def graph_dict(graph: Graph) -> dict[str, Any]:
         nodes.append(d)
     return {"nodes": nodes, "edges": [{"from": e.src, "to": e.dst, "port": e.port}
                                       for e in graph.edges]}
+
+
+def blocks_dict(blocks: dict[str, BlockDef]) -> dict[str, Any]:
+    """Block definitions as a project file writes them (block library files write the same)."""
+    return {name: {**({"description": d.description} if d.description else {}),
+                   "graph": graph_dict(d.graph)}
+            for name, d in blocks.items()}
+
+
+def load_graph(raw: Any, blocks_raw: Any = None) -> Graph:
+    """A graph and its block definitions checked as a project's are (``graph.…`` and
+    ``blocks.NAME…`` in errors): block library files hold the same two fields."""
+    return _load_graph(raw, blocks_raw)
+
+
+def unencodable(value: Any) -> str | None:
+    """The field path of the first text in parsed JSON that UTF-8 cannot hold, or None."""
+    return _unencodable(value)
 
 
 def _load_graph(raw: Any, blocks_raw: Any = None) -> Graph:

@@ -2,9 +2,10 @@
 
 Every traced operation becomes a catalog node (its parameters read back from the module), the
 node ids are the module paths (``layer1.0.conv1`` → ``layer1_0_conv1``), and the graph is laid
-out automatically. Operations the catalog cannot express are listed by name and the import
-fails: nothing is dropped silently. Weights map by node id, so torchvision's pretrained
-weights load into the built module.
+out automatically. Repeated module classes (BasicBlock, InvertedResidual, …) arrive as block
+instances (``studio.export.import_blocks``) unless a flat import is asked for. Operations the
+catalog cannot express are listed by name and the import fails: nothing is dropped silently.
+Weights map by node id, so torchvision's pretrained weights load into the built module.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from studio.core.graph import Graph, Node
 from studio.core.layout import apply_layout
 from studio.core.project import DataSettings, Project, TrainingSettings, file_stem
 from studio.core.shapes import analyze
+from studio.export.import_blocks import Traced, group_repeated, node_id
 
 ARCHITECTURES = ("resnet18", "resnet50", "vgg11", "mobilenet_v2", "mobilenet_v3_small",
                  "efficientnet_b0", "densenet121", "vit_b_16")
@@ -42,19 +44,6 @@ class ImportResult:
         where = f" → {self.path}" if self.path else ""
         return (f"{self.project.name}{where}: {len(self.project.graph)} nodes, "
                 f"{self.params:,} parameters")
-
-
-def _node_id(target: str, used: set[str]) -> str:
-    base = re.sub(r"[^A-Za-z0-9_]", "_", target) or "op"
-    if base[0].isdigit():
-        base = "n_" + base
-    base = base[:60]
-    nid, k = base, 1
-    while nid in used:
-        k += 1
-        nid = f"{base}_{k}"
-    used.add(nid)
-    return nid
 
 
 def _module_params(layer: str, mod: Any) -> dict[str, Any]:
@@ -94,8 +83,21 @@ def _leaf_type(mod: Any) -> str | None:
     return None
 
 
-def graph_from_module(model: Any, input_shape: tuple[int, ...]) -> tuple[Graph, dict[str, str]]:
-    """Trace ``model`` and rebuild it from catalog nodes; raises naming unsupported ops."""
+def graph_from_module(model: Any, input_shape: tuple[int, ...], blocks: bool = False,
+                      ) -> tuple[Graph, dict[str, str]]:
+    """Trace ``model`` and rebuild it from catalog nodes; raises naming unsupported ops.
+
+    ``blocks``: repeated module classes become block definitions and instances (the key map
+    then names the nested modules: ``layer1_0.conv1.weight``).
+    """
+    traced = trace(model, input_shape)
+    if blocks:
+        return group_repeated(model, traced, lambda m: _leaf_type(m) is not None)
+    return traced.graph, traced.key_map
+
+
+def trace(model: Any, input_shape: tuple[int, ...]) -> Traced:
+    """The flat graph of ``model``, with the modules each node was traced inside."""
     import torch
     import torch.fx as fx
     import torch.nn.functional as F
@@ -115,10 +117,17 @@ def graph_from_module(model: Any, input_shape: tuple[int, ...]) -> tuple[Graph, 
     key_map: dict[str, str] = {}
     unsupported: dict[str, int] = {}
     modules = dict(traced.named_modules())
+    scopes: dict[str, tuple[str, ...]] = {}
+    names: dict[str, str] = {}
 
     def add(fx_node: Any, layer: str, params: dict[str, Any], args: list[Any],
             name: str | None = None) -> None:
-        nid = _node_id(name or fx_node.name, used)
+        nid = node_id(name or fx_node.name, used)
+        # where the node sits: the module paths it was traced inside, and its own name (a
+        # module's path; an op's name without fx's counter: add_3 → add)
+        stack = fx_node.meta.get("nn_module_stack", {})
+        scopes[nid] = tuple(path for path, _ in stack.values())
+        names[nid] = name or re.sub(r"_\d+$", "", fx_node.name)
         defaults = {q.name: q.default for q in catalog.CATALOG[layer].schema.params}
         g.add_node(Node(nid, layer, {k: v for k, v in params.items() if k not in defaults
                                      or defaults[k] != v}))
@@ -184,13 +193,15 @@ def graph_from_module(model: Any, input_shape: tuple[int, ...]) -> tuple[Graph, 
     if unsupported:
         listed = ", ".join(f"{k} ×{v}" if v > 1 else k for k, v in sorted(unsupported.items()))
         raise ImportError_(f"the catalog cannot express: {listed}")
-    return g, key_map
+    return Traced(g, key_map, scopes, names)
 
 
 def import_torchvision(name: str, out: str | Path | None = None, pretrained: bool = False,
-                       size: int = 224, num_classes: int | None = None) -> ImportResult:
+                       size: int = 224, num_classes: int | None = None,
+                       blocks: bool = True) -> ImportResult:
     """Build torchvision's ``name`` as a project (saved to ``out``); with ``pretrained``, its
-    weights go beside the project as ``.safetensors`` in Studio's node names."""
+    weights go beside the project as ``.safetensors`` in Studio's node names. ``blocks``:
+    repeated module classes arrive as blocks (False: every layer loose, as before)."""
     import torchvision
 
     try:
@@ -205,7 +216,7 @@ def import_torchvision(name: str, out: str | Path | None = None, pretrained: boo
     if pretrained:
         state = _pretrained_state(name)
         model.load_state_dict(state)
-    g, key_map = graph_from_module(model, (3, size, size))
+    g, key_map = graph_from_module(model, (3, size, size), blocks)
     apply_layout(g)
     a = analyze(g)
     if a.errors:

@@ -8,6 +8,7 @@ from the core's analysis, pushed in with ``show_analysis``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from PySide6.QtCore import QLineF, QObject, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
@@ -23,8 +24,9 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core import catalog, fit
+from studio.core.blockdef import BLOCK
 from studio.core.findings import Finding
-from studio.core.graph import Edge, Node
+from studio.core.graph import Edge, Graph, Node
 from studio.core.health import LayerHealth, Mark
 from studio.core.shapes import Analysis, analyze, format_shape
 
@@ -49,6 +51,12 @@ __all__ = ["CATEGORY_COLOURS", "NODE_H", "NODE_W", "PORT_R", "CanvasScene", "Edg
            "NodeItem", "key_params"]
 
 
+def block_title(node: Node) -> str:
+    """``BasicBlock ×2``: a block card's title."""
+    repeat = node.params.get("repeat", 1)
+    return f"{node.params.get('block', '?')}" + (f" ×{repeat}" if repeat != 1 else "")
+
+
 def key_params(node: Node) -> str:
     """The few parameters worth reading on the canvas: the ones the user set."""
     parts = []
@@ -61,11 +69,13 @@ def key_params(node: Node) -> str:
 class NodeItem(QGraphicsObject):
     """One layer: a rounded card with input ports on top and the output port below."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Node, graph: Graph | None = None) -> None:
         super().__init__()
         self.edges: list[EdgeItem] = []  # before setPos: itemChange reads it
         self.node_id = node.id
         self.node = node
+        self.graph = graph  # a block instance's ports come from its definition
+        self.in_block = False  # on a block's own canvas (its Input nodes are its ports)
         self.shape_text = ""
         self.problem = ""
         self.warning = ""
@@ -81,9 +91,13 @@ class NodeItem(QGraphicsObject):
     # geometry ------------------------------------------------------------------------------
 
     def boundingRect(self) -> QRectF:
-        return QRectF(-PORT_R, -PORT_R, NODE_W + 2 * PORT_R, NODE_H + 2 * PORT_R)
+        stack = 4.0 if self.node.type == BLOCK else 0.0  # the cards drawn behind a block's
+        return QRectF(-PORT_R, -PORT_R, NODE_W + 2 * PORT_R + stack, NODE_H + 2 * PORT_R + stack)
 
     def n_ports(self) -> int:
+        if self.node.type == BLOCK:
+            limit = self.graph.port_limit(self.node_id) if self.graph is not None else None
+            return limit if limit is not None else max(1, len(self.edges_in()))
         spec = catalog.get(self.node.type)
         if spec is None or spec.inputs == 0:
             return 0
@@ -118,16 +132,35 @@ class NodeItem(QGraphicsObject):
         pal = widget.palette() if widget else None
         # the message without its "Type 'id': " prefix, which the card already shows
         status = self.problem.split(": ", 1)[-1] if self.problem else self.shape_text
-        card = Card(self.node.type, self.node_id, key_params(self.node), status,
-                    category_colour(spec.category if spec else None), bool(self.problem),
-                    self.isSelected(), bool(self.warning),
-                    (self.health.level, self.health.value) if self.health else None)
+        block = self.node.type == BLOCK
+        line = (self._block_line() if block else self._port_line() if self.in_block
+                and self.node.type == "Input" else key_params(self.node))
+        card = Card(block_title(self.node) if block else self.node.type, self.node_id, line,
+                    status,
+                    category_colour("Block" if block else spec.category if spec else None),
+                    bool(self.problem), self.isSelected(), bool(self.warning),
+                    (self.health.level, self.health.value) if self.health else None,
+                    stacked=block)
         scale = option.levelOfDetailFromTransform(painter.worldTransform())
         ports = [self.mapFromScene(self.input_port(p)) for p in range(self.n_ports())]
         self.detail = paint_card(painter, card, scale,
                                  pal.base().color() if pal else QColor("white"),
                                  pal.text().color() if pal else QColor("black"),
                                  widget.font() if widget else painter.font(), ports)
+
+    def _port_line(self) -> str:
+        """Inside a block an Input is one of its ports: fed by the network, not a shape."""
+        ports = [n.id for n in self.graph if n.is_input] if self.graph is not None else []
+        k = ports.index(self.node_id) if self.node_id in ports else 0
+        return f"block input {k}" + (f" of {len(ports)}" if len(ports) > 1 else "")
+
+    def _block_line(self) -> str:
+        """What a block card says under its title: its size, and how to look inside."""
+        d = self.graph.blocks.get(self.node.params.get("block", "")) if self.graph else None
+        if d is None:
+            return "not defined"
+        layers = sum(1 for n in d.graph if not n.is_input)
+        return f"{layers} layer{'s' if layers != 1 else ''} · double-click to open"
 
     def set_status(self, shape_text: str, problem: str, warning: str = "") -> None:
         self.shape_text, self.problem, self.warning = shape_text, problem, warning
@@ -231,19 +264,28 @@ class CanvasScene(QGraphicsScene):
         self._press_positions: dict[str, tuple[float, float]] = {}
         self._analysis: Analysis | None = None
         self._target: Edge | None = None
-        g = editor.graph
+        g = self.graph = editor.graph
         for node in g:
             self._add_node(node)
         for e in g.edges:
             self._add_edge(e)
-        g.node_added.connect(self._add_node)
-        g.node_removed.connect(self._remove_node)
-        g.node_changed.connect(self._node_changed)
-        g.edge_added.connect(self._add_edge)
-        g.edge_removed.connect(self._remove_edge)
-        for sig in (g.node_added, g.node_removed, g.node_changed, g.edge_added, g.edge_removed):
-            sig.connect(self._forget_analysis)
+        for sig, slot in self._slots():
+            sig.connect(slot)
         editor.refused.connect(self.message)
+
+    def _slots(self) -> list[tuple[Any, Any]]:
+        g = self.graph
+        pairs = [(g.node_added, self._add_node), (g.node_removed, self._remove_node),
+                 (g.node_changed, self._node_changed), (g.edge_added, self._add_edge),
+                 (g.edge_removed, self._remove_edge)]
+        return pairs + [(sig, self._forget_analysis) for sig, _ in pairs]
+
+    def detach(self) -> None:
+        """Stop mirroring the graph: the window shows another block or project (the network
+        outlives the scene that showed it)."""
+        for sig, slot in self._slots():
+            sig.disconnect(slot)
+        self.editor.refused.disconnect(self.message)
 
     # mirroring the model -----------------------------------------------------------------
 
@@ -251,13 +293,16 @@ class CanvasScene(QGraphicsScene):
         self._analysis = None
 
     def analysis(self) -> Analysis:
-        """The graph's shapes now (computed on demand; the window's may lag a turn behind)."""
+        """The graph's shapes now (computed on demand; the window's may lag a turn behind).
+        Inside a block, the window's analysis of the instance opened, while it is current:
+        the shapes that instance is fed, not the definition's example ones."""
         if self._analysis is None:
             self._analysis = analyze(self.editor.graph)
         return self._analysis
 
     def _add_node(self, node: Node) -> None:
-        item = NodeItem(node)
+        item = NodeItem(node, self.graph)
+        item.in_block = bool(self.editor.scope)
         self.nodes[node.id] = item
         self.addItem(item)
         if self.health is not None:  # a card drawn anew by an edit (undo of a delete) keeps it

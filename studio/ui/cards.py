@@ -20,6 +20,7 @@ CATEGORY_COLOURS = {
     "Input": "#4c78a8", "Core": "#72b7b2", "Convolution": "#f58518", "Pooling": "#e45756",
     "Normalization": "#54a24b", "Regularization": "#b279a2", "Embedding": "#9d755d",
     "Recurrent": "#eeca3b", "Attention": "#ff9da6", "Activation": "#bab0ac", "Merge": "#79706e",
+    "Block": "#5b6abf",
 }
 PROBLEM = QColor("#d62728")
 WARNING = QColor("#b8860b")  # the Problems list's amber: the network doctor's warnings
@@ -70,6 +71,8 @@ class Card:
     warning: bool = False  # a doctor's warning: the project trains, but look here
     #: live layer health during and after a run: (level "ok"/"warn"/"bad", colour 0…1)
     health: tuple[str, float] | None = None
+    #: a block instance: drawn as a stack of cards, so it reads as "several layers inside"
+    stacked: bool = False
 
 
 def paint_card(painter: QPainter, card: Card, scale: float, base: QColor, text: QColor,
@@ -91,6 +94,11 @@ def paint_card(painter: QPainter, card: Card, scale: float, base: QColor, text: 
         if card.health is not None:  # zoomed out, the dot grows to stay visible
             paint_health(painter, QPointF(NODE_W - 16, NODE_H / 2), 12, *card.health)
         return detail
+    if card.stacked:  # two cards peeking out behind: a group, which opens
+        painter.setPen(QPen(quiet, 1.2))
+        painter.setBrush(QBrush(base))
+        for k in (2, 1):
+            painter.drawRoundedRect(rect.translated(4 * k, 4 * k), 8, 8)
     painter.setPen(QPen(border, 3 if marked else 1.5))
     painter.setBrush(QBrush(base))
     painter.drawRoundedRect(rect, 8, 8)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtGui import QUndoCommand
 
+from studio.core.blockdef import BlockDef
 from studio.core.graph import Edge, Graph, Node
 
 if TYPE_CHECKING:
@@ -47,13 +48,14 @@ class AddNodes(QUndoCommand):
 
     graph = _Weak()
 
-    def __init__(self, graph: Graph, nodes: list[Node], edges: list[Edge], text: str) -> None:
+    def __init__(self, graph: Graph, nodes: list[Node], edges: list[Edge], text: str,
+                 index: int | None = None) -> None:
         super().__init__(text)
-        self.graph, self.nodes, self.edges = graph, nodes, edges
+        self.graph, self.nodes, self.edges, self.index = graph, nodes, edges, index
 
     def redo(self) -> None:
-        for node in self.nodes:
-            self.graph.add_node(node.copy())
+        for k, node in enumerate(self.nodes):
+            self.graph.add_node(node.copy(), None if self.index is None else self.index + k)
         for e in self.edges:
             self.graph.connect(e.src, e.dst, e.port)
 
@@ -89,6 +91,30 @@ class RemoveNodes(QUndoCommand):
         for e in self.edges:
             self.graph.connect(e.src, e.dst, e.port)
         _restore_orders(self.graph, self.orders)
+
+
+class SetBlock(QUndoCommand):
+    """Add, replace or remove (None) one block definition of the network. The definition
+    object itself is kept, so edits made inside it later stay with it through undo and redo."""
+
+    graph = _Weak()
+
+    def __init__(self, graph: Graph, name: str, defn: BlockDef | None, text: str = "") -> None:
+        super().__init__(text or f"Change block {name}")
+        self.graph, self.name = graph, name
+        self.old, self.new = graph.blocks.get(name), defn
+
+    def _set(self, defn: BlockDef | None) -> None:
+        if defn is not None:
+            self.graph.set_block(defn)
+        elif self.name in self.graph.blocks:
+            self.graph.remove_block(self.name)
+
+    def redo(self) -> None:
+        self._set(self.new)
+
+    def undo(self) -> None:
+        self._set(self.old)
 
 
 class Connect(QUndoCommand):

@@ -15,12 +15,14 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from studio.core import catalog, fit
+from studio.core.blockdef import BLOCK
 from studio.core.errors import GraphError, StudioError
 from studio.core.graph import Edge, Graph, Node
 from studio.core.init import validate_init
 from studio.core.project import Project
 from studio.core.shapes import analyze, format_shape
 
+from .block_edits import LIBRARY_PREFIX, BlockEdits
 from .commands import (
     AddNodes,
     Connect,
@@ -37,24 +39,43 @@ from .commands import (
 )
 
 
-class Editor(QObject):
+class Editor(BlockEdits, QObject):
     """The project being edited and its undo stack: every change a user makes goes here.
 
     Refused edits (a cycle, an occupied port, a bad value) do not raise: they emit
     ``refused(message)`` and return False, so no user action can take the window down.
+    ``graph`` is the graph on the canvas: the network, or the block opened inside it
+    (``scope``); ``network`` is always the whole network.
     """
 
     refused = Signal(str)
     settings_changed = Signal(str, str)
+    #: any change to the network or to one of its block definitions (shapes may change)
+    changed = Signal()
+    #: a block was opened or closed: the canvas shows another graph
+    scope_changed = Signal()
 
     def __init__(self, project: Project, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.project = project
         self.stack = QUndoStack(self)
+        #: the blocks opened, outermost first: (instance id, block name)
+        self.scope: list[tuple[str, str]] = []
+        self._watch(project.graph)
+        for d in project.graph.blocks.values():
+            self._watch(d.graph)
+        project.graph.blocks_changed.connect(self._blocks_changed)
+
+    @property
+    def network(self) -> Graph:
+        return self.project.graph
 
     @property
     def graph(self) -> Graph:
-        return self.project.graph
+        """The graph shown and edited on the canvas."""
+        if not self.scope:
+            return self.project.graph
+        return self.project.graph.blocks[self.scope[-1][1]].graph
 
     def _push(self, cmd: QUndoCommand) -> bool:
         try:
@@ -69,6 +90,8 @@ class Editor(QObject):
     def add_layer(self, layer_type: str, pos: tuple[float, float] = (0.0, 0.0),
                   after: str | None = None, params: dict[str, Any] | None = None) -> str | None:
         """Place a layer; with ``after``, wire it to that node's output (one undo step)."""
+        if layer_type.startswith(LIBRARY_PREFIX):  # a block from the library
+            return self.add_library_block(layer_type[len(LIBRARY_PREFIX):], pos, after)
         if catalog.get(layer_type) is None:
             self.refused.emit(f"unknown layer type {layer_type!r}")
             return None
@@ -213,6 +236,8 @@ class Editor(QObject):
         node = self.graph.nodes.get(node_id)
         if node is None:
             return False
+        if node.type == BLOCK:
+            return self.set_block_params(node_id, params)
         spec = node.spec
         try:
             clean = spec.schema.validate(params, f"{node_id}.params") if spec else dict(params)
@@ -281,7 +306,7 @@ class Editor(QObject):
             for path, value in values.items():
                 parts = path.split(".")
                 if parts[0] == "graph":
-                    node = self.graph.node(parts[2])
+                    node = self.network.node(parts[2])
                     params.setdefault(node.id, dict(node.params))[parts[-1]] = value
                     continue
                 key = (parts[0], parts[1])
@@ -301,9 +326,9 @@ class Editor(QObject):
                 setattr(probe, name, copy.deepcopy(value))  # validates
                 steps.append(SetSetting(self, section, name, value))
             for node_id, new in params.items():
-                spec = self.graph.nodes[node_id].spec
+                spec = self.network.nodes[node_id].spec
                 clean = spec.schema.validate(new, f"{node_id}.params") if spec else new
-                steps.append(SetParams(self.graph, node_id, clean))
+                steps.append(SetParams(self.network, node_id, clean))
         except ValidationError as exc:
             self.refused.emit(exc.errors()[0]["msg"].removeprefix("Value error, "))
             return False

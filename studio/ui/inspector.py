@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core import catalog
+from studio.core.blockdef import BLOCK
 from studio.core.choices import AUGMENTATIONS, DATASETS, LOSSES, OPTIMIZERS, SCHEDULERS
 from studio.core.graph import Node
 from studio.core.params import ParamSpec, Schema
@@ -82,8 +83,9 @@ class Inspector(QScrollArea):
         self.form: ParamForm | None = None
         self.init_form: InitForm | None = None
         self.function_plot: FunctionPlot | None = None
-        editor.graph.node_changed.connect(self._node_changed)
-        editor.graph.node_removed.connect(self._node_removed)
+        self._graph = editor.graph  # the block opened, or the network
+        self._graph.node_changed.connect(self._node_changed)
+        self._graph.node_removed.connect(self._node_removed)
         # a settings edit rebuilds the page, but only after the event that made it: the field
         # that committed is still inside its own key or focus handler (deleting it there
         # crashes Qt)
@@ -91,6 +93,11 @@ class Inspector(QScrollArea):
         self._rebuild.timeout.connect(self._rebuild_settings)
         editor.settings_changed.connect(self._setting_changed)
         self.show_settings()
+
+    def detach(self) -> None:
+        """Stop following the graph (the canvas turns to another block, or project)."""
+        self._graph.node_changed.disconnect(self._node_changed)
+        self._graph.node_removed.disconnect(self._node_removed)
 
     def _setting_changed(self, section: str, name: str) -> None:
         if section != "project" or name == "sweep":
@@ -111,6 +118,11 @@ class Inspector(QScrollArea):
         self.init_form = None
         self.function_plot = None
         node = self.editor.graph.nodes[node_id]
+        if node.type == BLOCK:
+            from .block_page import BlockPage
+
+            self._show_page(BlockPage(self.editor, node_id))
+            return
         spec = catalog.get(node.type)
         page = QWidget()
         lay = QVBoxLayout(page)

@@ -30,6 +30,7 @@ from studio.core.project import Project, default_sample, sample_header, sample_p
 from studio.core.shapes import Analysis, analyze
 
 from .canvas import CanvasScene
+from .controllers.blocks import BlocksController
 from .controllers.compress import CompressController
 from .controllers.editing import EditingController
 from .controllers.files import FilesController
@@ -75,6 +76,7 @@ class MainWindow(QMainWindow):
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks
                             | QMainWindow.DockOption.AllowTabbedDocks)
         self.analysis: Analysis | None = None
+        self.shown_analysis: Analysis | None = None  # the canvas's: the network or a block's
         self.findings: list[Finding] = []  # what the Problems list shows, doctor's included
         self.run_findings: list[Finding] = []  # the run-time doctor's, from live statistics
         # messages go through these so tests can see them
@@ -91,6 +93,7 @@ class MainWindow(QMainWindow):
         self.runs = RunsController(self)
         self.sweeps = SweepController(self)
         self.compress = CompressController(self)
+        self.blocks = BlocksController(self)
         self.recovery = RecoveryController(self)
         self._docks()
         self._actions()
@@ -198,6 +201,7 @@ class MainWindow(QMainWindow):
         f.addSeparator()
         f.addAction(self.act_quit)
         self.edit_menu = mb.addMenu("&Edit")  # filled by _undo_actions for each project
+        self.blocks.add_menu(mb)
         self.view_menu = mb.addMenu("&View")
         self.view_menu.addActions(self.views.group.actions())
         self.view_menu.addSeparator()
@@ -292,7 +296,7 @@ class MainWindow(QMainWindow):
         self.runs.connect_dashboard()
         self.runs.show_runs_folder()
         if self.analysis is not None:
-            dashboard.set_network(self.editor.graph, self.analysis)
+            dashboard.set_network(self.editor.network, self.analysis)
         return self._training
 
     @property
@@ -316,12 +320,36 @@ class MainWindow(QMainWindow):
     def set_project(self, project: Project) -> None:
         """Show a project: a fresh editor, scene and inspector; the old ones are dropped."""
         old = getattr(self, "editor", None)
-        old_scene = getattr(self, "scene", None)
-        if old_scene is not None:
-            old_scene.selectionChanged.disconnect(self.editing.selection_changed)
         if getattr(self, "runs", None) is not None:
             self.runs.forget_health()
         self.editor = Editor(project, self)
+        self.show_graph()
+        self.editor.changed.connect(self._analysis_timer.start)
+        self.editor.settings_changed.connect(lambda *_: self._analysis_timer.start())  # doctor
+        self.editor.scope_changed.connect(self.blocks.scope_changed)
+        # bound methods, not lambdas: Qt drops them with the window, so a stack torn down
+        # after it cannot call into a deleted window
+        self.editor.stack.cleanChanged.connect(self.update_title)
+        self.editor.stack.cleanChanged.connect(self.recovery.clean_changed)
+        self.editor.stack.indexChanged.connect(self.update_title)
+        self._undo_actions()
+        if old is not None:
+            old.deleteLater()
+        self.reanalyse()
+        self.update_title()
+        self.runs.show_runs_folder()
+        self.views.when_design_shows(self.view.fit)
+
+    def show_graph(self) -> None:
+        """A scene and an inspector for ``editor.graph``: the network, or the block opened
+        in it. The old ones stop following their graph (the network outlives them)."""
+        old_scene = getattr(self, "scene", None)
+        if old_scene is not None:
+            old_scene.selectionChanged.disconnect(self.editing.selection_changed)
+            old_scene.detach()
+        old_inspector = getattr(self, "inspector", None)
+        if old_inspector is not None:
+            old_inspector.detach()
         self.scene = CanvasScene(self.editor, self)
         if getattr(self, "view", None) is None:
             self.view = CanvasView(self.scene)
@@ -336,26 +364,11 @@ class MainWindow(QMainWindow):
         self.inspector.sweep_requested.connect(self.sweeps.add_field)
         self.inspector.teacher_requested.connect(self.compress.choose_teacher)
         self.inspector_dock.setWidget(self.inspector)
-        g = self.editor.graph
-        for sig in (g.node_added, g.node_removed, g.node_changed, g.edge_added, g.edge_removed):
-            sig.connect(lambda *_: self._analysis_timer.start())
-        self.editor.settings_changed.connect(lambda *_: self._analysis_timer.start())  # doctor
-        # bound methods, not lambdas: Qt drops them with the window, so a stack torn down
-        # after it cannot call into a deleted window
-        self.editor.stack.cleanChanged.connect(self.update_title)
-        self.editor.stack.cleanChanged.connect(self.recovery.clean_changed)
-        self.editor.stack.indexChanged.connect(self.update_title)
         self.scene.selectionChanged.connect(self.editing.selection_changed)
         self.scene.message.connect(self.show_status)
-        self._undo_actions()
-        if old is not None:
-            old.deleteLater()
+        self.blocks.show_scope()
         if old_scene is not None:
             old_scene.deleteLater()
-        self.reanalyse()
-        self.update_title()
-        self.runs.show_runs_folder()
-        self.views.when_design_shows(self.view.fit)
 
     def _undo_actions(self) -> None:
         for a in getattr(self, "_undo_pair", ()):
@@ -392,18 +405,23 @@ class MainWindow(QMainWindow):
         return runs_dir(self.project.path)
 
     def reanalyse(self) -> None:
-        a = analyze(self.editor.graph)
+        a = analyze(self.editor.network)
         self.analysis = a
-        self.findings = problem_list(self.editor.graph, a, diagnose(self.project, a))
-        self.scene.show_analysis(a, self.findings)
-        self.summary.show_analysis(self.editor.graph, a)
+        self.findings = problem_list(self.editor.network, a, diagnose(self.project, a))
+        if self.editor.scope:  # the instance opened: its own shapes and problems
+            self.shown_analysis = self.blocks.scope_analysis(a)
+            self.scene.show_analysis(self.shown_analysis)
+        else:
+            self.shown_analysis = a
+            self.scene.show_analysis(a, self.findings)
+        self.summary.show_analysis(self.editor.network, a)
         self.show_problems()
         self.analysed.emit(a)
 
     def show_problems(self) -> None:
         """The Problems list: the project's findings, then the run-time doctor's on the
         latest run (which never block F5: the next run may be healthy)."""
-        shown = self.findings + [f for f in self.run_findings if f.node in self.editor.graph]
+        shown = self.findings + [f for f in self.run_findings if f.node in self.editor.network]
         self.problems.show_problems(shown)
         n = len(shown)
         self.bottom_tabs.setTabText(1, f"Problems ({n})" if n else "Problems")

@@ -113,8 +113,33 @@ class LayerTree(QTreeWidget):
                 item.setToolTip(0, spec.doc)
                 item.setData(0, Qt.ItemDataRole.UserRole, spec.type)
                 top.addChild(item)
+        self.blocks_row = QTreeWidgetItem(["Blocks"])
+        self.blocks_row.setFlags(Qt.ItemFlag.ItemIsEnabled)
+        self.blocks_row.setToolTip(0, "Ready-made groups of layers, and the ones you saved "
+                                      "(Blocks ▸ Save Block to Library…)")
+        self.addTopLevelItem(self.blocks_row)
+        self.refresh_blocks()
         self.expandAll()
         self.itemDoubleClicked.connect(self._activate)
+
+    def refresh_blocks(self) -> None:
+        """The library's blocks: built-in ones, then the user's files (read again)."""
+        from studio.core.block_library import library
+
+        from .block_edits import LIBRARY_PREFIX
+
+        self.blocks_row.takeChildren()
+        for entry in library():
+            item = QTreeWidgetItem([entry.name])
+            where = "built in" if entry.builtin else str(entry.source)
+            item.setToolTip(0, f"{entry.description}\n({where})" if entry.description
+                            else where)
+            item.setData(0, Qt.ItemDataRole.UserRole, LIBRARY_PREFIX + entry.name)
+            item.setData(0, Qt.ItemDataRole.UserRole + 1, f"{entry.name} {entry.description}")
+            self.blocks_row.addChild(item)
+
+    def block_items(self) -> list[QTreeWidgetItem]:
+        return children(self.blocks_row)
 
     def categories(self) -> list[QTreeWidgetItem]:
         """The category rows, in order."""
@@ -127,7 +152,9 @@ class LayerTree(QTreeWidget):
         return tops
 
     def layer_items(self) -> list[QTreeWidgetItem]:
-        return [child for top in self.categories() for child in children(top)]
+        """The catalog's layers (the library's blocks are ``block_items``)."""
+        return [child for top in self.categories() if top is not self.blocks_row
+                for child in children(top)]
 
     def _activate(self, item: QTreeWidgetItem, _col: int = 0) -> None:
         kind = item.data(0, Qt.ItemDataRole.UserRole)
@@ -167,9 +194,24 @@ class Palette(QWidget):
         self.filter.textChanged.connect(self.apply_filter)
         self.filter.returnPressed.connect(self._enter_in_filter)
 
+    def refresh_blocks(self) -> None:
+        self.tree.refresh_blocks()
+        self.tree.blocks_row.setExpanded(True)
+        self.apply_filter(self.filter.text())
+
     def apply_filter(self, text: str) -> None:
         found = dict(search_matches(text))
+        words = [_key(w) for w in text.split()]
+        shown_blocks = 0
+        for item in self.tree.block_items():
+            about = _key(str(item.data(0, Qt.ItemDataRole.UserRole + 1)))
+            hit = all(w in about for w in words)
+            item.setHidden(not hit)
+            shown_blocks += hit
+        self.tree.blocks_row.setHidden(shown_blocks == 0)
         for top in self.tree.categories():
+            if top is self.tree.blocks_row:
+                continue
             shown = 0
             for child in children(top):
                 kind = _kind(child)

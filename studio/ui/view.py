@@ -28,6 +28,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsScene, QGraphicsView
 
 from studio.core import catalog, fit
+from studio.core.blockdef import BLOCK
 from studio.core.graph import Edge
 from studio.core.shapes import format_shape
 
@@ -190,8 +191,14 @@ class CanvasView(QGraphicsView):
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
         pos = self.mapToScene(event.position().toPoint())
-        if event.button() == Qt.MouseButton.LeftButton and self.canvas.node_at(pos) is None:
+        item = self.canvas.node_at(pos)
+        if event.button() == Qt.MouseButton.LeftButton and item is None:
             self.open_quick_add(pos)
+            event.accept()
+            return
+        if (event.button() == Qt.MouseButton.LeftButton and item is not None
+                and item.node.type == BLOCK and item.port_at(pos) is None):
+            self.canvas.editor.open_block(item.node_id)  # the window turns to its layers
             event.accept()
             return
         super().mouseDoubleClickEvent(event)

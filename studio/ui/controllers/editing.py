@@ -36,6 +36,16 @@ class EditingController(QObject):
         return [i.node_id for i in self.window.scene.selectedItems() if isinstance(i, NodeItem)]
 
     def select_node(self, node_id: str) -> None:
+        """Select and centre a node of the network, or a layer inside blocks by its path
+        (``layer1.conv1``): the canvas opens the blocks on the way."""
+        editor = self.window.editor
+        *blocks, node_id = node_id.split(".")
+        if blocks or (editor.scope and node_id not in editor.graph
+                      and node_id in editor.network):
+            editor.close_blocks()
+            for inst in blocks:
+                if not editor.open_block(inst):
+                    return
         item = self.window.scene.nodes.get(node_id)
         if item is None:
             return
@@ -47,6 +57,7 @@ class EditingController(QObject):
         """The inspector shows the one selected node, or the project's settings."""
         ids = self.selected_ids()
         self.window.inspector.show_node(ids[0] if len(ids) == 1 else None)
+        self.window.blocks.update_actions()
         if len(ids) == 1:  # the layer whose feature maps the Explain tab shows
             self.window.evaluation.explain.choose_node(ids[0])
 
@@ -130,7 +141,7 @@ class EditingController(QObject):
             insert = QAction(f"Insert {fix} here", w)
             insert.triggered.connect(lambda _=False: self.quick_fix(node_id))
             actions.append(insert)
-        for found in w.findings if node_id else []:
+        for found in w.findings if node_id and not w.editor.scope else []:
             if found.code and found.node == node_id and found.fix is not None:
                 act = QAction(found.fix.label[:1].upper() + found.fix.label[1:], w)
                 act.triggered.connect(lambda _=False, f=found.fix: self.apply_fix(f))
@@ -139,7 +150,7 @@ class EditingController(QObject):
             actions += [w.act_duplicate, w.act_copy, w.act_delete]
         else:
             actions += [w.act_paste, w.act_select_all, w.act_layout, w.act_fit]
-        return actions
+        return actions + w.blocks.context_actions(node_id)
 
     def context_menu(self, node_id: str, global_pos: QPoint) -> None:
         menu = QMenu(self.window)
@@ -147,7 +158,7 @@ class EditingController(QObject):
         menu.exec(global_pos)
 
     def _fix_for(self, node_id: str) -> str | None:
-        analysis = self.window.analysis
+        analysis = self.window.shown_analysis
         if analysis is None:
             return None
         return next((p.fix for p in analysis.problems_for(node_id) if p.fix), None)
@@ -176,6 +187,7 @@ class EditingController(QObject):
     def apply_fix(self, fix: Fix) -> bool:
         """A Problems-list fix (studio.core.findings) as one undo step; when an edit is refused
         (the editor says why) the step is undone and dropped, leaving nothing to redo."""
+        self.window.editor.close_blocks()  # the findings name the network's nodes
         stack = self.window.editor.stack
         stack.beginMacro(fix.label[:1].upper() + fix.label[1:])
         ok = all(self._apply(edit) for edit in fix.edits)

@@ -123,7 +123,7 @@ class RunsController(QObject):
         """Between runs the Train view's map shows the network as it is being edited; during
         a run, the snapshot that trains."""
         if not self.runner.running and self.window.training_views_built:
-            self.window.dashboard.set_network(self.window.editor.graph, analysis)
+            self.window.dashboard.set_network(self.window.editor.network, analysis)
 
     def show_runs_folder(self) -> None:
         """The runs panel lists the current project's runs folder (once it is built)."""
