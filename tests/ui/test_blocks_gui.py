@@ -7,8 +7,8 @@ import pytest
 from PySide6.QtCore import QPointF, QSettings, Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from studio.core.blockdef import BLOCK
 from studio.core.block_library import library_path
+from studio.core.blockdef import BLOCK
 from studio.ui.block_page import BlockPage
 from studio.ui.cards import NODE_H, NODE_W
 from studio.ui.main_window import MainWindow
