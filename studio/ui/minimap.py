@@ -109,7 +109,8 @@ class Minimap(QWidget):
         painter.setPen(Qt.PenStyle.NoPen)
         for node_item in scene.nodes.values():
             spec = node_item.node.spec
-            colour = category_colour(spec.category if spec else None)
+            colour = category_colour("Block" if node_item.node.type == "Block"
+                                     else spec.category if spec else None)
             if node_item.problem:
                 colour = QColor("#d62728")
             rect = node_item.mapRectToScene(QRectF(0, 0, NODE_W, NODE_H))

@@ -65,6 +65,9 @@ def test_group_open_edit_and_come_back(qtbot, window) -> None:
     assert w.analysis.ok and w.analysis.total_params == params
     assert w.editor.stack.count() == 1  # one undo step
     assert isinstance(w.inspector.widget(), BlockPage)  # the new card is selected
+    rows = w.summary.rows()  # the block's row holds its totals, its layers below it
+    assert rows[inst][1:] == ["Block ConvBlock", "(N, 32, 13, 13)", "320", "194,688"]
+    assert rows[f"{inst}.conv1"][3] == "320" and f"{inst}.x" not in rows
 
     double_click(qtbot, w, inst)
     assert w.editor.scope == [(inst, "ConvBlock")]
@@ -122,6 +125,10 @@ def test_repeat_is_refused_with_the_reason_and_ungroup_puts_layers_back(qtbot, w
     assert w.editor.graph.nodes[inst].params["repeat"] == 2
     assert w.scene.nodes[inst].shape_text == "(N, 32, 5, 5)"
     repeated = w.analysis.total_params
+    rows = w.summary.rows()
+    assert rows[inst][1] == "Block ConvBlock ×2"
+    assert rows[f"{inst}.1"][1:3] == ["repetition 2", "(N, 32, 5, 5)"]
+    assert rows[f"{inst}.1.conv1"][3] == f"{32 * 32 * 9 + 32:,}"
 
     w.editing.select_node(inst)
     w.blocks.ungroup()

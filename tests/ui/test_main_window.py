@@ -80,9 +80,7 @@ def test_drop_from_palette_edit_in_inspector_undo_redo(window, qtbot) -> None:
     type_into(qtbot, spin, "100")
     assert window.editor.graph.nodes["dense1"].params == {"out_features": 100}
     assert window.scene.nodes["dense1"].shape_text == "(N, 100)"
-    row = [window.summary.table.item(r, 0).text() for r in range(window.summary.table.rowCount())
-           ].index("dense1")
-    assert window.summary.table.item(row, 3).text() == "57,700"  # 576 · 100 + 100
+    assert window.summary.rows()["dense1"][3] == "57,700"  # 576 · 100 + 100
     window.editor.stack.undo()
     settle()
     assert window.scene.nodes["dense1"].shape_text == "(N, 64)"

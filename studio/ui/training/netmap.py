@@ -146,7 +146,9 @@ class NetworkMap(QGraphicsView):
             node = graph.nodes[nid]
             spec = node.spec
             info = analysis.nodes.get(nid) if analysis else None
-            box = NodeBox(nid, node.type, spec.category if spec else "",
+            block = node.params.get("block") if node.type == "Block" else None
+            box = NodeBox(nid, block or node.type,
+                          "Block" if block else spec.category if spec else "",
                           shape_text(info.shape if info else None))
             self.scene().addItem(box)
             self.boxes[nid] = box
