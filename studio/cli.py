@@ -129,6 +129,9 @@ def _parser() -> argparse.ArgumentParser:
                          "(needs them cached or a connection)")
     im.add_argument("--input-size", type=_count(16, 4096), default=224,
                     help="image height and width")
+    im.add_argument("--flat", action="store_true",
+                    help="every layer on its own, without grouping repeated modules "
+                         "(BasicBlock, InvertedResidual, …) into blocks")
     e = sub.add_parser("evaluate", help="metrics and predictions of trained weights")
     e.add_argument("project", type=Path)
     e.add_argument("--weights", type=Path, required=True, metavar="FILE",
@@ -364,7 +367,7 @@ def _import(args: argparse.Namespace) -> int:
     if kind != "torchvision" or not name:
         raise StudioError("import from torchvision:NAME, e.g. torchvision:resnet18", "source")
     result = import_torchvision(name, args.out, pretrained=args.weights,
-                                size=args.input_size)
+                                size=args.input_size, blocks=not args.flat)
     return _report(result)
 
 
