@@ -5,8 +5,9 @@ Opens the default sample in Design (a layer selected, fitted), then trains the M
 for real in the window (an earlier run first, checked in the runs list so it is overlaid) and
 grabs the Train view during the run and the Evaluate view after it; then trains the default
 sample for one epoch and grabs the Explain tab (Grad-CAM on a three, conv1's feature maps), and
-the Compress dialog after pruning half its channels. Writes
-``{design,train,evaluate,explain,compress}-{light,dark}.png`` (``--only NAME`` for some).
+the Compress dialog after pruning half its channels, and the ResNet Blocks sample with a block
+selected and opened. Writes ``{design,train,evaluate,explain,compress,blocks,blocks-open}-
+{light,dark}.png`` (``--only NAME`` for some).
 """
 
 from __future__ import annotations
@@ -137,7 +138,29 @@ def shoot_compress(app: QApplication, theme: str, out: Path) -> None:
     w.close()
 
 
-SHOTS = {"main": shoot, "explain": shoot_explain, "compress": shoot_compress}
+def shoot_blocks(app: QApplication, theme: str, out: Path) -> None:
+    """The ResNet Blocks sample: a block selected (its page in the inspector, its rows in the
+    summary), then the block opened, with the breadcrumb back."""
+    w = window(app, theme)
+    w.files.open_path(next(p for p in sample_paths() if p.name.startswith("resnet_blocks")))
+    settle(app)
+    w.editing.select_node("stage1")
+    w.view.fit()
+    summary = w.summary.tree
+    summary.topLevelItem(4).setExpanded(True)  # stage1, its repetitions below
+    settle(app)
+    w.grab().save(str(out / f"blocks-{theme}.png"))
+    w.editor.open_block("stage1")
+    settle(app)
+    w.editing.select_node("conv2")
+    settle(app)
+    w.grab().save(str(out / f"blocks-open-{theme}.png"))
+    w.editor.stack.setClean()
+    w.close()
+
+
+SHOTS = {"main": shoot, "explain": shoot_explain, "compress": shoot_compress,
+         "blocks": shoot_blocks}
 
 
 def main() -> None:

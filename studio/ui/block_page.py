@@ -56,6 +56,8 @@ class BlockPage(QWidget):
         form.addRow("Name", self.name_edit)
         self.description_edit = QLineEdit(defn.description if defn else "")
         self.description_edit.setPlaceholderText("What the block is for")
+        self.description_edit.setCursorPosition(0)
+        self.description_edit.setToolTip(defn.description if defn else "")
         self.description_edit.editingFinished.connect(self._describe)
         form.addRow("About", self.description_edit)
         self.repeat = QSpinBox()
@@ -128,6 +130,8 @@ class BlockPage(QWidget):
         defn = editor.network.blocks[editor.graph.nodes[self.node_id].params["block"]]
         for nid in inner.order:
             node = defn.graph.nodes[nid]
+            if node.is_input:
+                continue  # a port: the shapes above say what comes in
             kind = node.params.get("block", node.type) if node.type == "Block" else node.type
             row = QTreeWidgetItem([nid, kind, format_shape(inner.nodes[nid].shape)])
             row.setData(0, Qt.ItemDataRole.UserRole, nid)

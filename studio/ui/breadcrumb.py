@@ -37,7 +37,14 @@ class Breadcrumb(QFrame):
         if not path:
             self.hide()
             return
-        link = self.palette().link().color().name()
+        from .training.traces import is_dark
+
+        pal = self.palette()
+        dark = is_dark(pal)
+        link = "#5aa9e6" if dark else "#1f63b4"  # Qt's link blue is unreadable on dark
+        self.setStyleSheet(
+            f"QFrame#breadcrumb {{ background: {pal.window().color().name()};"
+            f" border: 1px solid {pal.mid().color().name()}; border-radius: 4px; }}")
         parts = [f'<a href="0" style="color: {link}">Network</a>']
         for depth, (inst, name) in enumerate(path, start=1):
             text = f"{html.escape(inst)} ({html.escape(name)})"
