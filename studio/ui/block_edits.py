@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtGui import QUndoCommand
 
-from studio.core.blockdef import BLOCK, BlockDef, block_params, check_name, free_name, uses
+from studio.core.blockdef import (
+    BLOCK,
+    BlockDef,
+    block_params,
+    check_name,
+    contains,
+    free_name,
+    uses,
+)
 from studio.core.blocks import plan_group, plan_ungroup
 from studio.core.errors import GraphError, StudioError
 from studio.core.graph import Edge, Graph, Node
@@ -25,6 +33,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: palette entries of the block library carry this before their key
 LIBRARY_PREFIX = "block:"
+#: palette entries of the project's own blocks carry this before the block's name
+PROJECT_PREFIX = "project-block:"
 
 
 class BlockEdits:
@@ -35,6 +45,7 @@ class BlockEdits:
     stack: QUndoStack
     refused: SignalInstance
     changed: SignalInstance
+    definitions_changed: SignalInstance
     scope_changed: SignalInstance
 
     if TYPE_CHECKING:  # pragma: no cover
@@ -70,6 +81,7 @@ class BlockEdits:
             del self.scope[keep:]
             self.scope_changed.emit()
         self.changed.emit()
+        self.definitions_changed.emit()
 
     # -- opening ----------------------------------------------------------------------------
 
@@ -234,6 +246,22 @@ class BlockEdits:
         edges = [Edge(after, nid, 0)] if after is not None and after in g else []
         steps.append(AddNodes(g, [node], edges, ""))
         return nid if self._push(Steps(f"Add {nid} ({name})", steps)) else None
+
+    def add_instance(self, name: str, pos: tuple[float, float] = (0.0, 0.0),
+                     after: str | None = None) -> str | None:
+        """Another use of one of the project's blocks (it shares the definition)."""
+        if name not in self.network.blocks:
+            self.refused.emit(f"block {name!r} is not defined in this project")
+            return None
+        if self.scope and (name == self.scope[-1][1] or any(
+                contains(self.network.blocks, name, b) for _, b in self.scope)):
+            self.refused.emit(f"block {name!r} cannot go inside itself")
+            return None
+        g = self.graph
+        nid = g.new_id(_snake(name))
+        node = Node(nid, BLOCK, {"block": name, "repeat": 1}, (float(pos[0]), float(pos[1])))
+        edges = [Edge(after, nid, 0)] if after is not None and after in g else []
+        return nid if self._push(AddNodes(g, [node], edges, f"Add {nid} ({name})")) else None
 
     def add_library_block(self, key: str, pos: tuple[float, float] = (0.0, 0.0),
                           after: str | None = None) -> str | None:

@@ -22,7 +22,7 @@ from studio.core.init import validate_init
 from studio.core.project import Project
 from studio.core.shapes import analyze, format_shape
 
-from .block_edits import LIBRARY_PREFIX, BlockEdits
+from .block_edits import LIBRARY_PREFIX, PROJECT_PREFIX, BlockEdits
 from .commands import (
     AddNodes,
     Connect,
@@ -54,6 +54,8 @@ class Editor(BlockEdits, QObject):
     changed = Signal()
     #: a block was opened or closed: the canvas shows another graph
     scope_changed = Signal()
+    #: a block definition was added, replaced or removed (the palette lists the project's)
+    definitions_changed = Signal()
 
     def __init__(self, project: Project, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -92,6 +94,8 @@ class Editor(BlockEdits, QObject):
         """Place a layer; with ``after``, wire it to that node's output (one undo step)."""
         if layer_type.startswith(LIBRARY_PREFIX):  # a block from the library
             return self.add_library_block(layer_type[len(LIBRARY_PREFIX):], pos, after)
+        if layer_type.startswith(PROJECT_PREFIX):  # another use of the project's own block
+            return self.add_instance(layer_type[len(PROJECT_PREFIX):], pos, after)
         if catalog.get(layer_type) is None:
             self.refused.emit(f"unknown layer type {layer_type!r}")
             return None

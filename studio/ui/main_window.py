@@ -327,6 +327,8 @@ class MainWindow(QMainWindow):
         self.editor.changed.connect(self._analysis_timer.start)
         self.editor.settings_changed.connect(lambda *_: self._analysis_timer.start())  # doctor
         self.editor.scope_changed.connect(self.blocks.scope_changed)
+        self.editor.definitions_changed.connect(self.blocks.definitions_changed)
+        self.blocks.definitions_changed()
         # bound methods, not lambdas: Qt drops them with the window, so a stack torn down
         # after it cannot call into a deleted window
         self.editor.stack.cleanChanged.connect(self.update_title)

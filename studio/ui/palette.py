@@ -113,6 +113,12 @@ class LayerTree(QTreeWidget):
                 item.setToolTip(0, spec.doc)
                 item.setData(0, Qt.ItemDataRole.UserRole, spec.type)
                 top.addChild(item)
+        self.project_row = QTreeWidgetItem(["Blocks in This Project"])
+        self.project_row.setFlags(Qt.ItemFlag.ItemIsEnabled)
+        self.project_row.setToolTip(0, "Another use of a block of this project: it shares the "
+                                       "definition (edit once, all follow)")
+        self.addTopLevelItem(self.project_row)
+        self.project_row.setHidden(True)
         self.blocks_row = QTreeWidgetItem(["Blocks"])
         self.blocks_row.setFlags(Qt.ItemFlag.ItemIsEnabled)
         self.blocks_row.setToolTip(0, "Ready-made groups of layers, and the ones you saved "
@@ -138,8 +144,26 @@ class LayerTree(QTreeWidget):
             item.setData(0, Qt.ItemDataRole.UserRole + 1, f"{entry.name} {entry.description}")
             self.blocks_row.addChild(item)
 
+    def show_project_blocks(self, blocks: list[tuple[str, str]]) -> None:
+        """The open project's blocks, (name, description) each."""
+        from .block_edits import PROJECT_PREFIX
+
+        self.project_row.takeChildren()
+        for name, description in blocks:
+            item = QTreeWidgetItem([name])
+            item.setToolTip(0, description or name)
+            item.setData(0, Qt.ItemDataRole.UserRole, PROJECT_PREFIX + name)
+            item.setData(0, Qt.ItemDataRole.UserRole + 1, f"{name} {description}")
+            self.project_row.addChild(item)
+        self.project_row.setHidden(not blocks)
+        self.project_row.setExpanded(True)
+
     def block_items(self) -> list[QTreeWidgetItem]:
+        """The library's blocks (the project's own are ``project_items``)."""
         return children(self.blocks_row)
+
+    def project_items(self) -> list[QTreeWidgetItem]:
+        return children(self.project_row)
 
     def categories(self) -> list[QTreeWidgetItem]:
         """The category rows, in order."""
@@ -153,7 +177,8 @@ class LayerTree(QTreeWidget):
 
     def layer_items(self) -> list[QTreeWidgetItem]:
         """The catalog's layers (the library's blocks are ``block_items``)."""
-        return [child for top in self.categories() if top is not self.blocks_row
+        return [child for top in self.categories()
+                if top is not self.blocks_row and top is not self.project_row
                 for child in children(top)]
 
     def _activate(self, item: QTreeWidgetItem, _col: int = 0) -> None:
@@ -202,15 +227,16 @@ class Palette(QWidget):
     def apply_filter(self, text: str) -> None:
         found = dict(search_matches(text))
         words = [_key(w) for w in text.split()]
-        shown_blocks = 0
-        for item in self.tree.block_items():
-            about = _key(str(item.data(0, Qt.ItemDataRole.UserRole + 1)))
-            hit = all(w in about for w in words)
-            item.setHidden(not hit)
-            shown_blocks += hit
-        self.tree.blocks_row.setHidden(shown_blocks == 0)
+        for row in (self.tree.project_row, self.tree.blocks_row):
+            shown_blocks = 0
+            for item in children(row):
+                about = _key(str(item.data(0, Qt.ItemDataRole.UserRole + 1)))
+                hit = all(w in about for w in words)
+                item.setHidden(not hit)
+                shown_blocks += hit
+            row.setHidden(shown_blocks == 0)
         for top in self.tree.categories():
-            if top is self.tree.blocks_row:
+            if top is self.tree.blocks_row or top is self.tree.project_row:
                 continue
             shown = 0
             for child in children(top):

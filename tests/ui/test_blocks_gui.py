@@ -202,3 +202,24 @@ def test_library_blocks_come_from_the_palette_and_saved_ones_join_it(qtbot, wind
     assert library_path("ConvBlock").exists()
     assert "ConvBlock" in [i.text(0) for i in tree.block_items()]
     assert inst in w.scene.nodes
+
+
+def test_the_palette_offers_another_use_of_the_projects_own_blocks(qtbot, window) -> None:
+    w = window
+    tree = w.layer_palette.tree
+    assert tree.project_row.isHidden()  # the default sample has no blocks
+    first = group(qtbot, w, STEM)
+    assert [i.text(0) for i in tree.project_items()] == ["ConvBlock"]
+    assert not tree.project_row.isHidden()
+    w.scene.clearSelection()
+    tree.itemDoubleClicked.emit(tree.project_items()[0], 0)
+    settle()
+    uses = [n.id for n in w.editor.graph if n.type == BLOCK]
+    assert len(uses) == 2 and first in uses
+    assert {w.editor.graph.nodes[u].params["block"] for u in uses} == {"ConvBlock"}
+    w.editor.open_block(first)
+    settle()
+    refusals: list[str] = []
+    w.editor.refused.connect(refusals.append)
+    assert w.editor.add_layer("project-block:ConvBlock", (0, 0)) is None  # not in itself
+    assert "inside itself" in refusals[-1]

@@ -217,6 +217,13 @@ class BlocksController(QObject):
             w.editing.select_node(nid)
         return nid
 
+    def definitions_changed(self) -> None:
+        """The palette lists the project's blocks, for another use of one."""
+        blocks = self.window.editor.network.blocks
+        self.window.layer_palette.tree.show_project_blocks(
+            [(name, d.description) for name, d in sorted(blocks.items())])
+        self.window.layer_palette.apply_filter(self.window.layer_palette.filter.text())
+
     # -- the canvas follows the scope -----------------------------------------------------
 
     def scope_changed(self) -> None:
