@@ -311,6 +311,7 @@ def _onnx(project: Project, model: Any, xs: list[Any], ref: Any, out: Path, opse
                                     verbose=False)
     assert program is not None  # the dynamo exporter always returns its program
     proto = program.model_proto
+    _name_nodes(proto.graph)
     written = _written_opset(proto)
     if written != opset:  # the exporter falls back silently when conversion fails
         raise ExportError(f"this network cannot be written at opset {opset}: the exporter "
@@ -330,6 +331,40 @@ def _onnx(project: Project, model: Any, xs: list[Any], ref: Any, out: Path, opse
     report.messages.append(f"opset {written}; ONNX checker passed; onnxruntime "
                            f"{ort.__version__} on CPU")
     return diff
+
+
+#: where torch's ONNX exporter keeps the module path a node comes from
+_SCOPES = "pkg.torch.onnx.name_scopes"
+
+
+def _name_nodes(graph: Any) -> None:
+    """Name each node after the layer it computes, by its path through the blocks:
+    ``/stage/down/conv1/Conv``, ``/res/0/conv/Conv`` (a repeated block's first), as torch's
+    TorchScript exporter named them; the dynamo exporter names a node after its aten op alone
+    (``node_conv2d_3``) and keeps the path in metadata, read here. Nodes without it keep their
+    names; every name stays unique."""
+    import ast
+
+    named: dict[int, str] = {}
+    for i, node in enumerate(graph.node):
+        raw = next((p.value for p in node.metadata_props if p.key == _SCOPES), None)
+        try:
+            scopes = ast.literal_eval(raw) if raw else None
+        except (ValueError, SyntaxError):
+            scopes = None
+        # [root, "net", "net.stage", "net.stage.down", …, the aten op's own name]
+        if not isinstance(scopes, list) or len(scopes) < 3 or not isinstance(scopes[-2], str):
+            continue
+        path = scopes[-2].split(".")[1:]  # the wrapper's "net" left out
+        if path:
+            named[i] = "/" + "/".join([*path, node.op_type])
+    taken = {n.name for i, n in enumerate(graph.node) if i not in named}
+    for i, name in named.items():
+        unique, k = name, 1
+        while unique in taken:
+            unique, k = f"{name}_{k}", k + 1
+        taken.add(unique)
+        graph.node[i].name = unique
 
 
 def _pt2(project: Project, model: Any, xs: list[Any], ref: Any, out: Path, opset: int,
