@@ -25,7 +25,8 @@ def add_parser(sub: Any) -> None:
     e.add_argument("--target", type=int, metavar="C",
                    help="the class (output) to explain (default: the predicted class)")
     e.add_argument("--layer", metavar="NODE",
-                   help="gradcam: the node whose map to use (default: the last convolution)")
+                   help="gradcam: the node whose map to use, a layer inside a block by its "
+                        "path (layer1.conv1); default: the last convolution")
     e.add_argument("--out", type=Path, required=True, metavar="FILE.npy|FILE.png",
                    help=".npy: the map ([H, W] for an image, [features] for a table); "
                         ".png: an image's map as a heatmap over the sample")

@@ -14,9 +14,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from .blockdef import BLOCK
 from .catalog import Shape
 from .choices import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
-from .findings import Edit, Finding, Fix, InsertLayer, RemoveNode, SetParams, SetSetting
+from .findings import Edit, Finding, Fix, InsertLayer, RemoveNode, SetParams, SetSetting, lift
+from .flat import Flat, flatten
 from .graph import Graph
 from .project import Project
 from .settings import DataSettings
@@ -79,15 +81,22 @@ LOSS_TAKES: dict[str, tuple[str, str | None]] = {
 
 @dataclass(frozen=True)
 class Case:
-    """What every rule reads."""
+    """What every rule reads: the network opened into its layers (``flat.py``), so rules see
+    the layers inside blocks, named by their paths (``layer1.conv1``)."""
 
     project: Project
-    analysis: Analysis
+    analysis: Analysis  # the opened network's
     facts: DataFacts
+    flat: Flat
 
     @property
     def graph(self) -> Graph:
-        return self.project.graph
+        return self.flat.graph
+
+    def problems_for(self, node: str) -> bool:
+        """Whether shape inference reports a problem on the node (inside a block: on the
+        instance, where problems inside blocks are reported)."""
+        return bool(self.analysis.problems_for(self.flat.top(node)))
 
     @property
     def loss(self) -> str:
@@ -174,13 +183,13 @@ def _channels_last(case: Case) -> Iterator[Hit]:
         if len(shape) != 3 or p["dtype"] != "float32":
             continue
         h, w, c = shape
-        convs = [s for s in g.successors(nid) if (spec := g.nodes[s].spec) and spec.channels_last]
+        convs = [s for s in g.successors(nid) if _reads_images(g, s)]
         sample = case.facts.sample
         known = sample is not None and len(sample) == 3 and \
             shape == (sample[1], sample[2], sample[0]) != sample
         if not known and not (c in (1, 3, 4) and min(h, w) > 4 and convs):
             continue
-        failing = next((s for s in convs if case.analysis.problems_for(s)), None)
+        failing = next((s for s in convs if case.problems_for(s)), None)
         why = f"; this is why {case.name(failing)} does not fit" if failing else ""
         first = [c, h, w]
         yield Hit(nid, f"{case.name(nid)}: shape {list(shape)} is channels-last (height, width, "
@@ -188,6 +197,17 @@ def _channels_last(case: Case) -> Iterator[Hit]:
                        f"[channels, height, width]: make it {first}{why}",
                   Fix(f"set the shape of {case.name(nid)} to {first}",
                       (SetParams(nid, {**g.nodes[nid].params, "shape": first}),)), failing)
+
+
+def _reads_images(g: Graph, node: str) -> bool:
+    """A channels-first layer (Conv2d, pooling…); a block whose analysis failed (so it was not
+    opened): one whose inputs feed such a layer."""
+    n = g.nodes[node]
+    defn = g.blocks.get(str(n.params.get("block"))) if n.type == BLOCK else None
+    if defn is not None:
+        return any(_reads_images(defn.graph, s) for p in defn.inputs
+                   for s in defn.graph.successors(p))
+    return bool(n.spec and n.spec.channels_last)
 
 
 def _width_fix(case: Case, width: int) -> Fix | None:
@@ -407,12 +427,14 @@ def diagnose(project: Project, analysis: Analysis | None = None) -> list[Finding
     """Every rule's findings, in the table's order; rules skip what the analysis left
     unknown, so a broken graph gets no findings about the parts that did not infer."""
     a = analysis if analysis is not None else analyze(project.graph)
-    case = Case(project, a, data_facts(project.data))
+    flat = flatten(project.graph, a)
+    case = Case(project, flat.analysis, data_facts(project.data), flat)
     out: list[Finding] = []
-    for rule in RULES:
+    for rule in RULES:  # a layer inside a block marks its instance and names its path
         for hit in rule.check(case):
-            out.append(Finding(rule.code, rule.severity, hit.node, hit.message, rule.reason,
-                               hit.fix, hit.explains))
+            out.append(Finding(rule.code, rule.severity, hit.node and flat.top(hit.node),
+                               hit.message, rule.reason, lift(hit.fix, flat.top),
+                               hit.explains and flat.top(hit.explains)))
     return out
 
 

@@ -8,7 +8,8 @@ Nothing here knows Qt: the window maps each edit onto its editor's commands.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .graph import Edge, Graph
@@ -86,6 +87,24 @@ class Finding:
         return {"severity": self.severity, "code": self.code, "node": self.node,
                 "message": self.message, "reason": self.reason or None,
                 "fix": self.fix.to_dict() if self.fix else None}
+
+
+def lift(fix: Fix | None, top: Callable[[str], str]) -> Fix | None:
+    """A fix found on the opened network (``studio.core.flat``) as edits of the network
+    itself, or None where it would edit a block's definition (shared by every instance): a
+    layer inserted after a block's output goes after the instance."""
+    if fix is None:
+        return None
+    edits: list[Edit] = []
+    for e in fix.edits:
+        if isinstance(e, InsertLayer) and "." not in e.dst:
+            edits.append(replace(e, src=top(e.src)))
+        elif (isinstance(e, RemoveNode | SetParams) and "." in e.node) or \
+                isinstance(e, InsertLayer):
+            return None
+        else:
+            edits.append(e)
+    return Fix(fix.label, tuple(edits))
 
 
 def problem_fix(graph: Graph, p: Problem) -> Fix | None:

@@ -15,7 +15,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .blockdef import BLOCK
 from .findings import Finding
+from .flat import layer_types
+from .graph import Graph
 
 Level = Literal["ok", "warn", "bad"]
 
@@ -51,13 +54,19 @@ class Mark:
 class LayerHealth:
     """Each node's history of live statistics, and the marks and findings drawn from it."""
 
-    types: Mapping[str, str]  # node id → layer type, in graph order
+    #: node id → layer type, in graph order; inside blocks, layer path → type (``for_graph``)
+    types: Mapping[str, str]
     step: int = 0
     history: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     steps: list[int] = field(default_factory=list)
     latest: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: node → its recent activation histograms: (step, low, high, counts)
     hists: dict[str, list[tuple[int, float, float, list[int]]]] = field(default_factory=dict)
+
+    @classmethod
+    def for_graph(cls, graph: Graph) -> LayerHealth:
+        """Health for a run of ``graph``: every layer's type, those inside blocks too."""
+        return cls(layer_types(graph))
 
     def add(self, record: Mapping[str, Any]) -> None:
         """One sample (a line of ``layer_stats.jsonl`` or a ``layer_stats`` event); a step
@@ -92,7 +101,7 @@ class LayerHealth:
     def mark(self, node: str) -> Mark | None:
         d = self.latest.get(node)
         if d is None:
-            return None
+            return self._block_mark(node)
         kind = self.types.get(node, "")
         lines: list[str] = []
         series: list[tuple[str, tuple[float, ...], bool]] = []
@@ -132,6 +141,22 @@ class LayerHealth:
             lines.append(f"activations mean {_num(d['act_mean'])} · std {_num(d['act_std'])}")
         return Mark(level, value, "\n".join(lines), tuple(series))
 
+    def _block_mark(self, node: str) -> Mark | None:
+        """A block instance's mark: its worst layer's, with a line per layer inside."""
+        marks = [(k, m) for k in self.latest if k.startswith(node + ".")
+                 if (m := self.mark(k)) is not None]
+        if not marks:
+            return None
+        levels = ("ok", "warn", "bad")
+        path, worst = max(marks, key=lambda km: levels.index(km[1].level))
+        lines = [f"{len(marks)} layers inside" + ("" if worst.level == "ok" else
+                                                   f"; the worst: {path}")]
+        lines += [f"{k[len(node) + 1:]}: {m.text.splitlines()[0] if m.text else m.level}"
+                  for k, m in marks[:8]]
+        if len(marks) > 8:
+            lines.append(f"… and {len(marks) - 8} more")
+        return Mark(worst.level, worst.value, "\n".join(lines), worst.series)
+
     def recent(self, node: str, key: str, width: int = SPARK_WIDTH) -> tuple[float, ...]:
         """The figure's recent finite values: a NaN or ∞ sample has no place on a sparkline
         (the mark and the doctor say it)."""
@@ -143,16 +168,21 @@ class LayerHealth:
     def findings(self) -> list[Finding]:
         """The run-time rules' findings on the latest sample, in the table's order."""
         out = []
-        for rule in RUN_RULES:
+        for rule in RUN_RULES:  # a layer inside a block marks its instance (named in the text)
             for node, message in rule.check(self):
-                out.append(Finding(rule.code, rule.severity, node,
+                out.append(Finding(rule.code, rule.severity, node.split(".", 1)[0],
                                    f"{message} (step {self.step})", rule.reason))
         return out
 
     def in_order(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        for node in self.types:
+        """The sampled layers in graph order; a block instance given by its id alone (not by
+        its layers' paths) stands for the layers sampled inside it."""
+        for node, kind in self.types.items():
             if node in self.latest:
                 yield node, self.latest[node]
+            elif kind == BLOCK:
+                yield from ((k, d) for k, d in self.latest.items() if k.startswith(node + ".")
+                            and k not in self.types)
 
 
 def saturated_share(kind: str, d: Mapping[str, Any]) -> float | None:

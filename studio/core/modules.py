@@ -225,6 +225,21 @@ class PositionalEmbedding(nn.Module):
 NODE_ATTR = "studio_node"
 
 
+class Repeat(nn.Sequential):
+    """A block run several times in a row: an ``nn.Sequential`` (its weights are named
+    ``0.conv1.weight``, as the exported model.py's) whose errors name the repetition."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for r, part in enumerate(self):
+            try:
+                x = part(x)
+            except (RuntimeError, IndexError, ValueError) as exc:
+                inner = getattr(exc, NODE_ATTR, None)
+                setattr(exc, NODE_ATTR, f"{r}.{inner}" if inner else str(r))
+                raise
+        return x
+
+
 class GraphModule(nn.Module):
     """Runs a graph's DAG; each value is dropped as soon as its last reader has run.
 
@@ -255,7 +270,7 @@ class GraphModule(nn.Module):
             if inner:  # a block instance: its definition's graph, once per repetition
                 defn = graph.blocks[node.params["block"]]
                 parts = [GraphModule(defn.graph, a, make_layer) for a in inner]
-                layer = parts[0] if len(parts) == 1 else nn.Sequential(*parts)
+                layer = parts[0] if len(parts) == 1 else Repeat(*parts)
                 self._blocks.add(nid)
             else:
                 layer = make_layer(node.type, analysis.nodes[nid].in_shapes, node.params)

@@ -13,6 +13,7 @@ import copy
 import math
 from typing import TYPE_CHECKING, Any
 
+from .blockdef import BLOCK
 from .errors import ProjectError, StudioError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -146,7 +147,8 @@ def _set(d: dict[str, Any], path: str, value: Any) -> None:
         from . import catalog
 
         spec = catalog.get(node["type"])
-        names = [p.name for p in spec.schema.params] if spec else []
+        names = [p.name for p in spec.schema.params] if spec else \
+            ["repeat", "block"] if node["type"] == BLOCK else []  # a block: how many times
         if parts[4] not in names:
             raise ProjectError(f"node {parts[2]!r} ({node['type']}) has no parameter "
                                f"{parts[4]!r}; it has {', '.join(names) or 'none'}", where(path))

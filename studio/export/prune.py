@@ -12,7 +12,9 @@ after a Flatten) consistent. The result is a new project whose nodes carry the n
 (``out_channels``, ``out_features``) and its weights: never a pickled module. It must pass
 shape inference, give the pruned module's outputs when rebuilt from the project, and export
 to ONNX; otherwise nothing is written (the output folder must be new or empty, and is left
-so on any failure).
+so on any failure). Block instances are opened into plain layers first (``_opened``): each
+layer gets a width of its own, which instances sharing a definition cannot have, and the
+report says so.
 
 Either can be fine-tuned for a few epochs; unstructured zeros stay zeros (their gradients are
 masked, which keeps them at zero under SGD, Adam and weight decay alike).
@@ -27,6 +29,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from studio.core.blockdef import BLOCK
 from studio.core.errors import StudioError
 from studio.core.project import Project, atomic_write
 from studio.training.callbacks import Callback
@@ -42,6 +45,10 @@ FINETUNE = "finetune"  # the fine-tuning run's folder inside the output folder
 WIDTHS = ("out_channels", "out_features", "groups", "hidden_size", "embed_dim")
 PRUNABLE = (*CONVOLUTIONS, "Linear")
 TOLERANCE = 1e-4  # the rebuilt project against the pruned module, relative to the output
+OPENED = ("the blocks ({}) were opened into plain layers: pruning gives each layer its own "
+          "width, which the instances of one shared block definition (and the repetitions of "
+          "one instance) cannot have; a layer inside is named by its path with _ for . "
+          "({} is {})")
 
 
 def check_request(amount: float, out_dir: Path) -> None:
@@ -101,9 +108,11 @@ def _prune_into(project: Project, weights: Path, out_dir: Path, amount: float,
     model = before_t.model.eval()
     example = _example(before_t)
     pruned = copy.deepcopy(model)
+    source, opened = project, None
     if structured:
-        _structured(project, pruned, example, amount, per_layer)
-        new = _project_for(project, pruned, example)
+        source, pruned, opened = _opened(project, pruned)
+        _structured(source, pruned, example, amount, per_layer)
+        new = _project_for(source, pruned, example)
     else:
         _unstructured(pruned, amount, per_layer)
         new = project.copy()
@@ -117,8 +126,11 @@ def _prune_into(project: Project, weights: Path, out_dir: Path, amount: float,
         _finetune(new, target, out_dir / FINETUNE, finetune_epochs, base, structured, before_t)
     new.save(out_dir / "project.studio.json")
     after_t = load_trained(new, target, base, cpu=True)
-    report = _report(project, new, before_t, after_t, weights, target, amount, structured,
+    report = _report(source, new, before_t, after_t, weights, target, amount, structured,
                      per_layer, finetune_epochs)
+    if opened is not None:
+        report["blocks_opened"] = opened[0]
+        report["notes"].insert(0, opened[1])
     report["onnx_check"] = _onnx_check(new, target, base)
     atomic_write(out_dir / "report.json", (json.dumps(report, indent=2) + "\n").encode())
     what = f"{report['method']} pruning of {amount:.0%}"
@@ -201,6 +213,32 @@ def _structured(project: Project, model: Any, example: Any, amount: float,
         raise ExportError(f"nothing was removed: at {amount:.0%}{' per layer' if per_layer else ''}"
                           " a layer would lose all its channels, which Torch-Pruning refuses; "
                           "ask for less", "--amount")
+
+
+def _opened(project: Project, model: Any) -> tuple[Project, Any, tuple[list[str], str] | None]:
+    """A network with block instances as the same network of plain layers, with the trained
+    weights, and the instances opened with a note saying so (a network without blocks: as it
+    is, and None). Pruning
+    gives every layer a width of its own, which the instances of one shared definition, and
+    the repetitions of one instance, cannot have: the result has no blocks."""
+    from studio.core.build import build_module
+    from studio.core.flat import layer_of, plain_graph
+    from studio.training.transfer import load_exact
+
+    opened = [n.id for n in project.graph if n.type == BLOCK]
+    if not opened:
+        return project, model, None
+    graph, ids = plain_graph(project.graph)
+    flat = project.copy()
+    flat.graph = graph
+    state = {}
+    for key, value in model.state_dict().items():
+        layer = layer_of(model, key)
+        state[ids[layer] + key[len(layer):]] = value
+    plain = build_module(graph, for_loading=True)
+    load_exact(plain, state, "the opened network")
+    path = next(p for p in ids if "." in p)
+    return flat, plain.eval(), (opened, OPENED.format(", ".join(opened), path, ids[path]))
 
 
 def _output_layers(project: Project, output: str | None, prunable: set[str]) -> set[str]:

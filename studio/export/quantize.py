@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.core.errors import StudioError
+from studio.core.flat import layer_types
 from studio.core.project import Project, atomic_write
 from studio.training.feature_maps import CONVOLUTIONS
 
@@ -32,7 +33,8 @@ CALIBRATION_BATCH = 32
 
 def mode_for(project: Project) -> str:
     """"static" for a network with convolutions, "dynamic" for the rest."""
-    return "static" if any(n.type in CONVOLUTIONS for n in project.graph) else "dynamic"
+    types = layer_types(project.graph).values()  # layers inside blocks too
+    return "static" if any(t in CONVOLUTIONS for t in types) else "dynamic"
 
 
 def check_request(out: Path, calibration: int) -> None:

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from studio.core.errors import TrainingError
+from studio.core.flat import find_module, flatten, layer_modules, layer_types
 from studio.core.graph import Graph
 from studio.core.project import Project, atomic_write
 from studio.data.bundle import DataBundle
@@ -53,12 +54,11 @@ class Explanation:
 
 
 def map_layers(graph: Graph) -> list[str]:
-    """Nodes on the way to the output whose output is a map [C, H, W], in graph order: the
-    layers Grad-CAM can read."""
-    from studio.core.shapes import analyze
-
-    a = analyze(graph)
-    used = graph.ancestors(a.output) | {a.output} if a.output else set(graph.nodes)
+    """Layers on the way to the output whose output is a map [C, H, W], in graph order: the
+    layers Grad-CAM can read (inside a block instance: by path, ``layer1.conv1``)."""
+    f = flatten(graph)
+    g, a = f.graph, f.analysis
+    used = g.ancestors(a.output) | {a.output} if a.output else set(g.nodes)
     return [n for n in a.order if n in used and n in a.nodes
             and len(a.nodes[n].shape or ()) == 3]
 
@@ -66,7 +66,8 @@ def map_layers(graph: Graph) -> list[str]:
 def gradcam_layers(graph: Graph) -> list[str]:
     """The convolutions among :func:`map_layers`; Grad-CAM takes the last by default (the most
     semantic map that still has a place in the image)."""
-    return [n for n in map_layers(graph) if graph.nodes[n].type in CONVOLUTIONS]
+    types = layer_types(graph)
+    return [n for n in map_layers(graph) if types.get(n) in CONVOLUTIONS]
 
 
 def explain_sample(model: torch.nn.Module, x: torch.Tensor, method: str, *,
@@ -197,11 +198,11 @@ def occlusion_window(shape: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int
 
 
 def _default_layer(model: torch.nn.Module, graph: Graph | None) -> str:
-    children = dict(model.named_children())
+    layers = layer_modules(model)
     if graph is not None:
-        found = [n for n in gradcam_layers(graph) if n in children]
+        found = [n for n in gradcam_layers(graph) if n in layers]
     else:  # a bare module: its convolutions in the order they were added
-        found = [n for n, m in children.items()
+        found = [n for n, m in layers.items()
                  if isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d)]
     if not found:
         raise TrainingError(NO_CONVOLUTION, "method")
@@ -209,16 +210,17 @@ def _default_layer(model: torch.nn.Module, graph: Graph | None) -> str:
 
 
 def _layer_module(model: torch.nn.Module, node: str, graph: Graph | None) -> torch.nn.Module:
-    module = dict(model.named_children()).get(node)
+    module = find_module(model, node) if node else None
     if module is None:
-        known = graph is not None and node in graph
+        known = graph is not None and node in flatten(graph).graph
         raise TrainingError(f"node '{node}' has no layer in the built network (an input, or "
                             "not on the way to the output)" if known else
                             f"there is no node '{node}' in this network", "layer")
     if graph is not None:
         from studio.core.shapes import analyze
 
-        info = analyze(graph).nodes.get(node)
+        # a layer (inside a block: its path), or a block instance as a whole
+        info = flatten(graph).analysis.nodes.get(node) or analyze(graph).nodes.get(node)
         shape = info.shape if info is not None else None
         if shape is not None and len(shape) != 3:
             raise TrainingError(f"Grad-CAM needs a node whose output is a map [channels, "

@@ -13,6 +13,7 @@ import numpy as np
 
 from studio.core import catalog
 from studio.core.errors import TrainingError
+from studio.core.flat import find_module, flatten
 from studio.core.graph import Graph
 
 TILE_LIMIT = 256  # channels drawn at most; wider layers show their first ones
@@ -22,10 +23,11 @@ CONVOLUTIONS = ("Conv1d", "Conv2d", "ConvTranspose2d")
 
 def node_output(model: Any, x: Any, node: str) -> np.ndarray:
     """The node's output for one sample ``x`` (no batch dim), without the batch dim: the
-    network runs in eval mode without gradients, with a hook for this pass only."""
+    network runs in eval mode without gradients, with a hook for this pass only. ``node``
+    may be a path: a layer inside a block instance (``layer1.conv1``)."""
     import torch
 
-    module = dict(model.named_children()).get(node)
+    module = find_module(model, node) if node else None
     if module is None:
         raise TrainingError(f"node {node!r} has no layer in the built network (an input, or "
                             "not on the way to the output)", node)
@@ -52,16 +54,17 @@ def node_output(model: Any, x: Any, node: str) -> np.ndarray:
 
 def first_convolution(graph: Graph) -> str | None:
     """The convolution nearest the input, in graph order: the one whose filters are pictures
-    of the input itself."""
-    for nid in graph.topological_order():
-        if graph.nodes[nid].type in CONVOLUTIONS:
+    of the input itself (inside a block: its path)."""
+    flat = flatten(graph)
+    for nid in flat.analysis.order:
+        if flat.graph.nodes[nid].type in CONVOLUTIONS:
             return nid
     return None
 
 
 def filters(model: Any, node: str) -> np.ndarray:
     """A convolution's weights as float32: [out, in/groups, k…] (transposed: [in, out, k…])."""
-    module = dict(model.named_children()).get(node)
+    module = find_module(model, node) if node else None
     weight = getattr(module, "weight", None)
     if weight is None or weight.dim() < 3:
         raise TrainingError(f"node {node!r} is not a convolution with filters", node)
@@ -105,7 +108,10 @@ def filter_tiles(w: np.ndarray, limit: int = TILE_LIMIT) -> list[np.ndarray]:
 
 def channels_first(graph: Graph, node: str) -> bool:
     """Whether a node's 2-D output is [channels, length] (after a 1-D convolution, pooling or
-    normalisation) rather than a sequence [length, features]."""
+    normalisation) rather than a sequence [length, features]. ``node`` may be a path (a
+    layer inside a block)."""
+    if node not in graph.nodes:
+        graph = flatten(graph).graph
     seen = set()
     while node not in seen:
         seen.add(node)

@@ -15,8 +15,10 @@ The probe runs in eval mode without gradients, so dropout draws no random number
 BatchNorm keeps its running statistics: a run trains exactly as it would without statistics.
 All figures of one sample point are read back from the device in one transfer; mean, spread,
 zeros and histogram are taken over at most ``STAT_VALUES`` of a layer's values (a fixed random
-subset), NaN/∞ and dead units over all of them. Only the main process samples (gradients are
-already averaged over the processes when it does). Its cost is in docs/performance.md.
+subset), NaN/∞ and dead units over all of them. Layers inside block instances are sampled
+each on its own, named by their paths (``layer1.0.conv1``). Only the main process samples
+(gradients are already averaged over the processes when it does). Its cost is in
+docs/performance.md.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import torch
 from torch import nn
 
 from studio.core.errors import first_line
+from studio.core.flat import flatten, layer_modules, layer_of
 
 from .callbacks import Callback, keep_lines
 from .feature_maps import channels_first
@@ -70,13 +73,14 @@ class LayerStatsProbe:
 
     def __init__(self, t: Trainer, every: int, bins: int) -> None:
         self.t, self.every, self.bins = t, every, bins
-        nodes = set(t.project.graph.nodes)
+        # every layer, those inside block instances by their paths (``layer1.0.conv1``)
+        flat = flatten(t.project.graph, getattr(t, "analysis", None))
+        self.modules = {n: m for n, m in layer_modules(t.model).items() if n in flat.graph}
         self.params: dict[str, list[nn.Parameter]] = {}
         for name, p in t.model.named_parameters():
-            node = name.split(".", 1)[0]
-            if p.requires_grad and node in nodes:
+            node = layer_of(t.model, name)
+            if p.requires_grad and node in self.modules:
                 self.params.setdefault(node, []).append(p)
-        self.modules = {name: m for name, m in t.model.named_children() if name in nodes}
         # the parameters in one list, each with its node's position: norms are summed per node
         # with one index_add_ at every sample point
         self.param_list = [p for ps in self.params.values() for p in ps]
@@ -85,7 +89,8 @@ class LayerStatsProbe:
         self._picks: dict[str, tuple[int, torch.Tensor]] = {}
         #: per node, the axis of a 3-D output that holds its units: 1 after a 1-D convolution,
         #: pooling or normalisation ([channels, length]); 2 for sequences ([length, features])
-        g = t.project.graph
+        g = flat.graph
+        self.order = {n: i for i, n in enumerate(flat.listed)}
         self.unit_axis = {n: 1 if channels_first(g, n) else 2 for n in self.modules}
         self.seconds = 0.0  # spent sampling (the benchmark reports it against training time)
         #: nodes that pass their input through unchanged in eval mode (dropout): their figures
@@ -194,9 +199,8 @@ class LayerStatsProbe:
                 flagged.append(node)
         for node, n in self._count_nonfinite(flagged).items():
             layers[node]["nonfinite"] = n
-        order = {n: i for i, n in enumerate(t.project.graph.nodes)}
         record = {"step": t.step, "epoch": t.epoch + 1,
-                  "layers": {n: layers[n] for n in sorted(layers, key=order.__getitem__)}}
+                  "layers": {n: layers[n] for n in sorted(layers, key=self.order.__getitem__)}}
         t.callbacks.on_layer_stats(record)
 
     def _count_nonfinite(self, nodes: list[str]) -> dict[str, int]:

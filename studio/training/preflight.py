@@ -15,6 +15,7 @@ import torch
 
 from studio.core.choices import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
 from studio.core.errors import DatasetError, ShapeError, TrainingError
+from studio.core.flat import flatten
 from studio.core.memory import free_memory
 from studio.core.project import Project
 from studio.core.shapes import Analysis
@@ -133,8 +134,9 @@ def check_memory(a: Analysis, optimizer: str, device: torch.device) -> None:
 
 
 def _check_token_ids(project: Project, b: DataBundle, inp: str) -> None:
-    """Ids outside a lookup table would crash a CUDA context; refuse them first."""
-    g = project.graph
+    """Ids outside a lookup table would crash a CUDA context; refuse them first (a table
+    inside a block too: the network is walked layer by layer)."""
+    g = flatten(project.graph).graph
     parts = [t for t in (b.x_train, b.x_val, b.x_test) if t is not None and t.numel()]
     lo = min(int(t.min()) for t in parts)
     hi = max(int(t.max()) for t in parts)

@@ -19,8 +19,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from studio.core import catalog
 from studio.core.build import build_module
 from studio.core.errors import ShapeError, StudioError, TrainingError, first_line
+from studio.core.flat import layer_types
 from studio.core.project import Project
 from studio.core.settings import resolve_training
 from studio.core.shapes import analyze
@@ -257,10 +259,15 @@ class Trainer:
         return error
 
     def _blame(self, exc: Exception) -> str | None:
-        node = getattr(exc, "studio_node", None)
-        if node is None or node not in self.project.graph:
+        node = getattr(exc, "studio_node", None)  # inside a block: the layer's path
+        if node is None:
             return None
-        return f"{self.project.graph.nodes[node].type} '{node}'"
+        types = layer_types(self.project.graph, getattr(self, "analysis", None))
+        # a repeated block's repetition is not in the path the built module gives
+        kind = types.get(node) or next((t for p, t in types.items()
+                                        if ".".join(x for x in p.split(".") if not x.isdigit())
+                                        == node), None)
+        return f"{kind} '{node}'" if kind else None
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -302,8 +309,9 @@ class Trainer:
         if s.init_weights and resume_from is None:
             self._init_weights(s.init_weights)
         self.model.to(self.device)
-        if self.device.type == "cuda" and any(
-                n.spec is not None and n.spec.channels_last for n in self.project.graph):
+        if self.device.type == "cuda" and any(  # layers inside blocks too
+                (spec := catalog.get(t)) is not None and spec.channels_last
+                for t in layer_types(self.project.graph, self.analysis).values()):
             self.model.to(memory_format=torch.channels_last)
         self.forward = self.model
         self.resolved = resolve_training(s)

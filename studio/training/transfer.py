@@ -1,9 +1,11 @@
 """Weights from another run into an edited network, node by node (transfer learning).
 
-Parameters are named ``<node id>.<tensor>``, so a node keeps its trained weights as long as
-its id and its tensors' shapes are unchanged; everything else starts from the project's seeded
-initial weights. A node is loaded whole or not at all: half a layer from another run is never
-what anybody wants. The report names every node that did not load and why.
+Parameters are named ``<layer path>.<tensor>`` (``conv1.weight``; inside a block instance
+``layer1.conv1.weight``, in a repeated one ``layer1.0.conv1.weight``), so a layer keeps its
+trained weights as long as its path and its tensors' shapes are unchanged; everything else
+starts from the project's seeded initial weights. A layer is loaded whole or not at all: half a
+layer from another run is never what anybody wants. The report names every layer that did not
+load, by its path, and why.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import torch
 
 from studio.core.errors import TrainingError
+from studio.core.flat import layer_of
 
 from .checkpoint import load_checkpoint, load_weights
 
@@ -25,7 +28,7 @@ class TransferReport:
 
     source: str
     loaded: list[str] = field(default_factory=list)
-    #: node id → "conv1.weight: file [16, 1, 3, 3], network [32, 1, 3, 3]"
+    #: layer path → "conv1.weight: file [16, 1, 3, 3], network [32, 1, 3, 3]"
     mismatched: dict[str, str] = field(default_factory=dict)
     #: nodes of the network with parameters the file does not have
     missing: list[str] = field(default_factory=list)
@@ -69,16 +72,12 @@ def read_state(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def _node(key: str) -> str:
-    return key.split(".", 1)[0]
-
-
 def transfer(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str = "weights"
              ) -> TransferReport:
     """Copy every node whose tensors all match by name and shape; report the rest."""
     report = TransferReport(str(source))
     mine = model.state_dict()
-    by_node, theirs = _by_node(mine), _by_node(state)
+    by_node, theirs = _by_node(model, mine), _by_node(model, state)
     take: dict[str, torch.Tensor] = {}
     for node, keys in by_node.items():
         if node not in theirs:
@@ -100,11 +99,13 @@ def transfer(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str
     return report
 
 
-def _by_node(tensors: dict[str, Any]) -> dict[str, list[str]]:
-    """Tensor names grouped by the node they belong to (``conv1.weight`` → ``conv1``)."""
+def _by_node(model: torch.nn.Module, tensors: dict[str, Any]) -> dict[str, list[str]]:
+    """Tensor names grouped by the layer they belong to, named by its path in ``model``
+    (``conv1.weight`` → ``conv1``, ``layer1.0.conv1.weight`` → ``layer1.0.conv1``,
+    ``attn.out_proj.weight`` → ``attn``)."""
     out: dict[str, list[str]] = {}
     for k in tensors:
-        out.setdefault(_node(k), []).append(k)
+        out.setdefault(layer_of(model, k), []).append(k)
     return out
 
 
@@ -127,7 +128,7 @@ def load_exact(model: torch.nn.Module, state: dict[str, torch.Tensor], where: st
     """Load weights that must fit every layer (resume, evaluate, export); a misfit names the
     first layer that differs rather than torch's list of every tensor."""
     mine = model.state_dict()
-    by_node, theirs = _by_node(mine), _by_node(state)
+    by_node, theirs = _by_node(model, mine), _by_node(model, state)
     for node, keys in by_node.items():
         if node not in theirs:
             raise TrainingError(f"the weights do not fit this network: layer '{node}' is not "

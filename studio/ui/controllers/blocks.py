@@ -241,6 +241,20 @@ class BlocksController(QObject):
         self.breadcrumb.show_path(w.editor.scope)
         self.update_actions()
 
+    def path_of(self, node_id: str) -> str:
+        """A node of the canvas by its path in the built network: ``stage1.0.conv1`` for a
+        layer of the first repetition of the block opened (``node_id`` on the network)."""
+        editor = self.window.editor
+        parts: list[str] = []
+        graph = editor.network
+        for inst, name in editor.scope:
+            node = graph.nodes.get(inst)
+            parts.append(inst)
+            if node is not None and node.params.get("repeat", 1) > 1:
+                parts.append("0")
+            graph = editor.network.blocks[name].graph
+        return ".".join([*parts, node_id])
+
     def scope_analysis(self, a: Analysis) -> Analysis:
         """The analysis of the instance opened, as the network feeds it (its first
         repetition); the definition alone, with its example inputs, where that is lost."""

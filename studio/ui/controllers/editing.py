@@ -59,7 +59,7 @@ class EditingController(QObject):
         self.window.inspector.show_node(ids[0] if len(ids) == 1 else None)
         self.window.blocks.update_actions()
         if len(ids) == 1:  # the layer whose feature maps the Explain tab shows
-            self.window.evaluation.explain.choose_node(ids[0])
+            self.window.evaluation.explain.choose_node(self.window.blocks.path_of(ids[0]))
 
     def select_all(self) -> None:
         for item in self.window.scene.nodes.values():

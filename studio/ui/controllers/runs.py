@@ -261,7 +261,7 @@ class RunsController(QObject):
         from studio.core.health import LayerHealth
 
         w = self.window
-        self.health = (LayerHealth({n.id: n.type for n in project.graph})
+        self.health = (LayerHealth.for_graph(project.graph)  # blocks' layers by their paths
                        if project.training.layer_stats is not None else None)
         self._told = set()
         w.run_findings = []

@@ -133,7 +133,10 @@ class ExplainJob(QObject):
 
         ex = self._explainer(source)
         graph = ex.graph
-        modules = dict(ex.model.named_children())
+        from studio.core.flat import layer_modules
+
+        inner = layer_modules(ex.model)  # the layers inside blocks too, by their paths
+        modules = {**dict(ex.model.named_children()), **inner}
         # Grad-CAM reads the chosen layer when it has a map on the way to the output, else
         # the last convolution (the caption says so)
         cam = q.layer if q.layer in map_layers(graph) and q.layer in modules else None
@@ -145,7 +148,8 @@ class ExplainJob(QObject):
             "truth": truth, "predicted": said, "explained": what, "targets": ex.targets(),
             "classes": list(ex.classes), "columns": list(ex.columns), "image": None,
             "values": None, "weights": source.weights, "layers": gradcam_layers(graph),
-            "nodes": [n for n in graph.topological_order() if n in modules],
+            "nodes": (list(inner) if graph.blocks
+                      else [n for n in graph.topological_order() if n in modules]),
         }
         if ex.image:
             answer["image"] = ex.picture(q.index)
