@@ -107,6 +107,20 @@ def contains(blocks: dict[str, BlockDef], outer: str, inner: str) -> bool:
     return False
 
 
+def used_blocks(graph: Graph, nodes: list[Node]) -> dict[str, BlockDef]:
+    """Copies of the definitions ``nodes`` use, directly or through other blocks."""
+    out: dict[str, BlockDef] = {}
+    stack = [n for n in (instance_name(node) for node in nodes) if n is not None]
+    while stack:
+        name = stack.pop()
+        defn = graph.blocks.get(name)
+        if name in out or defn is None:
+            continue
+        out[name] = defn.copy()
+        stack += [n for n in (instance_name(node) for node in defn.graph) if n is not None]
+    return out
+
+
 def free_name(blocks: dict[str, BlockDef], base: str) -> str:
     base = re.sub(r"[^A-Za-z0-9_]", "_", base).strip("_") or "Block"
     if not base[0].isalpha():
@@ -118,3 +132,56 @@ def free_name(blocks: dict[str, BlockDef], base: str) -> str:
     while f"{base}{i}" in blocks:
         i += 1
     return f"{base}{i}"
+
+
+#: how deep blocks may nest, and how many layers a network may hold once every block is
+#: unfolded (each repetition counted): a small hostile file must not make analysis explode
+MAX_DEPTH = 32
+MAX_LAYERS = 100_000
+
+
+def check_blocks(graph: Graph) -> None:
+    """Raise GraphError (``where``: ``blocks.NAME``) for a block used but not defined, one that
+    uses itself, nesting deeper than MAX_DEPTH or a network that unfolds to more than
+    MAX_LAYERS layers. One pass over the definitions, each visited once."""
+    blocks = graph.blocks
+    size: dict[str, int] = {}
+    open_: set[str] = set()
+
+    def unfolded(name: str, depth: int, where: str) -> int:
+        if name in size:
+            return size[name]
+        if name not in blocks:
+            raise GraphError(f"no block named {name!r}", where)
+        if name in open_:
+            raise GraphError(f"block {name!r} contains itself", f"blocks.{name}")
+        if depth > MAX_DEPTH:
+            raise GraphError(f"blocks nest more than {MAX_DEPTH} deep", f"blocks.{name}")
+        open_.add(name)
+        total = _layers(blocks[name].graph, depth + 1, f"blocks.{name}", unfolded)
+        open_.discard(name)
+        size[name] = total
+        return total
+
+    total = _layers(graph, 1, "graph", unfolded)
+    for name in blocks:  # unused definitions are checked too: they are in the file
+        unfolded(name, 1, f"blocks.{name}")
+    if total > MAX_LAYERS:
+        raise GraphError(f"the network unfolds to {total:,} layers (blocks and repeats "
+                         f"counted); at most {MAX_LAYERS:,} are allowed", "graph")
+
+
+def _layers(graph: Graph, depth: int, where: str, unfolded: Any) -> int:
+    n = 0
+    for node in graph:
+        name = instance_name(node)
+        if name is None:
+            n += 0 if node.is_input else 1
+        else:
+            repeat = node.params.get("repeat", 1)
+            repeat = repeat if isinstance(repeat, int) and repeat > 0 else 1
+            n += repeat * unfolded(name, depth, f"{where}.nodes '{node.id}'.params.block")
+        if n > MAX_LAYERS:
+            raise GraphError(f"unfolds to more than {MAX_LAYERS:,} layers (blocks and "
+                             "repeats counted)", where)
+    return n

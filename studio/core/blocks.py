@@ -37,8 +37,8 @@ def plan_group(graph: Graph, ids: list[str], name: str | None = None) -> GroupPl
     inside = set(chosen)
     for i in chosen:
         if graph.nodes[i].is_input:
-            raise GraphError(f"'{i}' is an Input of the network; a block holds layers only "
-                             "(its inputs come from the edges that enter it)")
+            raise GraphError(f"'{i}' is an Input; a block holds layers only (its inputs "
+                             "come from the edges that enter it)")
     leaving = [e for i in chosen for e in graph.out_edges(i) if e.dst not in inside]
     sources = list(dict.fromkeys(e.src for e in leaving))
     if len(sources) > 1:
@@ -136,6 +136,9 @@ def plan_ungroup(graph: Graph, node_id: str) -> UngroupPlan:
         raise GraphError(f"block {name!r} is not defined in this project")
     repeat = block_params(node.params)["repeat"]
     ports = defn.inputs
+    if repeat > 1 and len(ports) != 1:
+        raise GraphError(f"'{node_id}' repeats a block with {len(ports)} inputs, which cannot "
+                         "run in a row; set its repeat to 1 first")
     feeds = {e.port: e.src for e in graph.in_edges(node_id)}
     taken = set(graph.nodes) - {node_id}
     nodes: list[Node] = []
@@ -155,9 +158,8 @@ def plan_ungroup(graph: Graph, node_id: str) -> UngroupPlan:
         for n in defn.graph:
             if n.is_input:
                 continue
-            new = n.id if repeat == 1 and n.id not in taken else f"{prefix}_{n.id}"[:64]
-            while new in taken:
-                new = new[:62] + "_" + str(len(taken) % 10)
+            new = n.id if repeat == 1 and n.id not in taken else _free(f"{prefix}_{n.id}",
+                                                                        taken)
             taken.add(new)
             rename[n.id] = new
             c = n.copy()
@@ -172,6 +174,16 @@ def plan_ungroup(graph: Graph, node_id: str) -> UngroupPlan:
         last = rename[out_inner]
     edges += [(last, e.dst, e.port) for e in graph.out_edges(node_id)]
     return UngroupPlan(node_id, nodes, edges)
+
+
+def _free(base: str, taken: set[str]) -> str:
+    """``base`` (cut to an id's 64 characters), or with ``_2``, ``_3``, … where taken."""
+    new, k = base[:64], 1
+    while new in taken:
+        k += 1
+        suffix = f"_{k}"
+        new = base[:64 - len(suffix)] + suffix
+    return new
 
 
 def expand(graph: Graph) -> Graph:

@@ -320,14 +320,22 @@ class Graph:
 
     # -- blocks ---------------------------------------------------------------------------
 
-    def set_block(self, defn: BlockDef) -> BlockDef | None:
-        """Add or replace a block definition; returns the one replaced (for undo)."""
+    def set_block(self, defn: BlockDef, index: int | None = None) -> BlockDef | None:
+        """Add or replace a block definition; returns the one replaced (for undo). A new one
+        goes at ``index`` in the file's order (an undo puts a removed one back where it was),
+        else last."""
         check_name(defn.name)
         if contains({**self.blocks, defn.name: defn}, defn.name, defn.name):
             raise GraphError(f"block {defn.name!r} would contain itself")
         old = self.blocks.get(defn.name)
         defn.graph.blocks = self.blocks
-        self.blocks[defn.name] = defn
+        if old is None and index is not None and index < len(self.blocks):
+            items = list(self.blocks.items())
+            items.insert(index, (defn.name, defn))
+            self.blocks.clear()  # the same dict: every definition's graph shares it
+            self.blocks.update(items)
+        else:
+            self.blocks[defn.name] = defn
         self.blocks_changed.emit(defn.name)
         return old
 

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from . import catalog
-from .blockdef import BLOCK, BlockDef, block_params, check_name, contains
+from .blockdef import BLOCK, BlockDef, block_params, check_blocks, check_name
 from .errors import GraphError, ParamError, ProjectError
 from .files import read_limited
 from .graph import Edge, Graph, Node, check_id
@@ -142,6 +142,10 @@ class Project:
         target = Path(path) if path is not None else self.path
         if target is None:
             raise ProjectError("no file name given")
+        try:  # never write a file that would not open again
+            check_blocks(self.graph)
+        except GraphError as exc:
+            raise ProjectError(exc.message, exc.where) from None
         atomic_write(target, self.dumps().encode("utf-8"))
         self.path = target
         return target
@@ -322,21 +326,22 @@ def _load_graph(raw: Any, blocks_raw: Any = None) -> Graph:
                           f"{where}.graph"))
             graph.blocks[name] = BlockDef(name, inner, description)
             inner.blocks = graph.blocks
-        total = sum(len(g) for g, _, _ in parts)
-        if total > MAX_NODES:
-            raise ProjectError(f"{total} nodes in blocks; a project may hold at most "
-                               f"{MAX_NODES}", "blocks")
     parts.append((graph, _load_nodes(raw, "graph", graph), "graph"))
-    for g, edges_raw, where in parts:
+    total = sum(len(g) for g, _, _ in parts)
+    if total > MAX_NODES:
+        raise ProjectError(f"{total} nodes; a project may hold at most {MAX_NODES}", "graph")
+    for g, _, where in parts:
         for n in g:
             if n.type == BLOCK and n.params["block"] not in graph.blocks:
                 i = g.index(n.id)
                 raise ProjectError(f"no block named {n.params['block']!r} in this file",
                                    f"{where}.nodes[{i}] '{n.id}'.params.block")
+    try:  # before any edge: an edge into a block asks its definition for its ports
+        check_blocks(graph)
+    except GraphError as exc:
+        raise ProjectError(exc.message, exc.where) from None
+    for g, edges_raw, where in parts:
         _load_edges(edges_raw, where, g)
-    for name in graph.blocks:
-        if contains(graph.blocks, name, name):
-            raise ProjectError(f"block {name!r} contains itself", f"blocks.{name}")
     return graph
 
 
@@ -436,7 +441,7 @@ def _load_block_node(nd: dict[str, Any], nid: str, where: str) -> Node:
         params = block_params(nd.get("params", {}), f"{where}.params")
     except ParamError as exc:
         raise ProjectError(exc.message, exc.where) from None
-    if nd.get("init"):
+    if "init" in nd and nd["init"] != {}:
         raise ProjectError("a block sets no initialisation (its layers do)", f"{where}.init")
     pos = nd.get("pos", [0.0, 0.0])
     if (not isinstance(pos, list | tuple) or len(pos) != 2

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from . import catalog
-from .blockdef import BLOCK, block_params
+from .blockdef import BLOCK, MAX_DEPTH, block_params
 from .catalog import Misfit, Shape
 from .errors import CycleError, ParamError
 from .graph import Graph
@@ -106,12 +106,20 @@ def describe(graph: Graph, node_id: str) -> str:
 Feed = dict[str, tuple[Shape, str]]
 
 
-def analyze(graph: Graph, feed: Feed | None = None, within: tuple[str, ...] = ()) -> Analysis:
+def analyze(graph: Graph, feed: Feed | None = None, within: tuple[str, ...] = (),
+            memo: dict[Any, Analysis] | None = None) -> Analysis:
     """Infer every shape and collect every problem; never raises on a bad graph.
 
     ``feed`` gives a block definition's Input nodes the shapes an instance hands them;
-    ``within`` names the blocks being analysed around it (a block may not use itself).
+    ``within`` names the blocks being analysed around it (a block may not use itself);
+    ``memo`` keeps each block's analysis per input shapes, so uses and repetitions that are
+    fed alike share one (a block repeated 64 times inside one repeated 64 times is analysed
+    once, not 4,096 times).
     """
+    if len(within) > MAX_DEPTH:
+        return Analysis([], {n: NodeInfo() for n in graph.nodes},
+                        [Problem(None, f"blocks nest more than {MAX_DEPTH} deep")], [], None)
+    memo = {} if memo is None else memo
     problems: list[Problem] = []
     try:
         order = graph.topological_order()
@@ -128,7 +136,7 @@ def analyze(graph: Graph, feed: Feed | None = None, within: tuple[str, ...] = ()
             info.shape, info.dtype = feed[nid]
             continue
         if node.type == BLOCK:
-            _block(graph, nid, infos, problems, within)
+            _block(graph, nid, infos, problems, within, memo)
             continue
         spec = catalog.get(node.type)
         if spec is None:
@@ -204,7 +212,7 @@ def analyze(graph: Graph, feed: Feed | None = None, within: tuple[str, ...] = ()
 
 
 def _block(graph: Graph, nid: str, infos: dict[str, NodeInfo], problems: list[Problem],
-           within: tuple[str, ...]) -> None:
+           within: tuple[str, ...], memo: dict[Any, Analysis]) -> None:
     """A block instance: its definition analysed with the instance's inputs, once per
     repetition, each repetition fed the one before's output."""
     node, info = graph.nodes[nid], infos[nid]
@@ -244,7 +252,9 @@ def _block(graph: Graph, nid: str, infos: dict[str, NodeInfo], problems: list[Pr
     feed: Feed = {p: (u.shape, u.dtype) for p, u in zip(ports, upstream, strict=True)
                   if u.shape is not None}
     for r in range(params["repeat"]):
-        a = analyze(defn.graph, feed, (*within, bname))
+        key = (bname, id(defn.graph), tuple(sorted(feed.items())))
+        a = memo.get(key) or analyze(defn.graph, feed, (*within, bname), memo)
+        memo[key] = a
         if a.errors or a.output is None:
             first = a.errors[0] if a.errors else Problem(None, "the block has no output layer")
             where = "" if r == 0 else (f"repetition {r + 1} gets {format_shape(feed[ports[0]][0])}"

@@ -26,7 +26,7 @@ from studio.core.shapes import analyze
 from .commands import AddNodes, RemoveNodes, SetBlock, SetParams, Steps
 
 if TYPE_CHECKING:  # pragma: no cover
-    from PySide6.QtCore import SignalInstance
+    from PySide6.QtCore import QTimer, SignalInstance
     from PySide6.QtGui import QUndoStack
 
     from studio.core.project import Project
@@ -47,6 +47,7 @@ class BlockEdits:
     changed: SignalInstance
     definitions_changed: SignalInstance
     scope_changed: SignalInstance
+    _scope_check: QTimer
 
     if TYPE_CHECKING:  # pragma: no cover
         @property
@@ -65,23 +66,34 @@ class BlockEdits:
             sig.connect(self._graph_changed)
 
     def _graph_changed(self, *_: object) -> None:
+        if self.scope:
+            self._scope_check.start()
         self.changed.emit()
 
     def _blocks_changed(self, name: str) -> None:
         defn = self.network.blocks.get(name)
         if defn is not None:
             self._watch(defn.graph)
-        # a block shown on the canvas that is gone (an undo of its grouping): back out of it
-        keep = 0
-        for _inst, bname in self.scope:
-            if bname not in self.network.blocks:
-                break
-            keep += 1
-        if keep < len(self.scope):
-            del self.scope[keep:]
-            self.scope_changed.emit()
+        if self.scope:
+            self._scope_check.start()
         self.changed.emit()
         self.definitions_changed.emit()
+
+    def _check_scope(self) -> None:
+        """After an edit: the blocks open are still there, under the names their uses give
+        now (a rename, or its undo, is followed); from the first that is gone, back out."""
+        net = self.network
+        graph, kept = net, []
+        for inst, _name in self.scope:
+            node = graph.nodes.get(inst)
+            name = node.params.get("block") if node is not None and node.type == BLOCK else None
+            if name not in net.blocks:
+                break
+            kept.append((inst, name))
+            graph = net.blocks[name].graph
+        if kept != self.scope:
+            self.scope[:] = kept
+            self.scope_changed.emit()
 
     # -- opening ----------------------------------------------------------------------------
 
@@ -139,12 +151,12 @@ class BlockEdits:
             RemoveNodes(g, [node_id]),
             AddNodes(g, plan.nodes, [Edge(*e) for e in plan.edges], "", g.index(node_id)),
         ]
-        if self._uses(name) == 1:
+        if self.uses_of(name) == 1:
             steps.append(SetBlock(self.network, name, None))
         ok = self._push(Steps(f"Ungroup {node_id}", steps))
         return [n.id for n in plan.nodes] if ok else []
 
-    def _uses(self, name: str) -> int:
+    def uses_of(self, name: str) -> int:
         net = self.network
         return len(uses(net, name)) + sum(len(uses(d.graph, name)) for d in net.blocks.values())
 
@@ -157,6 +169,9 @@ class BlockEdits:
         defn = self.network.blocks.get(old)
         if defn is None:
             self.refused.emit(f"block {old!r} is not defined in this project")
+            return None
+        if self.uses_of(old) < 2:
+            self.refused.emit(f"{node_id} is the only use of {old}: it is unique already")
             return None
         new = free_name(self.network.blocks, old)
         steps: list[QUndoCommand] = [
@@ -185,11 +200,7 @@ class BlockEdits:
             for nid in uses(graph, old):
                 steps.append(SetParams(graph, nid, {**graph.nodes[nid].params, "block": new}))
         steps.append(SetBlock(net, old, None))
-        if not self._push(Steps(f"Rename block {old} to {new}", steps)):
-            return False
-        self.scope[:] = [(i, new if b == old else b) for i, b in self.scope]
-        self.scope_changed.emit()
-        return True
+        return self._push(Steps(f"Rename block {old} to {new}", steps))
 
     def describe_block(self, name: str, text: str) -> bool:
         """The line on what a block is for (the palette and the inspector show it)."""
@@ -212,16 +223,58 @@ class BlockEdits:
             return False
         if clean == node.params:
             return True
-        probe = self.network.copy()
-        pg = probe.blocks[self.scope[-1][1]].graph if self.scope else probe
-        pg.nodes[node_id].params = clean
-        before = {p.message for p in analyze(g).problems_for(node_id)}
-        after = [p for p in analyze(pg).problems_for(node_id) if p.message not in before]
-        if after and clean["repeat"] != node.params.get("repeat", 1):
-            self.refused.emit(f"cannot repeat {node_id} {clean['repeat']} times: "
-                              + after[0].message.split(": ", 1)[-1])
+        if clean["block"] != node.params.get("block") and self._inside_itself(clean["block"]):
+            self.refused.emit(f"block {clean['block']!r} cannot go inside itself")
             return False
+        if clean["repeat"] != node.params.get("repeat", 1):
+            # judged in the whole network, as it feeds this use (inside an open block too);
+            # what breaks further down is shown there, as for any other edit
+            probe = self.network.copy()
+            pg = probe.blocks[self.scope[-1][1]].graph if self.scope else probe
+            pg.nodes[node_id].params = clean
+            top = self.scope[0][0] if self.scope else node_id
+            before = {p.message for p in analyze(self.network).problems_for(top)}
+            misfit = [p for p in analyze(probe).problems_for(top) if p.message not in before
+                      and ("repetition" in p.message or "can repeat" in p.message)]
+            if misfit:
+                self.refused.emit(f"cannot repeat {node_id} {clean['repeat']} times: "
+                                  + misfit[0].message.rsplit("): ", 1)[-1])
+                return False
         return self._push(SetParams(g, node_id, clean))
+
+    def _inside_itself(self, name: str) -> bool:
+        """Whether a use of ``name`` here would put a block inside itself: it is a block
+        open on the canvas, or uses one."""
+        return self._inside_itself_in(self.network.blocks, name)
+
+    def paste_blocks(self, nodes: list[Node], blocks: dict[str, BlockDef]
+                     ) -> tuple[dict[str, str], list[QUndoCommand]]:
+        """The names pasted block nodes take here and the steps adding what the project
+        lacks; raises GraphError when a block would go inside itself or is unknown."""
+        from studio.core.block_library import plan_add
+
+        taken = dict(self.network.blocks)
+        names: dict[str, str] = {}
+        steps: list[QUndoCommand] = []
+        for name in dict.fromkeys(n.params["block"] for n in nodes if n.type == BLOCK):
+            if name not in blocks:
+                if name not in taken:
+                    raise GraphError(f"block {name!r} is not defined in this project")
+                names[name] = name
+                continue
+            deps = {k: d for k, d in blocks.items() if k != name}
+            plan = plan_add(taken, blocks[name], deps)
+            for d in plan.new:
+                taken[d.name] = d
+                steps.append(SetBlock(self.network, d.name, d))
+            names[name] = plan.name
+        for name in names.values():
+            if self._inside_itself_in(taken, name):
+                raise GraphError(f"block {name!r} cannot go inside itself")
+        return names, steps
+
+    def _inside_itself_in(self, blocks: dict[str, BlockDef], name: str) -> bool:
+        return any(name == b or contains(blocks, name, b) for _, b in self.scope)
 
     # -- the library ------------------------------------------------------------------------
 
@@ -239,6 +292,11 @@ class BlockEdits:
             self.refused.emit(str(exc))
             return None
         name = plan.name
+        if self._inside_itself_in({**self.network.blocks, **{d.name: d for d in plan.new}},
+                                  name):
+            self.refused.emit(f"{defn.name} uses the block open here, {self.scope[-1][1]}: "
+                              "a block cannot go inside itself")
+            return None
         steps: list[QUndoCommand] = [SetBlock(self.network, d.name, d) for d in plan.new]
         g = self.graph
         nid = g.new_id(_snake(name))
@@ -253,8 +311,7 @@ class BlockEdits:
         if name not in self.network.blocks:
             self.refused.emit(f"block {name!r} is not defined in this project")
             return None
-        if self.scope and (name == self.scope[-1][1] or any(
-                contains(self.network.blocks, name, b) for _, b in self.scope)):
+        if self._inside_itself(name):
             self.refused.emit(f"block {name!r} cannot go inside itself")
             return None
         g = self.graph

@@ -40,7 +40,7 @@ class BlockPage(QWidget):
         defn = editor.network.blocks.get(name)
         lay = QVBoxLayout(self)
         lay.addWidget(QLabel(f"<b>Block</b> · {html.escape(node_id)}"))
-        shared = editor._uses(name)
+        shared = editor.uses_of(name)
         about = QLabel(
             f"Uses the block <b>{html.escape(name)}</b>"
             + (f": {html.escape(defn.description)}" if defn and defn.description else ".")
@@ -103,9 +103,9 @@ class BlockPage(QWidget):
             buttons.addWidget(b, k // 2, k % 2)
         lay.addLayout(buttons)
         lay.addStretch(1)
-        self.refresh()
+        self.analysis_changed()
 
-    def refresh(self) -> None:
+    def analysis_changed(self) -> None:
         """Shapes, size and the layers inside, as the network feeds this instance."""
         editor = self.editor
         window = self.window()

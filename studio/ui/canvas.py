@@ -341,6 +341,7 @@ class CanvasScene(QGraphicsScene):
     def show_analysis(self, analysis: Analysis, findings: Sequence[Finding] = ()) -> None:
         """Paint shapes on nodes and edges and mark nodes with problems: the analysis's
         errors, and the network doctor's ``findings`` (errors red, warnings amber)."""
+        self._analysis = analysis  # inside a block: as the network feeds the use opened
         problems: dict[str, str] = {}
         warnings: dict[str, str] = {}
         for p in analysis.problems:

@@ -103,10 +103,11 @@ class SetBlock(QUndoCommand):
         super().__init__(text or f"Change block {name}")
         self.graph, self.name = graph, name
         self.old, self.new = graph.blocks.get(name), defn
+        self.index = list(graph.blocks).index(name) if name in graph.blocks else None
 
     def _set(self, defn: BlockDef | None) -> None:
         if defn is not None:
-            self.graph.set_block(defn)
+            self.graph.set_block(defn, self.index)
         elif self.name in self.graph.blocks:
             self.graph.remove_block(self.name)
 

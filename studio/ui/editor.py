@@ -11,11 +11,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from studio.core import catalog, fit
-from studio.core.blockdef import BLOCK
+from studio.core.blockdef import BLOCK, BlockDef
 from studio.core.errors import GraphError, StudioError
 from studio.core.graph import Edge, Graph, Node
 from studio.core.init import validate_init
@@ -63,6 +63,9 @@ class Editor(BlockEdits, QObject):
         self.stack = QUndoStack(self)
         #: the blocks opened, outermost first: (instance id, block name)
         self.scope: list[tuple[str, str]] = []
+        # the scope is checked once an edit is done (an undo may take away the block shown)
+        self._scope_check = QTimer(self, singleShot=True, interval=0)
+        self._scope_check.timeout.connect(self._check_scope)
         self._watch(project.graph)
         for d in project.graph.blocks.values():
             self._watch(d.graph)
@@ -74,10 +77,12 @@ class Editor(BlockEdits, QObject):
 
     @property
     def graph(self) -> Graph:
-        """The graph shown and edited on the canvas."""
+        """The graph shown and edited on the canvas (the network while the block shown is
+        gone, until the scope is checked)."""
         if not self.scope:
             return self.project.graph
-        return self.project.graph.blocks[self.scope[-1][1]].graph
+        defn = self.project.graph.blocks.get(self.scope[-1][1])
+        return defn.graph if defn is not None else self.project.graph
 
     def _push(self, cmd: QUndoCommand) -> bool:
         try:
@@ -111,9 +116,21 @@ class Editor(BlockEdits, QObject):
         ids = [i for i in ids if i in self.graph]
         return bool(ids) and self._push(RemoveNodes(self.graph, ids))
 
-    def paste(self, nodes: list[Node], edges: list[Edge], offset: tuple[float, float] = (40, 40)
-              ) -> list[str]:
-        """Insert copies under fresh ids (edges among them kept), as one undo step."""
+    def paste(self, nodes: list[Node], edges: list[Edge],
+              blocks: Mapping[str, BlockDef] | None = None,
+              offset: tuple[float, float] = (40, 40)) -> list[str]:
+        """Insert copies under fresh ids (edges among them kept), as one undo step. The blocks
+        they use come along (``blocks``: copies from where they were copied): the project's
+        own where identical, under a free name where one of that name differs."""
+        steps: list[QUndoCommand] = []
+        if any(n.type == BLOCK for n in nodes):
+            try:
+                names, steps = self.paste_blocks(nodes, dict(blocks or {}))
+            except StudioError as exc:
+                self.refused.emit(str(exc))
+                return []
+            nodes = [Node(n.id, n.type, {**n.params, "block": names[n.params["block"]]},
+                          n.pos, n.trainable, n.init) if n.type == BLOCK else n for n in nodes]
         rename: dict[str, str] = {}
         fresh: list[Node] = []
         taken = set(self.graph.nodes)
@@ -131,7 +148,9 @@ class Editor(BlockEdits, QObject):
                               copy.deepcopy(n.init)))
         kept = [Edge(rename[e.src], rename[e.dst], e.port) for e in edges
                 if e.src in rename and e.dst in rename]
-        ok = self._push(AddNodes(self.graph, fresh, kept, f"Paste {len(fresh)} nodes"))
+        text = f"Paste {len(fresh)} nodes"
+        add = AddNodes(self.graph, fresh, kept, text)
+        ok = self._push(Steps(text, [*steps, add]) if steps else add)
         return [n.id for n in fresh] if ok else []
 
     def connect_nodes(self, src: str, dst: str, port: int | None = None) -> bool:

@@ -95,9 +95,11 @@ class Inspector(QScrollArea):
         self.show_settings()
 
     def detach(self) -> None:
-        """Stop following the graph (the canvas turns to another block, or project)."""
+        """Stop following the graph and the editor (the canvas turns to another block, or
+        project; a new inspector takes over)."""
         self._graph.node_changed.disconnect(self._node_changed)
         self._graph.node_removed.disconnect(self._node_removed)
+        self.editor.settings_changed.disconnect(self._setting_changed)
 
     def _setting_changed(self, section: str, name: str) -> None:
         if section != "project" or name == "sweep":
@@ -207,6 +209,9 @@ class Inspector(QScrollArea):
         self.editor.set_params(node_id, params)
 
     def _node_changed(self, node: Node) -> None:
+        if node.id == self.node_id and node.type == BLOCK:  # its page, anew after the edit
+            QTimer.singleShot(0, self, lambda: self.show_node(self.node_id))
+            return
         if node.id == self.node_id and self.form is not None:
             full = node.resolved_params()
             for name, w in self.form.widgets.items():

@@ -267,7 +267,7 @@ class MainWindow(QMainWindow):
         self.act_show_training.toggled.connect(self.runs.remember_show_training)
         self.runs.update_actions()
         self.layer_palette.tree.activated_layer.connect(self.editing.append_layer)
-        self.problems.node_clicked.connect(self.editing.select_node)
+        self.problems.node_clicked.connect(self.editing.select_in_network)
         self.problems.fix_requested.connect(self.editing.apply_fix)
 
     # -- Train and Evaluate, built at first need ------------------------------------------
@@ -352,6 +352,7 @@ class MainWindow(QMainWindow):
         old_inspector = getattr(self, "inspector", None)
         if old_inspector is not None:
             old_inspector.detach()
+            old_inspector.deleteLater()
         self.scene = CanvasScene(self.editor, self)
         if getattr(self, "view", None) is None:
             self.view = CanvasView(self.scene)
@@ -417,6 +418,8 @@ class MainWindow(QMainWindow):
             self.shown_analysis = a
             self.scene.show_analysis(a, self.findings)
         self.summary.show_analysis(self.editor.network, a)
+        page = getattr(self, "inspector", None) and self.inspector.widget()
+        getattr(page, "analysis_changed", lambda: None)()  # a block's page: its sizes
         self.show_problems()
         self.analysed.emit(a)
 

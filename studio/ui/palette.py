@@ -265,3 +265,8 @@ class Palette(QWidget):
         best = search(self.filter.text())
         if best:
             self.tree.activated_layer.emit(best[0])
+            return
+        blocks = [i for row in (self.tree.project_row, self.tree.blocks_row)
+                  for i in children(row) if not i.isHidden() and not row.isHidden()]
+        if blocks and self.filter.text().strip():  # no layer of that name: the first block
+            self.tree.activated_layer.emit(_kind(blocks[0]))

@@ -91,7 +91,7 @@ def test_a_block_reads_an_outside_value_through_one_port_twice() -> None:
 
 
 @pytest.mark.parametrize("ids, reason", [
-    (["input", "conv1"], "Input of the network"),
+    (["input", "conv1"], "'input' is an Input; a block holds layers only"),
     (["conv1", "conv2"], "one output, but 'conv1', 'conv2' all feed"),
     ([], "select the layers"),
 ])
@@ -214,3 +214,61 @@ def test_bad_block_files_are_refused_naming_the_field(edit, where, message) -> N
     with pytest.raises(ProjectError, match=message) as info:
         Project.from_dict(raw)
     assert info.value.where == where
+
+
+def chain(levels: int, repeat: int) -> dict:
+    """A hostile file: each block repeats the one below it ``repeat`` times."""
+    relu = {"nodes": [{"id": "i", "type": "Input", "params": {"shape": [8]}},
+                      {"id": "r", "type": "ReLU"}], "edges": [{"from": "i", "to": "r"}]}
+    blocks = {"B0": {"graph": relu}}
+    for k in range(1, levels):
+        blocks[f"B{k}"] = {"graph": {
+            "nodes": [{"id": "i", "type": "Input", "params": {"shape": [8]}},
+                      {"id": "b", "type": "Block", "params": {"block": f"B{k - 1}",
+                                                              "repeat": repeat}}],
+            "edges": [{"from": "i", "to": "b"}]}}
+    top = {"nodes": [{"id": "x", "type": "Input", "params": {"shape": [8]}},
+                     {"id": "b", "type": "Block",
+                      "params": {"block": f"B{levels - 1}", "repeat": repeat}}],
+           "edges": [{"from": "x", "to": "b"}]}
+    return {"format": "studio.project", "version": 2, "name": "h", "blocks": blocks,
+            "graph": top}
+
+
+def test_hostile_nesting_is_refused_before_anything_unfolds() -> None:
+    with pytest.raises(ProjectError, match="nest more than 32 deep") as deep:
+        Project.from_dict(chain(40, 1))
+    assert deep.value.where.startswith("blocks.B")
+    with pytest.raises(ProjectError, match="more than 100,000 layers"):
+        Project.from_dict(chain(3, 64))  # 64³ ReLUs from a file of 8 nodes
+
+
+def test_uses_fed_alike_share_one_analysis() -> None:
+    p = Project.from_dict(chain(2, 64))  # 4,096 ReLUs: allowed, and analysed once per shape
+    info = analyze(p.graph).nodes["b"]
+    assert info.shape == (8,) and len(info.inner) == 64
+    assert len({id(a) for a in info.inner}) == 1
+    assert len({id(a.nodes["b"].inner[0]) for a in info.inner}) == 1
+
+
+def test_a_file_that_would_not_open_again_is_not_saved(tmp_path) -> None:
+    p = mnist()
+    apply_group(p.graph, plan_group(p.graph, ["conv1", "relu1", "pool1"], "Stem"))
+    inner = p.graph.blocks["Stem"].graph
+    inner.add_node(Node("again", BLOCK, {"block": "Stem"}))  # a block inside itself
+    with pytest.raises(ProjectError, match="contains itself"):
+        p.save(tmp_path / "p.studio.json")
+    assert not (tmp_path / "p.studio.json").exists()
+
+
+def test_ungroup_finds_free_ids_even_at_the_length_limit() -> None:
+    p = mnist()
+    plan = plan_group(p.graph, ["conv1", "relu1", "pool1"], "Stem")
+    plan.instance.id = "a" * 62
+    plan.edges = [(s.replace(plan.edges[0][1], plan.instance.id) if s == plan.edges[0][1]
+                   else s, d.replace(plan.edges[0][1], plan.instance.id), k)
+                  for s, d, k in plan.edges]
+    apply_group(p.graph, plan)
+    p.graph.set_params(plan.instance.id, {"block": "Stem", "repeat": 2})
+    new = plan_ungroup(p.graph, plan.instance.id).nodes
+    assert len({n.id for n in new}) == 6 and all(len(n.id) <= 64 for n in new)

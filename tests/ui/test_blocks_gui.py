@@ -9,6 +9,8 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from studio.core.block_library import library_path
 from studio.core.blockdef import BLOCK
+from studio.core.project import Project, default_sample
+from studio.core.shapes import analyze
 from studio.ui.block_page import BlockPage
 from studio.ui.cards import NODE_H, NODE_W
 from studio.ui.main_window import MainWindow
@@ -223,3 +225,59 @@ def test_the_palette_offers_another_use_of_the_projects_own_blocks(qtbot, window
     w.editor.refused.connect(refusals.append)
     assert w.editor.add_layer("project-block:ConvBlock", (0, 0)) is None  # not in itself
     assert "inside itself" in refusals[-1]
+
+
+def test_paste_brings_blocks_along_and_never_puts_one_inside_itself(qtbot, window,
+                                                                   tmp_path) -> None:
+    w = window
+    inst = group(qtbot, w, STEM)
+    select(w, [inst])
+    w.editing.copy_selection()
+    w.editor.open_block(inst)
+    settle()
+    refusals: list[str] = []
+    w.editor.refused.connect(refusals.append)
+    w.editing.paste()  # inside ConvBlock: ConvBlock again
+    assert refusals and "inside itself" in refusals[-1]
+    assert all(n.type != BLOCK for n in w.editor.graph)
+
+    w.set_project(Project.load(default_sample()))  # another project: the block comes too
+    w.editing.paste()
+    settle()
+    assert list(w.project.graph.blocks) == ["ConvBlock"]
+    w.project.save(tmp_path / "p.studio.json")
+    again = Project.load(tmp_path / "p.studio.json")
+    assert analyze(again.graph).nodes[next(n.id for n in again.graph if n.type == BLOCK)
+                                      ].shape is None  # pasted unwired, and it loads
+
+
+def test_the_block_page_and_the_scope_follow_undo_and_renames(qtbot, window) -> None:
+    w = window
+    inst = group(qtbot, w, STEM)
+    page = w.inspector.widget()
+    type_into(qtbot, page.repeat, "2")
+    settle()
+    assert "(N, 32, 5, 5)" in w.inspector.widget().sizes.text()
+    w.editor.stack.undo()
+    settle()
+    page = w.inspector.widget()
+    assert page.repeat.value() == 1 and "(N, 32, 13, 13)" in page.sizes.text()
+
+    w.editor.open_block(inst)
+    settle()
+    assert w.editor.rename_block("ConvBlock", "Stem")  # renamed from inside: still inside
+    settle()
+    assert w.editor.scope == [(inst, "Stem")] and "Stem" in w.blocks.breadcrumb.text()
+    w.editor.stack.undo()
+    settle()
+    assert w.editor.scope == [(inst, "ConvBlock")] and set(w.scene.nodes) == {"x", *STEM}
+
+    w.editing.select_in_network("conv2")  # the Problems list names the network's nodes
+    assert w.editor.scope == [] and w.editing.selected_ids() == ["conv2"]
+    w.editing.select_in_network(f"{inst}.relu1")  # a layer inside a block, by its path
+    assert w.editor.scope == [(inst, "ConvBlock")] and w.editing.selected_ids() == ["relu1"]
+    w.editor.close_blocks()
+    settle()
+    w.editor.stack.undo()  # the grouping: the open block goes, the canvas comes back out
+    settle()
+    assert w.editor.scope == [] and "conv1" in w.scene.nodes

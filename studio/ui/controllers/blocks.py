@@ -87,12 +87,14 @@ class BlocksController(QObject):
     def update_actions(self) -> None:
         """Each action on only where it applies (and only while the canvas shows)."""
         design = self.window.views.current in ("design", "")
-        ids = self.window.editing.selected_ids() if design else []
         block = self._block() if design else None
-        self.act_group.setEnabled(bool(ids))
-        for a in (self.act_ungroup, self.act_open, self.act_rename, self.act_unique,
-                  self.act_save, self.act_export):
+        self.act_group.setEnabled(design)  # with nothing selected it says what to do
+        for a in (self.act_ungroup, self.act_open, self.act_rename, self.act_save,
+                  self.act_export):
             a.setEnabled(block is not None)
+        g = self.window.editor.graph
+        self.act_unique.setEnabled(block is not None and self.window.editor.uses_of(
+            g.nodes[block].params["block"]) > 1)
         self.act_close.setEnabled(design and bool(self.window.editor.scope))
         self.act_import.setEnabled(design)
 

@@ -10,6 +10,7 @@ from PySide6.QtCore import QObject, QPoint
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu
 
+from studio.core.blockdef import BlockDef, used_blocks
 from studio.core.errors import StudioError
 from studio.core.findings import Edit, Fix, InsertLayer, RemoveNode, SetParams, SetSetting
 from studio.core.graph import Edge, Node
@@ -28,24 +29,29 @@ class EditingController(QObject):
     def __init__(self, window: MainWindow) -> None:
         super().__init__(window)
         self.window = window
-        self.clipboard: tuple[list[Node], list[Edge]] = ([], [])
+        #: nodes, the edges among them and copies of the blocks they use (a paste into
+        #: another project brings its blocks along)
+        self.clipboard: tuple[list[Node], list[Edge], dict[str, BlockDef]] = ([], [], {})
 
     # -- selection ------------------------------------------------------------------------
 
     def selected_ids(self) -> list[str]:
         return [i.node_id for i in self.window.scene.selectedItems() if isinstance(i, NodeItem)]
 
-    def select_node(self, node_id: str) -> None:
-        """Select and centre a node of the network, or a layer inside blocks by its path
-        (``layer1.conv1``): the canvas opens the blocks on the way."""
+    def select_in_network(self, node_id: str) -> None:
+        """Select a node named as the network names it (the Problems list, the network map):
+        ``fc1``, or a layer inside blocks by its path (``layer1.conv1``, ``layer1.0.conv1``);
+        the canvas leaves the block open and opens the ones on the way."""
         editor = self.window.editor
-        *blocks, node_id = node_id.split(".")
-        if blocks or (editor.scope and node_id not in editor.graph
-                      and node_id in editor.network):
-            editor.close_blocks()
-            for inst in blocks:
-                if not editor.open_block(inst):
-                    return
+        *path, node_id = node_id.split(".")
+        editor.close_blocks()
+        for inst in path:
+            if not inst.isdigit() and not editor.open_block(inst):  # digits: a repetition
+                return
+        self.select_node(node_id)
+
+    def select_node(self, node_id: str) -> None:
+        """Select and centre a node of the graph on the canvas."""
         item = self.window.scene.nodes.get(node_id)
         if item is None:
             return
@@ -101,12 +107,12 @@ class EditingController(QObject):
         ids = set(self.selected_ids())
         nodes = [graph.nodes[i].copy() for i in graph.nodes if i in ids]
         edges = [e for e in graph.edges if e.src in ids and e.dst in ids]
-        self.clipboard = (nodes, edges)
+        self.clipboard = (nodes, edges, used_blocks(self.window.editor.network, nodes))
 
     def paste(self) -> None:
-        nodes, edges = self.clipboard
+        nodes, edges, blocks = self.clipboard
         if nodes:
-            new = self.window.editor.paste(copy.deepcopy(nodes), list(edges))
+            new = self.window.editor.paste(copy.deepcopy(nodes), list(edges), blocks)
             scene = self.window.scene
             scene.clearSelection()
             for nid in new:

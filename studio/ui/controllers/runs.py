@@ -116,7 +116,7 @@ class RunsController(QObject):
         d, w = self.window.dashboard, self.window
         d.pause_clicked.connect(self.toggle_pause)
         d.stop_clicked.connect(self.stop)
-        d.node_selected.connect(w.editing.select_node)
+        d.node_selected.connect(w.editing.select_in_network)
         w.analysed.connect(self._network_changed)
 
     def _network_changed(self, analysis: Any) -> None:
