@@ -63,10 +63,13 @@ def test_import_a_torchvision_model_onto_the_canvas(window, qtbot) -> None:
     window.files.ask_architecture = lambda: "resnet18"
     window.act_import_tv.trigger()
     assert not window.errors
-    assert len(window.editor.graph) == 70 and window.project.path is None
+    # a stem, eight BasicBlock uses and a head (70 layers once the blocks are opened)
+    g = window.editor.graph
+    assert len(g) == 16 and window.project.path is None
+    assert sum(1 for n in g if n.type == "Block") == 8
     assert "11,689,512 parameters" in window.statusBar().currentMessage()
     assert window.analysis is None or not window.analysis.errors
-    assert len(window.scene.items()) > 70  # nodes and edges drawn
+    assert len(window.scene.items()) == 16 + 15  # every card and wire drawn
 
 
 def test_start_from_another_runs_weights_with_a_report_and_undo(window, qtbot, tmp_path) -> None:
