@@ -148,6 +148,8 @@ def shoot_blocks(app: QApplication, theme: str, out: Path) -> None:
     w.view.fit()
     summary = w.summary.tree
     summary.topLevelItem(4).setExpanded(True)  # stage1, its repetitions below
+    tree = w.layer_palette.tree
+    tree.scrollToItem(tree.block_items()[-1])  # the palette's blocks: the project's, the library
     settle(app)
     w.grab().save(str(out / f"blocks-{theme}.png"))
     w.editor.open_block("stage1")

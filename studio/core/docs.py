@@ -161,6 +161,31 @@ def _init_markdown() -> list[str]:
     return lines
 
 
+def _blocks_markdown() -> list[str]:
+    """The built-in blocks of the palette: what each holds, on its example input."""
+    from .block_library import BUILTIN_NAMES, builtin
+    from .shapes import analyze, format_shape
+
+    lines = ["# Built-in blocks", "",
+             "The palette's **Blocks**, from `studio/core/block_library.py`. Each is a",
+             "definition made of the layers above; one added to a project becomes the",
+             "project's own, to open and change (it keeps its input's shape, so it can repeat).",
+             "Figures on the example input each holds; widths inside follow what a use is fed.",
+             ""]
+    for name in BUILTIN_NAMES:
+        defn, deps = builtin(name)
+        a = analyze(defn.graph)
+        x = a.nodes[a.inputs[0]].shape
+        layers = [defn.graph.nodes[n] for n in a.order if not defn.graph.nodes[n].is_input]
+        kinds = ", ".join(f"{n.params['block']} (block)" if n.type == "Block" else n.type
+                          for n in layers)
+        lines += [f"## {name}", "", f"{defn.description}.", "",
+                  f"{format_shape(x)} → {format_shape(a.output_shape())}; "
+                  f"{a.total_params:,} parameters, {a.total_macs:,} multiply-adds per sample. "
+                  f"Layers: {kinds}.", ""]
+    return lines
+
+
 def layers_markdown() -> str:
     lines = [
         "# Layer catalog",
@@ -191,6 +216,7 @@ def layers_markdown() -> str:
                 lines += [f"[Initialisable](#weight-initialisation): {named}.", ""]
             lines += _params_table(spec.schema)
     lines += _init_markdown()
+    lines += _blocks_markdown()
     lines += ["# Training choices", ""]
     for title, table, extra in (("Losses", LOSSES, ()), ("Optimizers", OPTIMIZERS, ()),
                                 ("Schedulers", SCHEDULERS, (WARMUP,)),

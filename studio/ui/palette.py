@@ -113,7 +113,7 @@ class LayerTree(QTreeWidget):
                 item.setToolTip(0, spec.doc)
                 item.setData(0, Qt.ItemDataRole.UserRole, spec.type)
                 top.addChild(item)
-        self.project_row = QTreeWidgetItem(["Blocks in This Project"])
+        self.project_row = QTreeWidgetItem(["Project Blocks"])
         self.project_row.setFlags(Qt.ItemFlag.ItemIsEnabled)
         self.project_row.setToolTip(0, "Another use of a block of this project: it shares the "
                                        "definition (edit once, all follow)")
