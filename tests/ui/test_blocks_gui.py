@@ -204,6 +204,17 @@ def test_library_blocks_come_from_the_palette_and_saved_ones_join_it(qtbot, wind
     assert library_path("ConvBlock").exists()
     assert "ConvBlock" in [i.text(0) for i in tree.block_items()]
     assert inst in w.scene.nodes
+    asked: list[str] = []
+    w.blocks.ask_replace = lambda name: asked.append(name) or False
+    saved = library_path("ConvBlock").read_bytes()
+    w.editor.open_block(inst2)
+    settle()
+    w.editor.set_params("conv1", {"out_channels": 8, "kernel_size": 3})
+    w.editor.close_blocks()
+    settle()
+    w.editing.select_node(inst2)
+    w.blocks.save_to_library()  # a block of that name is saved already: asked, and kept
+    assert asked == ["ConvBlock"] and library_path("ConvBlock").read_bytes() == saved
 
 
 def test_the_palette_offers_another_use_of_the_projects_own_blocks(qtbot, window) -> None:

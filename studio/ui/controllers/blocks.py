@@ -4,12 +4,20 @@ breadcrumb back, and the library's files. The edits themselves are the editor's
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QInputDialog, QLineEdit, QMenu, QMenuBar
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QInputDialog,
+    QLineEdit,
+    QMenu,
+    QMenuBar,
+    QMessageBox,
+)
 
 from studio.core.blockdef import BLOCK
 from studio.core.errors import StudioError
@@ -30,6 +38,8 @@ class BlocksController(QObject):
         super().__init__(window)
         self.window = window
         self.breadcrumb: Breadcrumb | None = None
+        #: asked before a saved block of the same name is replaced (tests answer it)
+        self.ask_replace: Callable[[str], bool] = self._ask_replace
         w = window
 
         def action(text: str, slot: object, shortcut: str | None = None,
@@ -164,14 +174,23 @@ class BlocksController(QObject):
             if new:
                 self.window.show_status(f"{nid} now uses its own block {new}")
 
+    def _ask_replace(self, name: str) -> bool:
+        answer = QMessageBox.question(
+            self.window, "Save Block", f"Your library already holds a block named {name}. "
+            "Replace it with this one?", QMessageBox.StandardButton.Yes
+            | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
+        return answer == QMessageBox.StandardButton.Yes
+
     def save_to_library(self) -> None:
-        from studio.core.block_library import save_to_library
+        from studio.core.block_library import library_path, save_to_library
 
         w = self.window
         nid = self._block()
         if nid is None:
             return
         name = w.editor.graph.nodes[nid].params["block"]
+        if library_path(name).exists() and not self.ask_replace(name):
+            return
         try:
             path = save_to_library(w.editor.network, name)
         except (StudioError, OSError) as exc:
