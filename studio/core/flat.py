@@ -72,9 +72,10 @@ _Into = tuple[Graph, dict[str, NodeInfo], dict[str, str], list[str]]
 
 
 def _open(graph: Graph, a: Analysis, prefix: str, feed: dict[str, str | None],
-          top: str | None, into: _Into) -> dict[str, str | None]:
+          top: str | None, into: _Into, frozen: bool = False) -> dict[str, str | None]:
     """Add ``graph``'s layers under ``prefix``; ``feed`` maps a definition's Input nodes to
-    the paths feeding them. Returns each node's path (a block: its output layer's path)."""
+    the paths feeding them; ``frozen``: inside a frozen block instance, so every layer is.
+    Returns each node's path (a block: its output layer's path)."""
     flat, infos, owner, order = into
     where: dict[str, str | None] = {}
     for nid in a.order:
@@ -91,13 +92,15 @@ def _open(graph: Graph, a: Analysis, prefix: str, feed: dict[str, str | None],
             last: str | None = None
             for r, inner in enumerate(info.inner):
                 pre = f"{path}." if len(info.inner) == 1 else f"{path}.{r}."
-                opened = _open(defn.graph, inner, pre, fed, top or nid, into)
+                opened = _open(defn.graph, inner, pre, fed, top or nid, into,
+                               frozen or not node.trainable)
                 last = opened.get(inner.output) if inner.output else None
                 fed = {ports[0]: last}
             where[nid] = last
             continue
         copy = node.copy()
         copy.id = path
+        copy.trainable = node.trainable and not frozen
         # paths hold dots, which node ids may not: the view is written directly (it is never
         # edited, saved or built)
         flat.nodes[path] = copy
@@ -188,13 +191,16 @@ def layer_modules(model: nn.Module) -> dict[str, nn.Module]:
 def layer_of(model: nn.Module, key: str) -> str:
     """The layer a tensor (or submodule) name belongs to: the longest prefix of ``key`` that
     names a layer of ``model``, or where it leaves the model (``layer1.conv9.weight`` →
-    ``layer1.conv9`` when ``layer1`` has no ``conv9``). A layer's own submodules stay its own:
+    ``layer1.conv9`` when ``layer1`` has no ``conv9``; ``stage2.0.conv1`` from a file of
+    two repetitions for a network of one). A layer's own submodules stay its own:
     ``attn.out_proj.weight`` → ``attn``."""
     parts = key.split(".")
     m: Any = model
     path: list[str] = []
     for part in parts[:-1]:
-        if m is None or not is_container(m):
+        if m is None:  # the name left the model: all of it but the tensor's is the layer
+            return ".".join(parts[:-1])
+        if not is_container(m):
             break
         path.append(part)
         m = m._modules.get(part)

@@ -20,6 +20,30 @@ from .events import Signal
 from .init import validate_init
 
 ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+#: names a built module already has (torch's nn.Module, Studio's GraphModule): a node
+#: named so could not be added to it
+RESERVED_IDS = frozenset({
+    "T_destination", "_apply", "_backward_hooks", "_backward_pre_hooks", "_blocks", "_buffers",
+    "_call_impl", "_compiled_call_impl", "_forward_hooks", "_forward_hooks_always_called",
+    "_forward_hooks_with_kwargs", "_forward_pre_hooks", "_forward_pre_hooks_with_kwargs",
+    "_get_backward_hooks", "_get_backward_pre_hooks", "_get_name", "_input_slots",
+    "_is_full_backward_hook", "_load_from_state_dict", "_load_state_dict_post_hooks",
+    "_load_state_dict_pre_hooks", "_maybe_warn_non_full_backward_hook", "_modules", "_n_slots",
+    "_named_members", "_non_persistent_buffers_set", "_out_slot", "_parameters", "_plan",
+    "_register_load_state_dict_pre_hook", "_register_state_dict_hook",
+    "_replicate_for_data_parallel", "_save_to_state_dict", "_slow_forward", "_state_dict_hooks",
+    "_state_dict_pre_hooks", "_version", "_wrapped_call_impl", "add_module", "apply", "bfloat16",
+    "buffers", "call_super_init", "children", "compile", "cpu", "cuda", "double", "dump_patches",
+    "eval", "extra_repr", "float", "forward", "get_buffer", "get_extra_state", "get_parameter",
+    "get_submodule", "half", "input_ids", "ipu", "load_state_dict", "modules", "mtia",
+    "named_buffers", "named_children", "named_modules", "named_parameters", "output_id",
+    "parameters", "register_backward_hook", "register_buffer", "register_forward_hook",
+    "register_forward_pre_hook", "register_full_backward_hook", "register_full_backward_pre_hook",
+    "register_load_state_dict_post_hook", "register_load_state_dict_pre_hook", "register_module",
+    "register_parameter", "register_state_dict_post_hook", "register_state_dict_pre_hook",
+    "requires_grad_", "set_extra_state", "set_submodule", "share_memory", "state_dict", "to",
+    "to_empty", "train", "training", "type", "xpu", "zero_grad",
+})
 
 
 def snap(pos: tuple[float, float]) -> tuple[float, float]:
@@ -78,6 +102,9 @@ def check_id(node_id: str) -> None:
             f"node id {node_id!r} must start with a letter or _ and contain only letters, "
             "digits and _ (at most 64)"
         )
+    if node_id in RESERVED_IDS:
+        raise GraphError(f"node id {node_id!r} is the name of something every PyTorch module "
+                         "has; choose another")
 
 
 class Graph:

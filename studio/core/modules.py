@@ -274,6 +274,11 @@ class GraphModule(nn.Module):
                 self._blocks.add(nid)
             else:
                 layer = make_layer(node.type, analysis.nodes[nid].in_shapes, node.params)
+            if hasattr(self, nid):  # a name torch added after RESERVED_IDS was written
+                from .errors import ShapeError
+
+                raise ShapeError(f"node id {nid!r} is the name of something every PyTorch "
+                                 "module has; rename the node", nid)
             if node.init:  # at once, so each layer draws what the exported model.py draws
                 apply_init(layer, node.init)
             if not node.trainable:

@@ -335,6 +335,8 @@ def _onnx(project: Project, model: Any, xs: list[Any], ref: Any, out: Path, opse
 
 #: where torch's ONNX exporter keeps the module path a node comes from
 _SCOPES = "pkg.torch.onnx.name_scopes"
+#: set on a node the exporter's optimiser made from two (a BatchNorm folded into a Conv)
+_FUSED = "pkg.onnxscript.rewriter.rule_name"
 
 
 def _name_nodes(graph: Any) -> None:
@@ -356,6 +358,13 @@ def _name_nodes(graph: Any) -> None:
         if not isinstance(scopes, list) or len(scopes) < 3 or not isinstance(scopes[-2], str):
             continue
         path = scopes[-2].split(".")[1:]  # the wrapper's "net" left out
+        weight = node.input[1] if len(node.input) > 1 else ""
+        if (path and weight.startswith("net.") and weight.endswith(".weight")
+                and any(p.key == _FUSED for p in node.metadata_props)):
+            # a BatchNorm folded into the convolution before it: named after both layers
+            conv = weight[len("net."):-len(".weight")].split(".")
+            if conv[:-1] == path[:-1] and conv != path:
+                path = [*path[:-1], f"{conv[-1]}+{path[-1]}"]
         if path:
             named[i] = "/" + "/".join([*path, node.op_type])
     taken = {n.name for i, n in enumerate(graph.node) if i not in named}

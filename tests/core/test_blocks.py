@@ -12,7 +12,7 @@ from studio.core.blocks import apply_group, apply_ungroup, expand, plan_group, p
 from studio.core.build import build_module
 from studio.core.errors import GraphError, ProjectError
 from studio.core.graph import Graph, Node
-from studio.core.project import Project, default_sample
+from studio.core.project import Project, default_sample, sample_paths
 from studio.core.shapes import analyze
 
 
@@ -272,3 +272,40 @@ def test_ungroup_finds_free_ids_even_at_the_length_limit() -> None:
     p.graph.set_params(plan.instance.id, {"block": "Stem", "repeat": 2})
     new = plan_ungroup(p.graph, plan.instance.id).nodes
     assert len({n.id for n in new}) == 6 and all(len(n.id) <= 64 for n in new)
+
+
+def test_ids_a_torch_module_already_has_are_refused_with_the_reason() -> None:
+    from studio.core.graph import RESERVED_IDS, check_id
+
+    assert {"training", "forward", "state_dict", "to", "train", "eval", "children"} <= \
+        RESERVED_IDS
+    with pytest.raises(GraphError, match="every PyTorch module has"):
+        check_id("training")
+    raw = mnist().to_dict()
+    raw["graph"]["nodes"][1]["id"] = "forward"
+    with pytest.raises(ProjectError, match="every PyTorch module has") as info:
+        Project.from_dict(raw)
+    assert info.value.where == "graph.nodes[1].id"
+
+
+def test_a_frozen_use_stays_frozen_when_its_blocks_are_opened() -> None:
+    from studio.core.flat import plain_graph
+
+    p = Project.load(next(s for s in sample_paths() if s.name.startswith("resnet_blocks")))
+    p.graph.set_trainable("stage1", False)
+    plain, ids = plain_graph(p.graph)
+    assert not plain.nodes[ids["stage1.0.conv1"]].trainable
+    assert plain.nodes[ids["stage2.0.conv1"]].trainable
+    assert analyze(plain).trainable_params == analyze(p.graph).trainable_params
+
+
+def test_transfer_names_the_layers_of_repetitions_the_network_no_longer_has() -> None:
+    from studio.training.transfer import transfer
+
+    p = Project.load(next(s for s in sample_paths() if s.name.startswith("resnet_blocks")))
+    before = build_module(p.graph).state_dict()
+    p.graph.set_params("stage2", {"block": "BasicBlock", "repeat": 1})
+    report = transfer(build_module(p.graph), before)
+    assert "stage2.0.conv1" in report.unused and "stage2.1.bn2" in report.unused
+    assert len(report.unused) == 8 and "stage2.conv1" in report.missing
+    assert "stage1.1.conv1" in report.loaded

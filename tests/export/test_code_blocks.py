@@ -224,7 +224,8 @@ def test_exports_of_blocks_verify_and_onnx_nodes_carry_the_block_path(tmp_path) 
     names = [n.name for n in onnx.load(str(tmp_path / "m.onnx")).graph.node]
     assert len(set(names)) == len(names)
     for path in ("/conv_pool_1/conv1/Conv", "/res/0/conv/Conv", "/res/1/add/Add",
-                 "/stage/down/conv1/Conv", "/stage/res/conv/Conv", "/head/1/fc/Gemm"):
+                 "/stage/down/conv1/Conv", "/stage/res/conv/Conv", "/head/1/fc/Gemm",
+                 "/pair/conv+bn/Conv"):  # a BatchNorm folded into its Conv: both named
         assert path in names, names
     for fmt in ("pt2", "safetensors"):
         report = export(project, fmt, tmp_path / f"m.{fmt}")
