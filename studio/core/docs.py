@@ -173,7 +173,7 @@ def _blocks_markdown() -> list[str]:
              "Figures on the example input each holds; widths inside follow what a use is fed.",
              ""]
     for name in BUILTIN_NAMES:
-        defn, deps = builtin(name)
+        defn, _deps = builtin(name)
         a = analyze(defn.graph)
         x = a.nodes[a.inputs[0]].shape
         layers = [defn.graph.nodes[n] for n in a.order if not defn.graph.nodes[n].is_input]
