@@ -301,8 +301,9 @@ def _summary(s: ClassSpec) -> list[str]:
 
     text = f"{span(params)} parameters, {span(macs)} multiply-adds per sample."
     if s.block:
-        text = text[:-1] + (f"; used {len(s.uses)} times." if len(s.uses) > 1 else
-                            "; used once.")
+        n = len(s.uses)
+        text = text[:-1] + ("; used once." if n == 1 else "; used twice." if n == 2
+                            else f"; used {n} times.")
     line = f'    """{text}"""'
     if len(line) <= WIDTH:
         return [line]
