@@ -258,6 +258,9 @@ class CanvasScene(QGraphicsScene):
         self.editor = editor
         self.nodes: dict[str, NodeItem] = {}
         self.health: LayerHealth | None = None  # the last run's, while the window shows it
+        #: inside an open block, what its layers' paths start with (``stage1.0.``): health
+        #: is kept by path
+        self.path_prefix = ""
         self.edge_items: dict[Edge, EdgeItem] = {}
         self._drag_line: QGraphicsPathItem | None = None
         self._drag_from: str | None = None
@@ -306,7 +309,7 @@ class CanvasScene(QGraphicsScene):
         self.nodes[node.id] = item
         self.addItem(item)
         if self.health is not None:  # a card drawn anew by an edit (undo of a delete) keeps it
-            item.set_health(self.health.mark(node.id))
+            item.set_health(self.health.mark(self.path_prefix + node.id))
 
     def _remove_node(self, node: Node) -> None:
         item = self.nodes.pop(node.id)
@@ -364,7 +367,7 @@ class CanvasScene(QGraphicsScene):
         """Each node's live health mark (none: the marks go)."""
         self.health = health
         for nid, item in self.nodes.items():
-            item.set_health(health.mark(nid) if health is not None else None)
+            item.set_health(health.mark(self.path_prefix + nid) if health is not None else None)
 
     # gestures ------------------------------------------------------------------------------
 

@@ -354,6 +354,8 @@ class MainWindow(QMainWindow):
             old_inspector.detach()
             old_inspector.deleteLater()
         self.scene = CanvasScene(self.editor, self)
+        if self.editor.scope:  # health is kept by path: ``stage1.0.conv1``
+            self.scene.path_prefix = self.blocks.path_of("")
         if getattr(self, "view", None) is None:
             self.view = CanvasView(self.scene)
             self.view.context_requested.connect(self.editing.context_menu)

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from studio.core.block_library import library_path
 from studio.core.blockdef import BLOCK
-from studio.core.project import Project, default_sample
+from studio.core.project import Project, default_sample, sample_paths
 from studio.core.shapes import analyze
 from studio.ui.block_page import BlockPage
 from studio.ui.cards import NODE_H, NODE_W
@@ -292,3 +292,25 @@ def test_the_block_page_and_the_scope_follow_undo_and_renames(qtbot, window) -> 
     w.editor.stack.undo()  # the grouping: the open block goes, the canvas comes back out
     settle()
     assert w.editor.scope == [] and "conv1" in w.scene.nodes
+
+
+def test_a_runs_layer_health_shows_on_a_block_and_on_its_layers_inside(qtbot, window) -> None:
+    w = window
+    wine = next(p for p in sample_paths() if p.name.startswith("wine_classifier"))
+    assert w.files.open_path(wine)
+    settle()
+    inst = group(qtbot, w, ["dense1", "bn1", "relu1"])
+    w.runs.set_run_processes(0)  # a thread: the quickest run
+    w.editor.set_setting("training", "epochs", 2)
+    w.editor.set_setting("training", "early_stopping", None)
+    w.editor.set_setting("training", "layer_stats", {"every": 3})
+    w.act_train.trigger()
+    qtbot.waitUntil(lambda: w.runs.last_result is not None, timeout=60_000)
+    assert w.runs.last_result.status == "completed", w.runs.last_result.message
+    card = w.scene.nodes[inst]
+    assert card.health is not None and "3 layers inside" in card.toolTip()
+    w.editor.open_block(inst)
+    settle()
+    inner = w.scene.nodes["dense1"]  # the block's own layer, by its path in the run
+    assert inner.health is not None and "gradient norm" in inner.toolTip()
+    w.editor.stack.setClean()

@@ -250,6 +250,7 @@ class BlocksController(QObject):
     def scope_changed(self) -> None:
         w = self.window
         w.show_graph()
+        w.scene.show_health(w.runs.health)  # the last run's marks, on this block's layers
         w.reanalyse()
         w.view.fit()
 
