@@ -31,7 +31,15 @@ from .errors import GraphError, ParamError, ProjectError
 from .files import read_limited
 from .graph import Graph, Node
 from .layout import COLUMN, ROW
-from .project import atomic_write, blocks_dict, graph_dict, load_graph, pretty_json, unencodable
+from .project import (
+    atomic_write,
+    blocks_dict,
+    graph_dict,
+    load_graph,
+    pretty_json,
+    read_json,
+    unencodable,
+)
 
 FORMAT = "studio.block"
 VERSION = 1
@@ -334,19 +342,11 @@ def import_block_file(path: str | os.PathLike[str]) -> Definition:
     data = read_limited(path, MAX_FILE_BYTES, ProjectError, what="block files")
     source = str(path)
     try:
-        raw = json.loads(data.decode("utf-8"))
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise ProjectError("not a text file (expected UTF-8 JSON)", source) from None
-    except json.JSONDecodeError as exc:
-        raise ProjectError(f"not valid JSON: {exc.msg}",
-                           f"{source}, line {exc.lineno} column {exc.colno}") from None
-    except RecursionError:
-        raise ProjectError("JSON is nested too deeply", source) from None
-    try:
-        return _from_dict(raw)
-    except ProjectError as exc:
-        raise ProjectError(exc.message, f"{source}: {exc.where}" if exc.where else source
-                           ) from None
+    result: Definition = read_json(text, source, _from_dict)
+    return result
 
 
 def _from_dict(raw: Any) -> Definition:

@@ -121,18 +121,8 @@ class Project:
 
     @classmethod
     def loads(cls, text: str, source: str = "<project>") -> Project:
-        try:
-            raw = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ProjectError(f"not valid JSON: {exc.msg}",
-                               f"{source}, line {exc.lineno} column {exc.colno}") from None
-        except RecursionError:
-            raise ProjectError("JSON is nested too deeply", source) from None
-        try:
-            return cls.from_dict(raw)
-        except ProjectError as exc:
-            raise ProjectError(exc.message, f"{source}: {exc.where}" if exc.where else source
-                               ) from None
+        project: Project = read_json(text, source, cls.from_dict)
+        return project
 
     def dumps(self) -> str:
         return pretty_json(self.to_dict()) + "\n"
@@ -155,6 +145,23 @@ class Project:
         p = Project.from_dict(self.to_dict())
         p.path = self.path
         return p
+
+
+def read_json(text: str, source: str, make: Callable[[Any], Any]) -> Any:
+    """``make`` of the JSON ``text``; every ProjectError names ``source`` (the file) before
+    the field path, and broken JSON its line and column."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ProjectError(f"not valid JSON: {exc.msg}",
+                           f"{source}, line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise ProjectError("JSON is nested too deeply", source) from None
+    try:
+        return make(raw)
+    except ProjectError as exc:
+        raise ProjectError(exc.message, f"{source}: {exc.where}" if exc.where else source
+                           ) from None
 
 
 def pretty_json(value: Any, indent: int = 0, width: int = 100) -> str:
@@ -419,6 +426,17 @@ def _load_node(nd: Any, where: str, graph: Graph) -> Node:
         params = spec.schema.validate(nd.get("params", {}), f"{where}.params")
     except ParamError as exc:
         raise ProjectError(exc.message, exc.where) from None
+    xy, trainable = _place(nd, where)
+    try:  # only tensors the layer has, as its params build it
+        init = validate_init(nd.get("init", {}), spec.init_tensors(spec.schema.resolve(params)),
+                             f"{where}.init")
+    except ParamError as exc:
+        raise ProjectError(exc.message, exc.where) from None
+    return Node(nid, kind, params, xy, trainable, init)  # type: ignore[arg-type]
+
+
+def _place(nd: dict[str, Any], where: str) -> tuple[tuple[float, float], bool]:
+    """A node's ``pos`` and ``trainable``, checked."""
     pos = nd.get("pos", [0.0, 0.0])
     if (not isinstance(pos, list | tuple) or len(pos) != 2
             or not all(isinstance(v, int | float) and not isinstance(v, bool)
@@ -427,13 +445,7 @@ def _load_node(nd: Any, where: str, graph: Graph) -> Node:
     trainable = nd.get("trainable", True)
     if not isinstance(trainable, bool):
         raise ProjectError("must be true or false", f"{where}.trainable")
-    try:  # only tensors the layer has, as its params build it
-        init = validate_init(nd.get("init", {}), spec.init_tensors(spec.schema.resolve(params)),
-                             f"{where}.init")
-    except ParamError as exc:
-        raise ProjectError(exc.message, exc.where) from None
-    xy = (float(pos[0]), float(pos[1]))
-    return Node(nid, kind, params, xy, trainable, init)  # type: ignore[arg-type]
+    return (float(pos[0]), float(pos[1])), trainable
 
 
 def _load_block_node(nd: dict[str, Any], nid: str, where: str) -> Node:
@@ -443,15 +455,8 @@ def _load_block_node(nd: dict[str, Any], nid: str, where: str) -> Node:
         raise ProjectError(exc.message, exc.where) from None
     if "init" in nd and nd["init"] != {}:
         raise ProjectError("a block sets no initialisation (its layers do)", f"{where}.init")
-    pos = nd.get("pos", [0.0, 0.0])
-    if (not isinstance(pos, list | tuple) or len(pos) != 2
-            or not all(isinstance(v, int | float) and not isinstance(v, bool)
-                       and abs(v) < 1e9 for v in pos)):
-        raise ProjectError("must be [x, y] numbers", f"{where}.pos")
-    trainable = nd.get("trainable", True)
-    if not isinstance(trainable, bool):
-        raise ProjectError("must be true or false", f"{where}.trainable")
-    return Node(nid, BLOCK, params, (float(pos[0]), float(pos[1])), trainable)
+    xy, trainable = _place(nd, where)
+    return Node(nid, BLOCK, params, xy, trainable)
 
 
 def file_stem(path: Path) -> str:
