@@ -10,8 +10,9 @@ findings and their fixes are the plain data of ``findings.py``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 from .blockdef import BLOCK
@@ -430,12 +431,26 @@ def diagnose(project: Project, analysis: Analysis | None = None) -> list[Finding
     flat = flatten(project.graph, a)
     case = Case(project, flat.analysis, data_facts(project.data), flat)
     out: list[Finding] = []
+    alike: dict[tuple[str, str | None, str], int] = {}  # the same hit in each repetition
+    more: dict[int, int] = {}
     for rule in RULES:  # a layer inside a block marks its instance and names its path
         for hit in rule.check(case):
-            out.append(Finding(rule.code, rule.severity, hit.node and flat.top(hit.node),
-                               hit.message, rule.reason, lift(hit.fix, flat.top),
-                               hit.explains and flat.top(hit.explains)))
+            top = hit.node and flat.top(hit.node)
+            key = (rule.code, top, _REPETITION.sub(".", hit.message))
+            if top != hit.node and key in alike:
+                more[alike[key]] = more.get(alike[key], 0) + 1
+                continue
+            alike[key] = len(out)
+            out.append(Finding(rule.code, rule.severity, top, hit.message, rule.reason,
+                               lift(hit.fix, flat.top), hit.explains and flat.top(hit.explains)))
+    for i, n in more.items():  # one entry for a repeated block, saying how often
+        out[i] = replace(out[i], message=f"{out[i].message} (and in {n} more "
+                                          f"repetition{'s' if n > 1 else ''})")
     return out
+
+
+#: a repetition's number in a layer's path (``stage1.0.conv1``)
+_REPETITION = re.compile(r"\.\d+\.")
 
 
 # -- docs/doctor.md -----------------------------------------------------------------------

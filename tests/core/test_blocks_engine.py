@@ -179,3 +179,18 @@ def test_cli_summary_and_validate_show_a_saved_block_project(tmp_path, capsys) -
     assert [c["id"] for c in next(n for n in s["nodes"] if n["type"] == "Block")["children"]
             ] == ["stem_1.conv1", "stem_1.relu1", "stem_1.pool1"]
     assert main(["validate", str(path)]) == 0
+
+
+def test_a_finding_in_a_repeated_block_is_listed_once_with_its_count() -> None:
+    p = mlp_blocks()
+    g = p.graph
+    g.remove_node("out")
+    g.blocks["Mlp"].graph.nodes["x"].params["shape"] = [16]
+    use(g, "blk2", "Mlp", "blk", 3)
+    g.add_node(Node("out", "Linear", {"out_features": 10}))
+    g.connect("blk2", "out")
+    inside = [f for f in diagnose(p) if f.node == "blk2" and ".fc1' feeds" in f.message
+              and "fc2" in f.message]
+    assert len(inside) == 1
+    assert inside[0].message.startswith("Linear 'blk2.0.fc1' feeds Linear 'blk2.0.fc2'")
+    assert inside[0].message.endswith("(and in 2 more repetitions)")
