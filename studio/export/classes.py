@@ -1,9 +1,12 @@
 """The classes of ``model.py``: ``Net``, and one ``nn.Module`` per block definition it uses.
 
 A class is written from its graph and the analyses of its uses: ``Net`` has one; a block has
-one per instance and repetition, those inside other blocks included. A constructor argument
-that differs between the uses (an inferred input width, mostly) becomes a parameter of the
-class's ``__init__``; one that is the same in every use stays a literal. Layers are made in
+one per instance and repetition, those inside other blocks included. Definitions alike but for
+their layers' settings (the same nodes, edges and nesting: an importer's ``BasicBlock`` and
+``BasicBlock3`` of other widths) share one class, named after the first, and their uses are
+all its uses. A constructor argument that differs between the uses (an inferred input width,
+a block's own widths or stride) becomes a parameter of the class's ``__init__``; one that is
+the same in every use stays a literal. Layers are made in
 the builder's order, a block's inside it as it is met, so a seed draws the same numbers as
 ``build_module`` and the state dict has the same keys (``stem.conv1.weight``,
 ``layer1.0.conv1.weight`` for a repeated block).
@@ -53,6 +56,7 @@ class ClassSpec:
     graph: Graph
     uses: list[Analysis]
     block: bool = True
+    graphs: list[Graph] = field(default_factory=list)  # each use's definition (graph's alike)
     description: str = ""
     order: list[str] = field(default_factory=list)  # the nodes it runs, inputs first
     inputs: list[str] = field(default_factory=list)  # forward's arguments
@@ -68,9 +72,10 @@ class ClassSpec:
 
 def plan(graph: Graph, analysis: Analysis, class_name: str
          ) -> tuple[dict[str, ClassSpec], ClassSpec]:
-    """Every class model.py defines: the blocks the network uses by definition name, each
-    after those it uses, and the network's own."""
-    uses: dict[str, list[Analysis]] = {}
+    """Every class model.py defines: the blocks the network uses by definition name (the
+    definitions of a group alike all name its one class), each after those it uses, and the
+    network's own."""
+    seen: list[tuple[str, Analysis]] = []  # every use of a definition, in the builder's order
     first: list[str] = []  # definitions in the order their classes are written
 
     def walk(g: Graph, a: Analysis) -> None:
@@ -80,19 +85,61 @@ def plan(graph: Graph, analysis: Analysis, class_name: str
                 continue
             name = node.params["block"]
             for inner in a.nodes[nid].inner:
-                uses.setdefault(name, []).append(inner)
+                seen.append((name, inner))
                 walk(g.blocks[name].graph, inner)
             if name not in first:
                 first.append(name)
 
     walk(graph, analysis)
-    names = _class_names(first, class_name)
+    group = groups(graph, first)
+    leaders = list(dict.fromkeys(group[n] for n in first))
+    names = _class_names(leaders, class_name)
     specs: dict[str, ClassSpec] = {}
-    for bname in first:
-        defn = graph.blocks[bname]
-        specs[bname] = _spec(names[bname], defn.graph, uses[bname], specs)
-        specs[bname].description = defn.description
+    for lead in leaders:
+        mine = [(n, u) for n, u in seen if group[n] == lead]
+        spec = _spec(names[lead], graph.blocks[lead].graph, [u for _n, u in mine], specs,
+                     graphs=[graph.blocks[n].graph for n, _u in mine])
+        described = {graph.blocks[n].description for n in first if group[n] == lead}
+        # a class made of several definitions keeps a description only where all agree
+        spec.description = described.pop() if len(described) == 1 else ""
+        specs.update({n: spec for n in first if group[n] == lead})
     return specs, _spec(class_name, graph, [analysis], specs, block=False)
+
+
+def distinct(specs: dict[str, ClassSpec]) -> list[ClassSpec]:
+    """The block classes of ``plan`` once each, in their order."""
+    return list({id(s): s for s in specs.values()}.values())
+
+
+def groups(graph: Graph, names: list[str]) -> dict[str, str]:
+    """Each of the definitions ``names``'s group: the first of them alike it, one that differs
+    only in its layers' settings (same node ids in the same order, types, edges, frozen
+    layers and initialisations, nested blocks of the same group and repeat)."""
+    keys: dict[str, Any] = {}
+
+    def key(name: str) -> Any:
+        if name not in keys:
+            g = graph.blocks[name].graph
+            keys[name] = (tuple(_node_key(graph, node, key) for node in g),
+                          tuple(sorted((e.src, e.dst, e.port) for e in g.edges)))
+        return keys[name]
+
+    leaders: dict[Any, str] = {}
+    return {n: leaders.setdefault(key(n), n) for n in names}
+
+
+def _node_key(graph: Graph, node: Any, key: Any) -> tuple[Any, ...]:
+    """What of a node must be the same in definitions that share a class: the settings too of
+    a node with its own initialisation (they decide which tensors it has)."""
+    settings: Any = None
+    if node.type == BLOCK:
+        name = node.params.get("block")
+        settings = (key(name) if name in graph.blocks else name,
+                    repr(sorted((k, v) for k, v in node.params.items() if k != "block")))
+    elif node.init:
+        settings = repr(sorted(node.params.items()))
+    return (node.id, node.type, node.trainable, repr(node.init), settings,
+            tuple(sorted(node.params)))
 
 
 def _built(g: Graph, a: Analysis) -> list[str]:
@@ -123,6 +170,7 @@ def _class_names(blocks: list[str], class_name: str) -> dict[str, str]:
 
 def _node_args(g: Graph, nid: str, a: Analysis, specs: dict[str, ClassSpec]
                ) -> dict[Slot, Any]:
+    """The constructor arguments of node ``nid`` of ``g`` in the use ``a``."""
     node, info = g.nodes[nid], a.nodes[nid]
     if node.type == BLOCK:
         inner = specs[node.params["block"]]
@@ -133,16 +181,19 @@ def _node_args(g: Graph, nid: str, a: Analysis, specs: dict[str, ClassSpec]
 
 
 def _spec(name: str, g: Graph, uses: list[Analysis], specs: dict[str, ClassSpec],
-          block: bool = True) -> ClassSpec:
+          block: bool = True, graphs: list[Graph] | None = None) -> ClassSpec:
+    """``graphs``: each use's definition, all alike ``g`` (``g`` itself when not given)."""
     a = uses[0]
     order = _built(g, a)
-    s = ClassSpec(name, g, uses, block, order=order, inputs=list(a.inputs))
+    s = ClassSpec(name, g, uses, block, graphs or [g] * len(uses), order=order,
+                  inputs=list(a.inputs))
     varying: dict[tuple[str, ...], list[tuple[str, Slot]]] = {}
     vectors: dict[tuple[str, ...], list[Any]] = {}
     for nid in order:
         if g.nodes[nid].is_input:
             continue
-        s.args[nid] = [_node_args(g, nid, u, specs) for u in uses]
+        s.args[nid] = [_node_args(gu, nid, u, specs) for gu, u in zip(s.graphs, uses,
+                                                                       strict=True)]
         for slot in s.args[nid][0]:
             values = [args[slot] for args in s.args[nid]]
             key = tuple(literal(v) for v in values)
@@ -157,7 +208,8 @@ def _spec(name: str, g: Graph, uses: list[Analysis], specs: dict[str, ClassSpec]
     for key, slots in varying.items():
         pname = wanted[key]
         if list(wanted.values()).count(pname) > 1:  # two quantities: say whose each is
-            pname = _qualified(*slots[0])
+            own = [sl for sl in slots if pname not in _WIDTHS and sl[1][-1] == pname]
+            pname = _qualified(*(own or slots)[0])
         if pname in meant:
             pname += "_"
         base, k = pname, 2
@@ -183,10 +235,13 @@ def _qualified(nid: str, slot: Slot) -> str:
 def _param_name(slots: list[tuple[str, Slot]], values: list[Any], s: ClassSpec) -> str:
     """What a person would call the parameter: ``in_channels`` (``in_features``) for input
     widths that are the block input's in every use (``skip_channels`` for its input skip's,
-    where it has several); else the argument's own name when all its uses share it; else
-    the first one's, qualified by its node."""
+    where it has several); else the argument's own name when all its uses share it (or all
+    but input widths, as ``out_channels`` the next layer's ``in_channels``); else the first
+    one's, qualified by its node."""
     names: set[str] = {slot[-1] for _nid, slot in slots}
-    if names <= _WIDTHS:
+    # a layer's output width is a block's setting only where definitions share a class
+    outs = names - _WIDTHS
+    if names <= _WIDTHS or (names & _WIDTHS and outs <= {"out_channels", "out_features"}):
         ports = []
         for port in s.inputs:
             shapes = [u.nodes[port].shape for u in s.uses]
@@ -198,10 +253,12 @@ def _param_name(slots: list[tuple[str, Slot]], values: list[Any], s: ClassSpec) 
                 ports.append((port, "channels"))
         if len(ports) == 1 and len(s.inputs) > 1:
             return "_".join(ports[0])
-        if ports:
-            return f"in_{ports[0][1]}"
+        if ports:  # channels: a width the block keeps (in and out alike)
+            return ports[0][1] if outs else f"in_{ports[0][1]}"
     if len(names) == 1:
         return next(iter(names))
+    if len(outs) == 1:  # out_channels, and the widths that follow from it
+        return next(iter(outs))
     return _qualified(*slots[0])
 
 

@@ -74,10 +74,10 @@ def model_source(project: Project, class_name: str = "Net") -> str:
         "",
         "",
     ]
-    helpers = _helpers(classes.layer_types([*blocks.values(), net]))
+    helpers = _helpers(classes.layer_types([*classes.distinct(blocks), net]))
     if helpers:
         lines += [helpers.rstrip(), "", ""]
-    for spec in [*blocks.values(), net]:
+    for spec in [*classes.distinct(blocks), net]:
         lines += [*classes.render(spec, blocks), "", ""]
     return "\n".join(lines[:-1])
 
@@ -205,7 +205,8 @@ Studio. Relative data paths are looked up beside `train.py`, then in the project
 
 
 def _blocks_note(project: Project) -> str:
-    n = len(classes.used_blocks(project.graph))
+    used = classes.used_blocks(project.graph)
+    n = len(set(classes.groups(project.graph, used).values()))  # those alike share a class
     if not n:
         return ""
     what = ("Its block is a class of its own" if n == 1

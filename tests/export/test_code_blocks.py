@@ -252,3 +252,33 @@ def test_the_python_package_of_blocks_loads_its_weights_and_is_ruff_clean(tmp_pa
                         str(ROOT / "pyproject.toml"), "--no-cache", "."], cwd=pkg,
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout
+
+
+def test_definitions_alike_but_for_their_settings_share_one_class(tmp_path) -> None:
+    # the importer defines BasicBlock … BasicBlock7: widths and strides apart, two shapes
+    from studio.export.torchvision_import import import_torchvision
+
+    project = import_torchvision("resnet18", size=32).project
+    assert len(project.graph.blocks) == 7
+    source = model_source(project)
+    assert max(map(len, source.splitlines())) <= 100 and "noqa" not in source
+    blocks = [line for line in source.splitlines()
+              if line.startswith("class ") and line.endswith("(nn.Module):")
+              and line.split("(")[0][6:] not in ("Net", "Add")]
+    assert blocks == ["class BasicBlock(nn.Module):", "class BasicBlock2(nn.Module):"]
+    assert "    def __init__(self, channels: int) -> None:" in source
+    assert "    def __init__(self, in_channels: int, out_channels: int) -> None:" in source
+    assert "self.layer2_0 = BasicBlock2(in_channels=64, out_channels=128)" in source
+    assert "self.layer4_1 = BasicBlock(channels=512)" in source
+    module = load_source(source, tmp_path, "resnet18_model")
+    app = build_module(project.graph, seed=3).eval()
+    net = module.Net().eval()
+    net.load_state_dict(app.state_dict(), strict=True)
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(net(x), app(x))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(3)
+        fresh = module.Net().state_dict()
+    ours = app.state_dict()
+    assert list(fresh) == list(ours) and all(torch.equal(fresh[k], ours[k]) for k in ours)
