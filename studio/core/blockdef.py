@@ -49,9 +49,6 @@ class BlockDef:
     def copy(self, name: str | None = None) -> BlockDef:
         return BlockDef(name or self.name, self.graph.copy(with_blocks=False), self.description)
 
-    def structure(self) -> tuple[Any, ...]:
-        return (self.name, self.description, self.graph._own_structure())
-
 
 def block_params(params: Any, where: str = "params") -> dict[str, Any]:
     """A Block node's params checked: ``block`` (a name) and ``repeat`` (1 to 64)."""

@@ -7,7 +7,6 @@ are: ``studio.core.blockdef``.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from .blockdef import BLOCK, BlockDef, block_params, check_name, free_name, instance_name
@@ -81,7 +80,7 @@ def plan_group(graph: Graph, ids: list[str], name: str | None = None) -> GroupPl
     pos = graph.nodes[out].pos
     cx = sum(graph.nodes[i].pos[0] for i in chosen) / len(chosen)
     cy = sum(ys) / len(ys)
-    instance = Node(graph.new_id(_snake(name)), BLOCK, {"block": name, "repeat": 1},
+    instance = Node(graph.new_id(name), BLOCK, {"block": name, "repeat": 1},
                     (cx, cy) if len(chosen) > 1 else pos)
     edges = [(src, instance.id, k) for k, src in enumerate(outer_sources)]
     edges += [(instance.id, e.dst, e.port) for e in leaving]
@@ -107,9 +106,6 @@ def _shape_hint(graph: Graph, node_id: str) -> list[int] | None:
         return None
     return list(shape) if shape else None
 
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", name).lower()
 
 
 @dataclass

@@ -410,17 +410,15 @@ class Graph:
         return iter(self.nodes.values())
 
     def structure(self) -> tuple[list[tuple[Any, ...]], list[tuple[str, str, int]]]:
-        """A comparable snapshot (for tests and undo checks)."""
-        nodes: list[tuple[Any, ...]] = [(n.id, n.type, n.params, n.pos, n.trainable, n.init)
-                                         for n in self.nodes.values()]
-        edges = sorted((e.src, e.dst, e.port) for e in self.edges)
-        if self.blocks:  # a definition's graph shares the dict: its own structure leaves it out
-            nodes.append(("(blocks)", sorted(
-                (k, d.description, *d.graph._own_structure()) for k, d in self.blocks.items())))
+        """A comparable snapshot (for tests and undo checks): nodes and edges, and every block
+        definition's (a definition's graph shares the dict, so theirs leave it out)."""
+        nodes, edges = self._own_structure()
+        if self.blocks:
+            nodes.append(("(blocks)", [(k, d.description, d.graph._own_structure())
+                                       for k, d in sorted(self.blocks.items())]))
         return nodes, edges
 
-    def _own_structure(self) -> tuple[Any, ...]:
-        nodes = [(n.id, n.type, n.params, n.pos, n.trainable, n.init)
-                 for n in self.nodes.values()]
-        return (tuple(map(repr, nodes)), tuple(sorted((e.src, e.dst, e.port)
-                                                      for e in self.edges)))
+    def _own_structure(self) -> tuple[list[tuple[Any, ...]], list[tuple[str, str, int]]]:
+        nodes: list[tuple[Any, ...]] = [(n.id, n.type, n.params, n.pos, n.trainable, n.init)
+                                         for n in self.nodes.values()]
+        return nodes, sorted((e.src, e.dst, e.port) for e in self.edges)

@@ -16,6 +16,7 @@ from studio.core.blockdef import (
     check_name,
     contains,
     free_name,
+    users,
     uses,
 )
 from studio.core.blocks import plan_group, plan_ungroup
@@ -157,8 +158,7 @@ class BlockEdits:
         return [n.id for n in plan.nodes] if ok else []
 
     def uses_of(self, name: str) -> int:
-        net = self.network
-        return len(uses(net, name)) + sum(len(uses(d.graph, name)) for d in net.blocks.values())
+        return users(self.network, name)
 
     def make_unique(self, node_id: str) -> str | None:
         """This instance gets its own copy of the definition, to change apart from the rest."""
@@ -299,7 +299,7 @@ class BlockEdits:
             return None
         steps: list[QUndoCommand] = [SetBlock(self.network, d.name, d) for d in plan.new]
         g = self.graph
-        nid = g.new_id(_snake(name))
+        nid = g.new_id(name)
         node = Node(nid, BLOCK, {"block": name, "repeat": 1}, (float(pos[0]), float(pos[1])))
         edges = [Edge(after, nid, 0)] if after is not None and after in g else []
         steps.append(AddNodes(g, [node], edges, ""))
@@ -315,7 +315,7 @@ class BlockEdits:
             self.refused.emit(f"block {name!r} cannot go inside itself")
             return None
         g = self.graph
-        nid = g.new_id(_snake(name))
+        nid = g.new_id(name)
         node = Node(nid, BLOCK, {"block": name, "repeat": 1}, (float(pos[0]), float(pos[1])))
         edges = [Edge(after, nid, 0)] if after is not None and after in g else []
         return nid if self._push(AddNodes(g, [node], edges, f"Add {nid} ({name})")) else None
@@ -334,9 +334,3 @@ class BlockEdits:
             self.refused.emit(str(exc))
             return None
         return self.add_block(defn, deps, pos, after)
-
-
-def _snake(name: str) -> str:
-    import re
-
-    return re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", name).lower()
