@@ -50,6 +50,10 @@ class BlockDef:
         return BlockDef(name or self.name, self.graph.copy(with_blocks=False), self.description)
 
 
+#: a definition and the definitions it uses (directly or through others), by name
+Definition = tuple[BlockDef, dict[str, BlockDef]]
+
+
 def block_params(params: Any, where: str = "params") -> dict[str, Any]:
     """A Block node's params checked: ``block`` (a name) and ``repeat`` (1 to 64)."""
     if not isinstance(params, dict):
