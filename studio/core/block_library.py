@@ -34,15 +34,8 @@ from .blockdef import (
 from .errors import GraphError, ParamError, ProjectError
 from .files import read_limited
 from .graph import Graph
-from .project import (
-    atomic_write,
-    blocks_dict,
-    graph_dict,
-    load_graph,
-    pretty_json,
-    read_json,
-    unencodable,
-)
+from .graph_file import blocks_dict, graph_dict, load_graph
+from .project import atomic_write, pretty_json, read_json, unencodable
 
 FORMAT = "studio.block"
 VERSION = 1

@@ -20,12 +20,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from . import catalog
-from .blockdef import BLOCK, BlockDef, block_params, check_blocks, check_name
-from .errors import GraphError, ParamError, ProjectError
+from .blockdef import check_blocks
+from .errors import GraphError, ProjectError
 from .files import read_limited
-from .graph import Edge, Graph, Node, check_id
-from .init import compact, validate_init
+from .graph import Edge, Graph
+from .graph_file import blocks_dict, graph_dict, load_graph
 from .settings import DataSettings, EarlyStopping, TrainingSettings, error_message
 
 FORMAT = "studio.project"
@@ -33,7 +32,6 @@ VERSION = 2
 #: the version written when a project uses no blocks (older Studios open such files)
 PLAIN_VERSION = 1
 MAX_FILE_BYTES = 64 * 1024 * 1024
-MAX_NODES = 10_000
 
 #: version N → a function turning a version-N dict into a version-(N+1) dict.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
@@ -81,7 +79,7 @@ class Project:
         if not isinstance(raw, dict):
             raise ProjectError("a project file must hold a JSON object", "(top level)")
         raw = migrate(raw)
-        bad = _unencodable(raw)
+        bad = unencodable(raw)
         if bad is not None:
             raise ProjectError("text that cannot be written as UTF-8 (a lone surrogate)", bad)
         unknown = set(raw) - {"format", "version", "name", "description", "blocks", "graph",
@@ -94,7 +92,7 @@ class Project:
         description = raw.get("description", "")
         if not isinstance(description, str):
             raise ProjectError("must be text", "description")
-        graph = _load_graph(raw.get("graph"), raw.get("blocks"))
+        graph = load_graph(raw.get("graph"), raw.get("blocks"))
         data = _model(DataSettings, raw.get("data", {}), "data")
         training = _model(TrainingSettings, raw.get("training", {}), "training")
         project = cls(name=name, description=description, graph=graph, data=data,
@@ -238,7 +236,7 @@ def migrate(raw: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
-def _unencodable(value: Any, where: str = "") -> str | None:
+def unencodable(value: Any, where: str = "") -> str | None:
     """The field path of the first text that UTF-8 cannot hold (JSON's ``"\ud800"``), or
     None: such a project could be opened but never saved or exported."""
     if isinstance(value, str):
@@ -250,10 +248,10 @@ def _unencodable(value: Any, where: str = "") -> str | None:
     items = (value.items() if isinstance(value, dict) else enumerate(value)
              if isinstance(value, list) else ())
     for k, v in items:
-        if isinstance(k, str) and _unencodable(k) is not None:
+        if isinstance(k, str) and unencodable(k) is not None:
             return where or "(top level)"
         sub = f"{where}[{k}]" if isinstance(k, int) else f"{where}.{k}" if where else str(k)
-        found = _unencodable(v, sub)
+        found = unencodable(v, sub)
         if found is not None:
             return found
     return None
@@ -274,189 +272,6 @@ def _model(cls: type[BaseModel], raw: Any, where: str) -> Any:
             if sub and " " not in sub:  # "lr: must be > 0": the field goes into the path
                 path, msg = f"{path}.{sub}", rest
         raise ProjectError(msg, path.replace(".[", "[")) from None
-
-
-def graph_dict(graph: Graph) -> dict[str, Any]:
-    """A graph's nodes and edges as a project file writes them."""
-    nodes = []
-    for n in graph:
-        d: dict[str, Any] = {"id": n.id, "type": n.type, "params": dict(n.params),
-                             "pos": [round(n.pos[0], 2), round(n.pos[1], 2)]}
-        if not n.trainable:
-            d["trainable"] = False
-        if n.init:
-            d["init"] = compact(n.init)
-        nodes.append(d)
-    return {"nodes": nodes, "edges": [{"from": e.src, "to": e.dst, "port": e.port}
-                                      for e in graph.edges]}
-
-
-def blocks_dict(blocks: dict[str, BlockDef]) -> dict[str, Any]:
-    """Block definitions as a project file writes them (block library files write the same)."""
-    return {name: {**({"description": d.description} if d.description else {}),
-                   "graph": graph_dict(d.graph)}
-            for name, d in blocks.items()}
-
-
-def load_graph(raw: Any, blocks_raw: Any = None) -> Graph:
-    """A graph and its block definitions checked as a project's are (``graph.…`` and
-    ``blocks.NAME…`` in errors): block library files hold the same two fields."""
-    return _load_graph(raw, blocks_raw)
-
-
-def unencodable(value: Any) -> str | None:
-    """The field path of the first text in parsed JSON that UTF-8 cannot hold, or None."""
-    return _unencodable(value)
-
-
-def _load_graph(raw: Any, blocks_raw: Any = None) -> Graph:
-    """The network and its block definitions: every definition's nodes first, then every
-    edge (an edge into a block instance needs its definition's ports)."""
-    graph = Graph()
-    parts: list[tuple[Graph, list[Any], str]] = []
-    if blocks_raw is not None:
-        if not isinstance(blocks_raw, dict):
-            raise ProjectError("must be an object of block definitions by name", "blocks")
-        for name, bd in blocks_raw.items():
-            where = f"blocks.{name}"
-            try:
-                check_name(name)
-            except GraphError as exc:
-                raise ProjectError(exc.message, where) from None
-            if not isinstance(bd, dict) or set(bd) - {"description", "graph"}:
-                raise ProjectError("must be an object with graph (and description)", where)
-            description = bd.get("description", "")
-            if not isinstance(description, str):
-                raise ProjectError("must be text", f"{where}.description")
-            inner = Graph()
-            parts.append((inner, _load_nodes(bd.get("graph"), f"{where}.graph", inner),
-                          f"{where}.graph"))
-            graph.blocks[name] = BlockDef(name, inner, description)
-            inner.blocks = graph.blocks
-    parts.append((graph, _load_nodes(raw, "graph", graph), "graph"))
-    total = sum(len(g) for g, _, _ in parts)
-    if total > MAX_NODES:
-        raise ProjectError(f"{total} nodes; a project may hold at most {MAX_NODES}", "graph")
-    for g, _, where in parts:
-        for n in g:
-            if n.type == BLOCK and n.params["block"] not in graph.blocks:
-                i = g.index(n.id)
-                raise ProjectError(f"no block named {n.params['block']!r} in this file",
-                                   f"{where}.nodes[{i}] '{n.id}'.params.block")
-    try:  # before any edge: an edge into a block asks its definition for its ports
-        check_blocks(graph)
-    except GraphError as exc:
-        raise ProjectError(exc.message, exc.where) from None
-    for g, edges_raw, where in parts:
-        _load_edges(edges_raw, where, g)
-    return graph
-
-
-def _load_nodes(raw: Any, where: str, graph: Graph) -> list[Any]:
-    """Add a graph's nodes; returns its raw edges, to be connected once all blocks exist."""
-    if raw is None:
-        return []
-    if not isinstance(raw, dict):
-        raise ProjectError("must be an object with nodes and edges", where)
-    extra = set(raw) - {"nodes", "edges"}
-    if extra:
-        raise ProjectError(f"unknown field {sorted(extra)[0]!r}", where)
-    nodes_raw = raw.get("nodes", [])
-    edges_raw = raw.get("edges", [])
-    if not isinstance(nodes_raw, list):
-        raise ProjectError("must be a list", f"{where}.nodes")
-    if not isinstance(edges_raw, list):
-        raise ProjectError("must be a list", f"{where}.edges")
-    if len(nodes_raw) > MAX_NODES:
-        raise ProjectError(f"{len(nodes_raw)} nodes; a project may hold at most {MAX_NODES}",
-                           f"{where}.nodes")
-    for i, nd in enumerate(nodes_raw):
-        graph.add_node(_load_node(nd, f"{where}.nodes[{i}]", graph))
-    return edges_raw
-
-
-def _load_edges(edges_raw: list[Any], prefix: str, graph: Graph) -> None:
-    for j, ed in enumerate(edges_raw):
-        where = f"{prefix}.edges[{j}]"
-        if not isinstance(ed, dict):
-            raise ProjectError("must be an object with from, to and port", where)
-        extra = set(ed) - {"from", "to", "port"}
-        if extra:
-            raise ProjectError(f"unknown field {sorted(extra)[0]!r}", where)
-        ends: list[str] = []
-        for key in ("from", "to"):
-            v = ed.get(key)
-            if not isinstance(v, str) or v not in graph:
-                raise ProjectError(f"no node {v!r}", f"{where}.{key}")
-            ends.append(v)
-        src, dst = ends
-        port = ed.get("port", 0)
-        if not isinstance(port, int) or isinstance(port, bool):
-            raise ProjectError("must be a whole number", f"{where}.port")
-        try:
-            graph.connect(src, dst, port)
-        except GraphError as exc:
-            raise ProjectError(exc.message, where) from None
-
-
-_NODE_KEYS = {"id", "type", "params", "pos", "trainable", "init"}
-
-
-def _load_node(nd: Any, where: str, graph: Graph) -> Node:
-    if not isinstance(nd, dict):
-        raise ProjectError("must be an object with id and type", where)
-    extra = set(nd) - _NODE_KEYS
-    if extra:
-        raise ProjectError(f"unknown field {sorted(extra)[0]!r}", where)
-    nid = nd.get("id")
-    try:
-        check_id(nid)  # type: ignore[arg-type]
-    except GraphError as exc:
-        raise ProjectError(exc.message, f"{where}.id") from None
-    if nid in graph:
-        raise ProjectError(f"duplicate node id {nid!r}", f"{where}.id")
-    where = f"{where} '{nid}'"
-    kind = nd.get("type")
-    if kind == BLOCK:
-        return _load_block_node(nd, nid, where)  # type: ignore[arg-type]
-    spec = catalog.get(kind) if isinstance(kind, str) else None
-    if spec is None:
-        raise ProjectError(f"unknown layer type {kind!r}", f"{where}.type")
-    try:
-        params = spec.schema.validate(nd.get("params", {}), f"{where}.params")
-    except ParamError as exc:
-        raise ProjectError(exc.message, exc.where) from None
-    xy, trainable = _place(nd, where)
-    try:  # only tensors the layer has, as its params build it
-        init = validate_init(nd.get("init", {}), spec.init_tensors(spec.schema.resolve(params)),
-                             f"{where}.init")
-    except ParamError as exc:
-        raise ProjectError(exc.message, exc.where) from None
-    return Node(nid, kind, params, xy, trainable, init)  # type: ignore[arg-type]
-
-
-def _place(nd: dict[str, Any], where: str) -> tuple[tuple[float, float], bool]:
-    """A node's ``pos`` and ``trainable``, checked."""
-    pos = nd.get("pos", [0.0, 0.0])
-    if (not isinstance(pos, list | tuple) or len(pos) != 2
-            or not all(isinstance(v, int | float) and not isinstance(v, bool)
-                       and abs(v) < 1e9 for v in pos)):
-        raise ProjectError("must be [x, y] numbers", f"{where}.pos")
-    trainable = nd.get("trainable", True)
-    if not isinstance(trainable, bool):
-        raise ProjectError("must be true or false", f"{where}.trainable")
-    return (float(pos[0]), float(pos[1])), trainable
-
-
-def _load_block_node(nd: dict[str, Any], nid: str, where: str) -> Node:
-    try:
-        params = block_params(nd.get("params", {}), f"{where}.params")
-    except ParamError as exc:
-        raise ProjectError(exc.message, exc.where) from None
-    if "init" in nd and nd["init"] != {}:
-        raise ProjectError("a block sets no initialisation (its layers do)", f"{where}.init")
-    xy, trainable = _place(nd, where)
-    return Node(nid, BLOCK, params, xy, trainable)
 
 
 def file_stem(path: Path) -> str:
