@@ -41,29 +41,16 @@ from .cards import (
     PORT_R,
     SELECTED,
     Card,
+    card_words,
     category_colour,
+    key_params,
     paint_card,
     pixel_font,
 )
 from .editor import Editor
 
 __all__ = ["CATEGORY_COLOURS", "NODE_H", "NODE_W", "PORT_R", "CanvasScene", "EdgeItem",
-           "NodeItem", "key_params"]
-
-
-def block_title(node: Node) -> str:
-    """``BasicBlock ×2``: a block card's title."""
-    repeat = node.params.get("repeat", 1)
-    return f"{node.params.get('block', '?')}" + (f" ×{repeat}" if repeat != 1 else "")
-
-
-def key_params(node: Node) -> str:
-    """The few parameters worth reading on the canvas: the ones the user set."""
-    parts = []
-    for k, v in node.params.items():
-        text = "×".join(str(x) for x in v) if isinstance(v, list) else str(v)
-        parts.append(f"{k}={text}")
-    return ", ".join(parts)
+           "NodeItem", "card_words", "key_params"]
 
 
 class NodeItem(QGraphicsObject):
@@ -133,10 +120,8 @@ class NodeItem(QGraphicsObject):
         # the message without its "Type 'id': " prefix, which the card already shows
         status = self.problem.split(": ", 1)[-1] if self.problem else self.shape_text
         block = self.node.type == BLOCK
-        line = (self._block_line() if block else self._port_line() if self.in_block
-                and self.node.type == "Input" else key_params(self.node))
-        card = Card(block_title(self.node) if block else self.node.type, self.node_id, line,
-                    status,
+        title, line = card_words(self.node, self.graph, self.in_block)
+        card = Card(title, self.node_id, line, status,
                     category_colour("Block" if block else spec.category if spec else None),
                     bool(self.problem), self.isSelected(), bool(self.warning),
                     (self.health.level, self.health.value) if self.health else None,
@@ -147,20 +132,6 @@ class NodeItem(QGraphicsObject):
                                  pal.base().color() if pal else QColor("white"),
                                  pal.text().color() if pal else QColor("black"),
                                  widget.font() if widget else painter.font(), ports)
-
-    def _port_line(self) -> str:
-        """Inside a block an Input is one of its ports: fed by the network, not a shape."""
-        ports = [n.id for n in self.graph if n.is_input] if self.graph is not None else []
-        k = ports.index(self.node_id) if self.node_id in ports else 0
-        return f"block input {k}" + (f" of {len(ports)}" if len(ports) > 1 else "")
-
-    def _block_line(self) -> str:
-        """What a block card says under its title: its size, and how to look inside."""
-        d = self.graph.blocks.get(self.node.params.get("block", "")) if self.graph else None
-        if d is None:
-            return "not defined"
-        layers = sum(1 for n in d.graph if not n.is_input)
-        return f"{layers} layer{'s' if layers != 1 else ''} · double-click to open"
 
     def set_status(self, shape_text: str, problem: str, warning: str = "") -> None:
         self.shape_text, self.problem, self.warning = shape_text, problem, warning

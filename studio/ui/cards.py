@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPen
 
+from studio.core.blockdef import BLOCK
+from studio.core.graph import Graph, Node
+
 NODE_W, NODE_H = 190.0, 64.0
 PORT_R = 6.0
 CATEGORY_COLOURS = {
@@ -34,6 +37,34 @@ FULL, TITLE, BOX = "full", "title", "box"
 LEGIBLE_SCALE = MIN_TEXT_PX / BODY_PX
 _TEXT_X = 14.0
 _TEXT_W = NODE_W - 20.0
+
+
+def key_params(node: Node) -> str:
+    """The few parameters worth reading on the canvas: the ones the user set."""
+    parts = []
+    for k, v in node.params.items():
+        text = "×".join(str(x) for x in v) if isinstance(v, list) else str(v)
+        parts.append(f"{k}={text}")
+    return ", ".join(parts)
+
+
+def card_words(node: Node, graph: Graph | None, in_block: bool) -> tuple[str, str]:
+    """A card's title and its second line: a layer's type and the params the user set; a
+    block's name (``BasicBlock ×2``) and its size; inside a block, an Input is one of its
+    ports, fed by the network, not a shape."""
+    if node.type == BLOCK:
+        repeat = node.params.get("repeat", 1)
+        title = f"{node.params.get('block', '?')}" + (f" ×{repeat}" if repeat != 1 else "")
+        d = graph.blocks.get(node.params.get("block", "")) if graph is not None else None
+        if d is None:
+            return title, "not defined"
+        layers = sum(1 for n in d.graph if not n.is_input)
+        return title, f"{layers} layer{'s' if layers != 1 else ''} · double-click to open"
+    if in_block and node.is_input:
+        ports = [n.id for n in graph if n.is_input] if graph is not None else []
+        k = ports.index(node.id) if node.id in ports else 0
+        return node.type, f"block input {k}" + (f" of {len(ports)}" if len(ports) > 1 else "")
+    return node.type, key_params(node)
 
 
 def detail_for(scale: float) -> str:

@@ -12,7 +12,7 @@ from studio.core.blockdef import BLOCK
 from studio.core.project import Project, default_sample, sample_paths
 from studio.core.shapes import analyze
 from studio.ui.block_page import BlockPage
-from studio.ui.cards import NODE_H, NODE_W
+from studio.ui.cards import NODE_H, NODE_W, card_words
 from studio.ui.main_window import MainWindow
 
 from .test_main_window import type_into
@@ -70,6 +70,8 @@ def test_group_open_edit_and_come_back(qtbot, window) -> None:
     rows = w.summary.rows()  # the block's row holds its totals, its layers below it
     assert rows[inst][1:] == ["Block ConvBlock", "(N, 32, 13, 13)", "320", "194,688"]
     assert rows[f"{inst}.conv1"][3] == "320" and f"{inst}.x" not in rows
+    g = w.editor.graph
+    assert card_words(g.nodes[inst], g, False) == ("ConvBlock", "3 layers · double-click to open")
 
     double_click(qtbot, w, inst)
     assert w.editor.scope == [(inst, "ConvBlock")]
@@ -77,6 +79,8 @@ def test_group_open_edit_and_come_back(qtbot, window) -> None:
     assert w.blocks.breadcrumb.isVisible() and inst in w.blocks.breadcrumb.text()
     # the opened block shows the shapes its instance is fed
     assert w.scene.nodes["pool1"].shape_text == "(N, 32, 13, 13)"
+    assert card_words(w.editor.graph.nodes["x"], w.editor.graph, True) == ("Input",
+                                                                           "block input 0")
 
     w.editor.set_params("conv1", {"out_channels": 8, "kernel_size": 3})  # edits the block
     settle()
